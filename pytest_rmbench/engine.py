@@ -1,0 +1,134 @@
+"""Chunks of items -> batches on the model: de-duplication, length sorting, outcomes.
+
+The engine knows nothing of pytest. The plugin plans chunks over the collected items
+(keys are node ids); the first time any item of a chunk asks for its outcome, the whole
+chunk is scored and the other items read their result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .items import ERROR, PairItem, PairOutcome, ScoreRequest, ScoreResult, judge_pair
+from .models.base import Prepared, RewardModelAdapter
+
+
+@dataclass
+class EngineStats:
+    pairs: int = 0
+    sequences: int = 0
+    batches: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+
+def score_requests(
+    model: RewardModelAdapter,
+    requests: Sequence[ScoreRequest],
+    batch_size: int,
+    stats: EngineStats | None = None,
+) -> dict[ScoreRequest, ScoreResult]:
+    """Score each distinct request once, in batches of similar length."""
+    stats = stats if stats is not None else EngineStats()
+    results: dict[ScoreRequest, ScoreResult] = {}
+    prepared: list[Prepared] = []
+    for request in dict.fromkeys(requests):
+        try:
+            prepared.extend(model.prepare([request]))
+        except Exception as exc:  # one bad sequence must not sink the chunk
+            results[request] = ScoreResult(None, error=f"could not prepare the input: {_describe(exc)}")
+    # Longest first: padding per batch stays small, and a memory problem shows up early.
+    prepared.sort(key=lambda p: -p.length)
+    start = time.perf_counter()
+    for begin in range(0, len(prepared), max(1, batch_size)):
+        batch = prepared[begin : begin + max(1, batch_size)]
+        for p, result in zip(batch, _score_batch(model, batch, stats)):
+            results[p.request] = result
+    stats.seconds += time.perf_counter() - start
+    stats.sequences += len(prepared)
+    return results
+
+
+def _score_batch(model: RewardModelAdapter, batch: list[Prepared], stats: EngineStats) -> list[ScoreResult]:
+    stats.batches += 1
+    stats.tokens += sum(p.length for p in batch)
+    try:
+        scores = list(model.score_batch(batch))
+        if len(scores) != len(batch):
+            raise ValueError(f"the model returned {len(scores)} scores for a batch of {len(batch)}")
+        return [ScoreResult(_as_float(s), p.truncated) for p, s in zip(batch, scores)]
+    except Exception as exc:
+        if len(batch) == 1:
+            return [ScoreResult(None, batch[0].truncated, f"scoring failed: {_describe(exc)}")]
+    # Retry one by one so that a single bad sequence errors alone.
+    out: list[ScoreResult] = []
+    for p in batch:
+        out.extend(_score_batch(model, [p], stats))
+    return out
+
+
+def _as_float(score) -> float | None:
+    try:
+        return float(score)
+    except (TypeError, ValueError):
+        return None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class ChunkedScorer:
+    """Per-process: scores whole chunks of pairs on first use, hands out outcomes."""
+
+    get_model: Callable[[], RewardModelAdapter]
+    batch_size: int
+    stats: EngineStats = field(default_factory=EngineStats)
+    _chunk_of: dict[str, int] = field(default_factory=dict)
+    _chunks: list[list[tuple[str, PairItem]] | None] = field(default_factory=list)
+    _outcomes: dict[str, PairOutcome] = field(default_factory=dict)
+
+    def plan(self, keyed_pairs: Sequence[tuple[str, PairItem]], chunk_size: int) -> None:
+        """Group consecutive pairs into chunks of chunk_size."""
+        self._chunk_of.clear()
+        self._chunks = []
+        self._outcomes.clear()
+        size = max(1, chunk_size)
+        for start in range(0, len(keyed_pairs), size):
+            chunk = list(keyed_pairs[start : start + size])
+            for key, _ in chunk:
+                self._chunk_of[key] = len(self._chunks)
+            self._chunks.append(chunk)
+
+    def chunk_index(self, key: str) -> int | None:
+        return self._chunk_of.get(key)
+
+    def outcome(self, key: str, pair: PairItem) -> PairOutcome:
+        if key in self._outcomes:
+            return self._outcomes.pop(key)
+        index = self._chunk_of.get(key)
+        chunk = self._chunks[index] if index is not None else None
+        if chunk is None:  # not planned (e.g. a chunk already freed): score it alone
+            chunk = [(key, pair)]
+        else:
+            self._chunks[index] = None  # freed: its outcomes live in _outcomes until read
+        self._outcomes.update(self.score_pairs(chunk))
+        return self._outcomes.pop(key)
+
+    def score_pairs(self, keyed_pairs: Sequence[tuple[str, PairItem]]) -> dict[str, PairOutcome]:
+        model = self.get_model()  # raises ModelLoadError: the caller reports it
+        requests = [r for _, pair in keyed_pairs for r in pair.requests()]
+        results = score_requests(model, requests, self.batch_size, self.stats)
+        self.stats.pairs += len(keyed_pairs)
+        out = {}
+        for key, pair in keyed_pairs:
+            chosen, rejected = pair.requests()
+            out[key] = judge_pair(results[chosen], results[rejected])
+        return out
+
+
+def error_outcome(message: str) -> PairOutcome:
+    return PairOutcome(ERROR, error=message)

@@ -1,0 +1,110 @@
+"""Thresholds and sections from the command line, ini and file headers -> one decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .parse import Section
+
+OVERALL = "overall"
+
+
+class GateConfigError(Exception):
+    """A usage error: thresholds or sections that do not fit the collected items."""
+
+
+@dataclass
+class Threshold:
+    name: str
+    value: float
+    source: str  # "command line", "ini", or the file that set it
+
+
+@dataclass
+class GateConfig:
+    thresholds: dict[str, Threshold] = field(default_factory=dict)
+    sections: dict[str, Section] = field(default_factory=dict)
+
+
+def merge_sections(layers: list[tuple[str, dict[str, Section]]]) -> dict[str, Section]:
+    """Layers from lowest to highest precedence; two files defining one section differently is an error."""
+    merged: dict[str, Section] = {}
+    origin: dict[str, str] = {}
+    for source, sections in layers:
+        for name, section in sections.items():
+            if name in merged and origin[name] != "ini" and source not in ("ini", "command line"):
+                if merged[name].weights != section.weights:
+                    raise GateConfigError(
+                        f"section {name!r} is defined differently in {origin[name]} and {source}"
+                    )
+            merged[name] = section
+            origin[name] = source
+    return merged
+
+
+def merge_thresholds(layers: list[tuple[str, dict[str, float]]]) -> dict[str, Threshold]:
+    """Layers from lowest to highest precedence: file headers, then ini, then command line.
+
+    Two file headers that disagree keep the stricter threshold.
+    """
+    merged: dict[str, Threshold] = {}
+    for source, thresholds in layers:
+        from_file = source not in ("ini", "command line")
+        for name, value in thresholds.items():
+            old = merged.get(name)
+            if from_file and old is not None and old.source not in ("ini", "command line") and old.value >= value:
+                continue
+            merged[name] = Threshold(name, value, source)
+    return merged
+
+
+def validate(config: GateConfig, known_subsets: set[str]) -> None:
+    """Every name must match collected items; a name may not be both a section and a subset."""
+    sections = config.sections
+    problems = []
+    for name in sorted(set(sections) & known_subsets):
+        problems.append(f"{name!r} is both a section and a subset")
+    for section in sections.values():
+        for subset in section.weights:
+            if subset not in known_subsets:
+                problems.append(f"section {section.name!r} lists subset {subset!r}, which no collected item has")
+    for name, threshold in config.thresholds.items():
+        if name != OVERALL and name not in sections and name not in known_subsets:
+            problems.append(f"threshold {name!r} (from {threshold.source}) matches no subset or section")
+    if problems:
+        known = ", ".join([OVERALL] + [f"section {s}" for s in sorted(sections)] + sorted(known_subsets))
+        raise GateConfigError("; ".join(problems) + f". Known names: {known}")
+
+
+def evaluate(config: GateConfig, summary: dict) -> dict:
+    """The gate's checks: thresholds (point rule: accuracy >= threshold), errors, strict items."""
+    checks = []
+    for name, threshold in config.thresholds.items():
+        if name == OVERALL:
+            block = summary["overall"]
+        elif name in config.sections:
+            block = summary["sections"].get(name, {})
+        else:
+            block = summary["subsets"].get(name, {})
+        value = block.get("accuracy")
+        passed = None if value is None else value >= threshold.value
+        checks.append({
+            "name": name, "threshold": threshold.value, "value": value, "passed": passed,
+            "kind": "accuracy", "rule": "point", "source": threshold.source,
+            "status": "not run" if passed is None else ("pass" if passed else "fail"),
+        })
+    errors = summary["overall"]["errors"]
+    if errors:
+        checks.append({"name": "errors", "threshold": 0, "value": errors, "passed": False,
+                       "kind": "errors", "rule": "no item may error", "status": "fail"})
+    strict = summary["strict"]
+    if strict["n"]:
+        passed = strict["incorrect"] == 0
+        checks.append({"name": "strict", "threshold": 1.0, "value": strict["correct"] / strict["n"], "passed": passed,
+                       "kind": "strict", "rule": "every strict item must pass", "status": "pass" if passed else "fail",
+                       "failed": strict["failed"]})
+    return {
+        "configured": bool(config.thresholds) or bool(strict["n"]),
+        "passed": all(c["passed"] is not False for c in checks),
+        "checks": checks,
+    }

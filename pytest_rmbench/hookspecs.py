@@ -1,0 +1,23 @@
+"""Hook specifications of pytest-rmbench, added through `pytest_addhooks`.
+
+Implement them in a conftest.py or a plugin. The built-in model kinds are themselves
+`trylast` implementations of `pytest_rmbench_make_model`, so a user's implementation
+runs first and wins by returning an adapter.
+"""
+
+import pytest
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_rmbench_make_model(config, spec):
+    """Build the adapter that scores (prompt, answer) sequences.
+
+    :param config: the pytest config.
+    :param spec: a :class:`pytest_rmbench.models.ModelSpec` (``spec.model`` is the
+        ``--rm-model`` value, ``spec.kind`` the ``--rm-kind`` value or "auto").
+    :returns: an object with ``name``, ``kind``, ``dtype`` and ``device`` attributes and the
+        methods ``prepare(requests) -> list[Prepared]`` and ``score_batch(batch) -> list[float]``
+        (see :class:`pytest_rmbench.models.RewardModelAdapter`), or None to let another
+        implementation decide. Raise :class:`pytest_rmbench.models.ModelLoadError` with a
+        message for the user when the model cannot be built.
+    """

@@ -1,0 +1,113 @@
+"""Benchmark items as plain data, and the rule that turns scores into an outcome.
+
+No pytest and no torch here: collection builds these, the engine scores them, the
+report reads them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+Message = dict  # {"role": ..., "content": ...}
+Prompt = Union[str, tuple]  # a string, or a tuple of messages (hashable)
+
+CORRECT = "correct"
+INCORRECT = "incorrect"
+ERROR = "error"
+
+
+@dataclass(frozen=True)
+class PairItem:
+    """One preference pair: the model passes when score(chosen) > score(rejected)."""
+
+    id: str
+    subset: str
+    prompt: Prompt
+    chosen: str
+    rejected: str
+    strict: bool = False
+    tags: tuple = ()
+    source: str = ""  # "path:line" or "path#index", for messages
+    order: int = 0  # position in its file
+
+    def messages(self) -> list[dict]:
+        return prompt_messages(self.prompt)
+
+    def requests(self) -> tuple["ScoreRequest", "ScoreRequest"]:
+        return ScoreRequest(self.prompt, self.chosen), ScoreRequest(self.prompt, self.rejected)
+
+    def length_prefers_chosen(self) -> bool:
+        """The length-bias baseline: the longer answer wins, equal lengths are wrong."""
+        return len(self.chosen) > len(self.rejected)
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """One (prompt, answer) sequence to score; equal requests are scored once per chunk."""
+
+    prompt: Prompt
+    answer: str
+
+    def messages(self) -> list[dict]:
+        return prompt_messages(self.prompt) + [{"role": "assistant", "content": self.answer}]
+
+    def prompt_key(self) -> str:
+        return prompt_key(self.prompt)
+
+
+@dataclass
+class ScoreResult:
+    score: float | None
+    truncated: bool = False
+    error: str | None = None
+
+
+@dataclass
+class PairOutcome:
+    outcome: str
+    chosen_score: float | None = None
+    rejected_score: float | None = None
+    truncated: bool = False
+    error: str | None = None
+    details: dict = field(default_factory=dict)
+
+    @property
+    def margin(self) -> float | None:
+        if self.chosen_score is None or self.rejected_score is None:
+            return None
+        return self.chosen_score - self.rejected_score
+
+
+def freeze_prompt(prompt: Any) -> Prompt:
+    """Chat messages as a hashable tuple of (role, content) pairs; strings stay strings."""
+    if isinstance(prompt, str):
+        return prompt
+    return tuple((m["role"], m["content"]) for m in prompt)
+
+
+def prompt_messages(prompt: Prompt) -> list[dict]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": role, "content": content} for role, content in prompt]
+
+
+def prompt_key(prompt: Prompt) -> str:
+    return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
+
+
+def judge_pair(chosen: ScoreResult, rejected: ScoreResult) -> PairOutcome:
+    """Strict preference: equal scores are wrong, as in every published reward benchmark."""
+    truncated = chosen.truncated or rejected.truncated
+    error = chosen.error or rejected.error
+    if error is None:
+        for name, res in (("chosen", chosen), ("rejected", rejected)):
+            if res.score is None or not math.isfinite(res.score):
+                error = f"the model returned a non-finite score for {name}: {res.score!r}"
+                break
+    if error is not None:
+        return PairOutcome(ERROR, truncated=truncated, error=error)
+    outcome = CORRECT if chosen.score > rejected.score else INCORRECT
+    return PairOutcome(outcome, chosen.score, rejected.score, truncated)

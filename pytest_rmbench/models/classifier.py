@@ -1,0 +1,158 @@
+"""Transformers sequence-classification reward models (output 0 is the reward)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Sequence
+
+from ..items import ScoreRequest
+from .base import ModelLoadError, ModelSpec, Prepared
+from .chat import ChatEncoder
+
+DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+# Tokenizers without a real limit report a huge sentinel as model_max_length.
+UNBOUNDED = 10**8
+
+
+def hub_failure_message(what: str, name: str, exc: BaseException) -> str:
+    if os.path.isdir(name):
+        return f"could not load {what} from the local folder {name!r}: {type(exc).__name__}: {exc}"
+    return (
+        f"could not load {what} {name!r}: it is not a local folder, and it is not in the local "
+        f"Hugging Face cache while the Hub is unreachable or refused it ({type(exc).__name__}: {exc})"
+    )
+
+
+class ClassifierModel:
+    kind = "classifier"
+
+    def __init__(self, spec: ModelSpec):
+        import torch
+        import transformers
+
+        self.torch = torch
+        self.name = spec.model
+        path = spec.model
+        common = {"trust_remote_code": spec.trust_remote_code}
+        try:
+            config = transformers.AutoConfig.from_pretrained(path, **common)
+        except ValueError as exc:
+            if "trust_remote_code" in str(exc):
+                raise ModelLoadError(
+                    f"the model {path!r} asks to run code from its repository; "
+                    "pass --rm-trust-remote-code only if you trust that code"
+                ) from None
+            raise ModelLoadError(hub_failure_message("the model config", path, exc)) from None
+        except OSError as exc:
+            raise ModelLoadError(hub_failure_message("the model config", path, exc)) from None
+        if getattr(config, "auto_map", None) and not spec.trust_remote_code:
+            raise ModelLoadError(
+                f"the model {path!r} asks to run code from its repository (auto_map in config.json); "
+                "pass --rm-trust-remote-code only if you trust that code"
+            )
+        architectures = getattr(config, "architectures", None) or []
+        if architectures and not any(a.endswith("ForSequenceClassification") for a in architectures):
+            raise ModelLoadError(
+                f"the model {path!r} is a {', '.join(architectures)}, not a sequence classifier: "
+                "a reward model needs a ...ForSequenceClassification head (output 0 is the reward)"
+            )
+        self.dtype = self._dtype_name(spec.dtype, config)
+        self.device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, **common)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(hub_failure_message("the tokenizer", path, exc)) from None
+        load = dict(common, dtype=getattr(torch, self.dtype))
+        if not spec.allow_pickle:
+            load["use_safetensors"] = True
+        try:
+            model = self._load_model(transformers, path, load)
+        except (OSError, ValueError, EnvironmentError) as exc:
+            message = str(exc)
+            if not spec.allow_pickle and os.path.isdir(path) and not any(f.endswith(".safetensors") for f in os.listdir(path)):
+                raise ModelLoadError(
+                    f"the model folder {path!r} holds no .safetensors weights; pickle weights (.bin) "
+                    "run code when loaded, so they are refused unless you pass --rm-allow-pickle "
+                    "(they are then loaded with weights_only=True)"
+                ) from None
+            raise ModelLoadError(hub_failure_message("the model weights", path, exc) if message else repr(exc)) from None
+        self.model = model.to(self.device).eval()
+        self._setup_padding(spec)
+        self.encoder = ChatEncoder(self.tokenizer, self._max_length(spec.max_length, config))
+        self._accepts_position_ids = "position_ids" in inspect.signature(self.model.forward).parameters
+
+    @staticmethod
+    def _load_model(transformers, path, load):
+        cls = transformers.AutoModelForSequenceClassification
+        try:
+            return cls.from_pretrained(path, attn_implementation="sdpa", **load)
+        except (ValueError, ImportError) as exc:
+            if "sdpa" not in str(exc).lower() and "attn_implementation" not in str(exc):
+                raise
+            return cls.from_pretrained(path, **load)
+
+    def _dtype_name(self, requested: str | None, config) -> str:
+        if requested and requested != "auto":
+            if requested not in DTYPES:
+                raise ModelLoadError(f"unknown --rm-dtype {requested!r}; choose one of float32, bfloat16, float16 (or auto)")
+            return DTYPES[requested]
+        configured = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+        name = str(configured).replace("torch.", "") if configured is not None else "float32"
+        return DTYPES.get(name, "float32")
+
+    def _setup_padding(self, spec: ModelSpec) -> None:
+        tok = self.tokenizer
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token or tok.unk_token
+        if tok.pad_token_id is None:
+            raise ModelLoadError(f"the tokenizer of {self.name!r} has no pad, eos or unk token to pad batches with")
+        if "padding_side" in spec.options:
+            tok.padding_side = spec.options["padding_side"]
+        self.pad_id = tok.pad_token_id
+        if getattr(self.model.config, "pad_token_id", None) is None:
+            # sequence classifiers find the last real token by the pad id
+            self.model.config.pad_token_id = self.pad_id
+
+    def _max_length(self, requested: int | None, config) -> int | None:
+        limits = [n for n in (getattr(self.tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None)) if isinstance(n, int) and 0 < n < UNBOUNDED]
+        if requested:
+            return min([requested] + limits)
+        return min(limits) if limits else None
+
+    def prepare(self, requests: Sequence[ScoreRequest]) -> list[Prepared]:
+        out = []
+        for request in requests:
+            ids, truncated = self.encoder.encode_fitted(request.messages())
+            out.append(Prepared(request, len(ids), truncated, ids))
+        return out
+
+    def score_batch(self, batch: Sequence[Prepared]) -> list[float]:
+        torch = self.torch
+        width = max(p.length for p in batch)
+        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(batch), width), dtype=torch.long)
+        left = self.tokenizer.padding_side == "left"
+        for row, p in enumerate(batch):
+            ids = torch.tensor(p.payload, dtype=torch.long)
+            span = slice(width - p.length, width) if left else slice(0, p.length)
+            input_ids[row, span] = ids
+            attention[row, span] = 1
+        inputs = {"input_ids": input_ids.to(self.device), "attention_mask": attention.to(self.device)}
+        if self._accepts_position_ids:
+            # positions count real tokens only, so left padding does not shift them
+            inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self.model(**inputs).logits
+        if logits.ndim != 2 or logits.shape[0] != len(batch):
+            raise ValueError(f"expected logits of shape ({len(batch)}, num_labels), got {tuple(logits.shape)}")
+        return logits[:, 0].float().cpu().tolist()
+
+
+def build(spec: ModelSpec) -> ClassifierModel:
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError as exc:
+        raise ModelLoadError(f"a transformers model needs torch and transformers installed: {exc}") from None
+    return ClassifierModel(spec)

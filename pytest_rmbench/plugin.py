@@ -1,0 +1,409 @@
+"""pytest hooks of pytest-rmbench: options, collection, outcomes on reports, summary, exit status.
+
+Thin on purpose: each hook hands plain data to the modules that do the work
+(parse/collect -> engine -> report -> gate). Nothing heavy is imported here: torch and
+transformers load only when a transformers model is built.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+import time
+
+import pytest
+
+from . import __version__, hookspecs
+from .collect import (
+    DEFAULT_PATTERNS, OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, PairTest, RmbenchWarning, matches,
+)
+from .engine import ChunkedScorer, error_outcome
+from .gate import GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
+from .items import ERROR, PairOutcome
+from .models.base import ModelLoadError, ModelSpec
+from .parse import ParsedFile, parse_assignments, parse_section_assignment, parse_threshold_value
+from .report import aggregate, table_lines, write_json
+
+SKIP_REASON = "no reward model: run with --rm-model=PATH (or --rm-model=builtin:length) to score benchmark items"
+LOAD_FAILED_AGAIN = "the reward model could not be loaded (the first error above says why)"
+
+
+def pytest_addhooks(pluginmanager):
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("rmbench", "reward-model benchmarks (pytest-rmbench)")
+
+    def option(flag, ini, help, ini_type="string", default=None, **kwargs):
+        group.addoption(flag, dest=ini, default=None, help=f"{help} (ini: {ini})", **kwargs)
+        parser.addini(ini, help=help, type=ini_type, default=default)
+
+    option("--rm-model", "rm_model", "reward model: a transformers folder or Hub id, or builtin:length / builtin:random", metavar="PATH")
+    option("--rm-kind", "rm_kind", "model kind: auto (default), classifier, builtin, or one a plugin adds", metavar="KIND", default="auto")
+    option("--rm-dtype", "rm_dtype", "float32, bfloat16 or float16 (default: the model config's dtype, else float32)", metavar="DTYPE")
+    option("--rm-device", "rm_device", "torch device (default: cuda if available, else cpu)", metavar="DEVICE")
+    option("--rm-max-length", "rm_max_length", "token limit per sequence (default: the smaller of the tokenizer's and the model's)", metavar="N")
+    option("--rm-seed", "rm_seed", "seed for builtin:random and anything random (default 0)", metavar="N", default="0")
+    option("--rm-batch-size", "rm_batch_size", "sequences per forward pass (default 16)", metavar="N", default="16")
+    option("--rm-chunk-size", "rm_chunk_size", "consecutive items scored together (default 128)", metavar="N", default="128")
+    option("--rm-report", "rm_report", "write the JSON report to this path", metavar="PATH")
+    group.addoption("--rm-min-accuracy", dest="rm_min_accuracy", action="append", default=[], metavar="NAME=VALUE",
+                    help="gate: minimum accuracy of overall, a section or a subset (repeatable; ini rm_min_accuracy, one per line)")
+    parser.addini("rm_min_accuracy", help="gate thresholds, one NAME=VALUE per line", type="linelist", default=[])
+    group.addoption("--rm-section", dest="rm_sections", action="append", default=[], metavar="NAME=SUBSETS",
+                    help="a section: NAME=subset,subset (weights by item count) or NAME=subset:w,subset:w (repeatable; ini rm_sections)")
+    parser.addini("rm_sections", help="sections, one NAME=SUBSETS per line", type="linelist", default=[])
+    group.addoption("--rm-trust-remote-code", dest="rm_trust_remote_code", action="store_true", default=None,
+                    help="allow a model to run code from its repository (off by default)")
+    parser.addini("rm_trust_remote_code", help="allow a model to run code from its repository", type="bool", default=False)
+    group.addoption("--rm-allow-pickle", dest="rm_allow_pickle", action="store_true", default=None,
+                    help="allow pickle (.bin) weights, loaded with weights_only=True (off by default: safetensors only)")
+    parser.addini("rm_allow_pickle", help="allow pickle (.bin) weights", type="bool", default=False)
+    parser.addini("rm_file_patterns", help="file name patterns of benchmark files", type="args", default=list(DEFAULT_PATTERNS))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "rm_subset(name): the benchmark subset of a pytest-rmbench item")
+    config.addinivalue_line("markers", "rm_strict: a pytest-rmbench item that must pass for the gate to pass")
+    plugin = RmbenchPlugin(config)
+    config.stash[PLUGIN_KEY] = plugin
+    config.pluginmanager.register(plugin, "rmbench-session")
+    from .models import kinds
+
+    if not config.pluginmanager.is_registered(kinds):
+        config.pluginmanager.register(kinds, "rmbench-kinds")
+
+
+def setting(config, name):
+    """The command line wins over ini."""
+    value = getattr(config.option, name, None)
+    return config.getini(name) if value in (None, []) else value
+
+
+def int_setting(config, name, minimum=1):
+    raw = setting(config, name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{name}: expected an integer, got {raw!r}") from None
+    if value < minimum:
+        raise pytest.UsageError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def model_spec(config) -> ModelSpec | None:
+    model = setting(config, "rm_model")
+    if not model:
+        return None
+    return ModelSpec(
+        model=model,
+        kind=setting(config, "rm_kind") or "auto",
+        dtype=setting(config, "rm_dtype") or None,
+        device=setting(config, "rm_device") or None,
+        max_length=int_setting(config, "rm_max_length"),
+        seed=int_setting(config, "rm_seed", minimum=0) or 0,
+        trust_remote_code=bool(setting(config, "rm_trust_remote_code")),
+        allow_pickle=bool(setting(config, "rm_allow_pickle")),
+    )
+
+
+@pytest.fixture(scope="session")
+def reward_model(pytestconfig):
+    """The session's reward model: `score(prompt, answer)` and `prefers(prompt, chosen, rejected)`."""
+    from .api import RewardModel
+
+    plugin = pytestconfig.stash[PLUGIN_KEY]
+    if plugin.spec is None:
+        pytest.skip(SKIP_REASON)
+    try:
+        return RewardModel(plugin.get_model(), plugin.batch_size)
+    except ModelLoadError as exc:
+        pytest.fail(f"the reward model could not be loaded: {exc}", pytrace=False)
+
+
+class RmbenchPlugin:
+    """Per-session state: the model (loaded lazily), the chunk scorer, collected names, results."""
+
+    def __init__(self, config):
+        self.config = config
+        self.spec = model_spec(config)
+        self.batch_size = int_setting(config, "rm_batch_size")
+        self.chunk_size = int_setting(config, "rm_chunk_size")
+        self.patterns = config.getini("rm_file_patterns")
+        self.is_worker = hasattr(config, "workerinput")
+        self._model = None
+        self.model_error: str | None = None
+        self._load_error_shown = False
+        self.scorer = ChunkedScorer(self.get_model, self.batch_size)
+        self.files: dict[str, ParsedFile] = {}
+        self.catalog = {"files": {}, "items": []}  # every collected item, selected or not
+        self.positions: dict[str, int] = {}
+        self.records: list[dict] = []
+        self.other_failures = 0
+        self.collection_failed = False
+        self.started = time.time()
+        self.report: dict | None = None
+        self.usage_error: str | None = None
+        self.report_error: str | None = None
+
+    # -- collection ---------------------------------------------------------------------
+    def pytest_collect_file(self, file_path, parent):
+        if matches(file_path, self.patterns):
+            return BenchmarkFile.from_parent(parent, path=file_path)
+        return None
+
+    def note_file(self, parsed: ParsedFile) -> None:
+        self.catalog["files"][parsed.path] = {
+            "name": parsed.name,
+            "strict": parsed.strict,
+            "sections": {n: s.weights for n, s in parsed.sections.items()},
+            "gate": parsed.gate,
+        }
+        for entry in parsed.entries:
+            self.catalog["items"].append(getattr(entry, "subset", None))
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collection_failed = True
+
+    def pytest_collection_modifyitems(self, config, items):
+        if self.spec is None:
+            skip = pytest.mark.skip(reason=SKIP_REASON)
+            for item in items:
+                if isinstance(item, PairTest):
+                    item.add_marker(skip)
+
+    def pytest_collection_finish(self, session):
+        self.positions = {item.nodeid: i for i, item in enumerate(session.items)}
+        pairs = [(item.nodeid, item.pair) for item in session.items if isinstance(item, PairTest)]
+        self.scorer.plan(pairs, self.chunk_size)
+        if self.is_worker:
+            self.config.workeroutput["rmbench_catalog"] = self.catalog
+        elif self.spec is not None:
+            try:
+                self.gate_config()
+            except GateConfigError as exc:
+                raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
+
+    def gate_config(self) -> GateConfig:
+        files = self.catalog["files"]
+        try:
+            cli_sections = {n: parse_section_assignment(n, v) for n, v in parse_assignments(self.config.option.rm_sections, "--rm-section")}
+            ini_sections = {n: parse_section_assignment(n, v) for n, v in parse_assignments(self.config.getini("rm_sections"), "rm_sections")}
+            cli = {n: parse_threshold_value(n, v) for n, v in parse_assignments(self.config.option.rm_min_accuracy, "--rm-min-accuracy")}
+            ini = {n: parse_threshold_value(n, v) for n, v in parse_assignments(self.config.getini("rm_min_accuracy"), "rm_min_accuracy")}
+        except ValueError as exc:
+            raise GateConfigError(str(exc)) from None
+        from .parse import Section
+
+        file_sections = [(path, {n: Section(n, w) for n, w in f["sections"].items()}) for path, f in files.items()]
+        config = GateConfig(
+            thresholds=merge_thresholds([(p, f["gate"]) for p, f in files.items()] + [("ini", ini), ("command line", cli)]),
+            sections=merge_sections(file_sections + [("ini", ini_sections), ("command line", cli_sections)]),
+        )
+        validate(config, {s for s in self.catalog["items"] if s is not None})
+        return config
+
+    # -- running ------------------------------------------------------------------------
+    def get_model(self):
+        if self._model is None:
+            if self.model_error is not None:
+                raise ModelLoadError(self.model_error)
+            try:
+                model = self.config.hook.pytest_rmbench_make_model(config=self.config, spec=self.spec)
+                if model is None:
+                    raise ModelLoadError(f"no installed plugin builds a model of kind {self.spec.kind!r} for {self.spec.model!r}")
+            except ModelLoadError as exc:
+                self.model_error = str(exc)
+                raise
+            except Exception as exc:
+                self.model_error = f"{type(exc).__name__}: {exc}"
+                raise ModelLoadError(self.model_error) from exc
+            self._model = model
+        return self._model
+
+    def outcome_for(self, item: PairTest) -> PairOutcome:
+        try:
+            return self.scorer.outcome(item.nodeid, item.pair)
+        except ModelLoadError as exc:
+            if self._load_error_shown:
+                return error_outcome(LOAD_FAILED_AGAIN)
+            self._load_error_shown = True
+            return error_outcome(f"the reward model could not be loaded: {exc}")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        if call.when == "call" and isinstance(item, (PairTest, BadItem)):
+            report.rmbench = self._record(item)
+        return report
+
+    def _record(self, item) -> dict:
+        if isinstance(item, BadItem):
+            p = item.problem
+            outcome, pair = PairOutcome(ERROR, error=item.problem.describe()), None
+            subset, item_id, strict, length_correct = p.subset or "(invalid)", p.id, False, False
+        else:
+            outcome = item.stash.get(OUTCOME_KEY, None) or PairOutcome(ERROR, error="the item did not run")
+            pair = item.pair
+            subset, item_id, strict, length_correct = pair.subset, pair.id, pair.strict, pair.length_prefers_chosen()
+        return {
+            "index": self.positions.get(item.nodeid, 0),
+            "nodeid": item.nodeid,
+            "file": item.nodeid.split("::", 1)[0],
+            "id": item_id,
+            "subset": subset,
+            "outcome": outcome.outcome,
+            "chosen_score": outcome.chosen_score,
+            "rejected_score": outcome.rejected_score,
+            "margin": outcome.margin,
+            "truncated": outcome.truncated,
+            "strict": strict,
+            "length_correct": length_correct,
+            "error": outcome.error,
+        }
+
+    def pytest_report_teststatus(self, report, config):
+        record = getattr(report, "rmbench", None)
+        if record is None or report.when != "call":
+            return None
+        if record["outcome"] == "incorrect":
+            return "incorrect", "i", ("INCORRECT", {"yellow": True})
+        if record["outcome"] == ERROR:
+            return "error", "E", ("ERROR", {"red": True})
+        return None
+
+    def pytest_runtest_logreport(self, report):
+        record = getattr(report, "rmbench", None)
+        if record is not None and report.when == "call":
+            record["start"], record["stop"] = getattr(report, "start", None), getattr(report, "stop", None)
+            self.records.append(record)
+        elif report.failed:
+            self.other_failures += 1
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error):
+        catalog = getattr(node, "workeroutput", {}).get("rmbench_catalog")
+        if catalog and not self.catalog["items"]:
+            self.catalog = catalog
+
+    # -- the end: aggregate, gate, report, exit status --------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        if self.is_worker or self.spec is None or not self.records:
+            return
+        try:
+            gate_config = self.gate_config()
+        except GateConfigError as exc:  # under xdist the names are known only now
+            self.usage_error = f"pytest-rmbench: {exc}"
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            return
+        summary = aggregate(self.records, gate_config.sections)
+        gate = evaluate(gate_config, summary)
+        self.report = self._build_report(summary, gate)
+        path = setting(self.config, "rm_report")
+        if path:
+            try:
+                write_json(self.report, path)
+            except OSError as exc:
+                self.report_error = f"pytest-rmbench: could not write the report to {path!r}: {exc}"
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            return  # interrupted, internal or usage errors keep pytest's own code
+        ok = gate["passed"] and not self.other_failures and not self.collection_failed and not self.report_error
+        session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
+
+    def _build_report(self, summary: dict, gate: dict) -> dict:
+        model = self._model
+        starts = [r["start"] for r in self.records if r.get("start")]
+        stops = [r["stop"] for r in self.records if r.get("stop")]
+        busy = (max(stops) - min(starts)) if starts and stops else None
+        report = {
+            "run": {
+                "model": self.spec.model,
+                "kind": getattr(model, "kind", None) or self.spec.kind,
+                "dtype": getattr(model, "dtype", None) or self.spec.dtype,
+                "device": getattr(model, "device", None) or self.spec.device,
+                "seed": self.spec.seed,
+                "versions": self._versions(),
+                "started": _dt.datetime.fromtimestamp(self.started, _dt.timezone.utc).isoformat(),
+                "seconds": time.time() - self.started,
+                "pairs_per_second": len(self.records) / busy if busy else None,
+                "collected": len(self.catalog["items"]),
+                "ran": len(self.records),
+            },
+        }
+        report.update(summary)
+        report.pop("strict", None)
+        report["gate"] = gate
+        return report
+
+    @staticmethod
+    def _versions() -> dict:
+        versions = {"python": platform.python_version(), "pytest": pytest.__version__, "pytest-rmbench": __version__}
+        for name in ("torch", "transformers"):
+            module = sys.modules.get(name)  # only report what this process actually used
+            if module is not None:
+                versions[name] = getattr(module, "__version__", None)
+        return versions
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        tr = terminalreporter
+        if self.usage_error:
+            tr.write_line(self.usage_error, red=True)
+        if self.report_error:
+            tr.write_line(self.report_error, red=True)
+        report = self.report
+        if report is None:
+            return
+        run = report["run"]
+        tr.write_sep("=", f"rmbench: {run['model']} ({run['kind']}, {run['dtype']}, {run['device']})")
+        for line in table_lines(report):
+            tr.write_line(line)
+        length = report["length_baseline"]["accuracy"]
+        pps = run["pairs_per_second"]
+        tr.write_line(
+            f"length baseline (longer answer wins): {'-' if length is None else f'{length:.3f}'}"
+            f"   truncated: {report['truncated']}   pairs/s: {'-' if pps is None else f'{pps:,.1f}'}"
+        )
+        errors = list(dict.fromkeys(r["error"] for r in self.records if r["outcome"] == ERROR and r["error"] and r["error"] != LOAD_FAILED_AGAIN))
+        for message in errors[:5]:
+            tr.write_line(f"error: {message}", red=True)
+        incorrect = [r for r in self.records if r["outcome"] == "incorrect"]
+        if incorrect:
+            shown = incorrect if config.option.verbose > 0 else incorrect[:10]
+            tr.write_line(f"incorrect ({len(incorrect)}):")
+            for r in sorted(shown, key=lambda r: r["margin"]):
+                tr.write_line(f"  {r['nodeid']}  margin {r['margin']:+.4g}")
+            if len(shown) < len(incorrect):
+                tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all; --rm-report has every item)")
+        if run["ran"] < run["collected"]:
+            tr.write_line(f"partial run: the gate covers {run['ran']} of {run['collected']} items", yellow=True)
+        if config.option.maxfail:
+            tr.write_line("warning: -x/--maxfail stops at the first failures; the gate sees only the items that ran", yellow=True)
+        self._write_gate(tr, report["gate"])
+        path = setting(config, "rm_report")
+        if path and not self.report_error:
+            tr.write_line(f"report written to {path}")
+
+    @staticmethod
+    def _write_gate(tr, gate: dict) -> None:
+        for check in gate["checks"]:
+            mark = {"pass": "ok  ", "fail": "FAIL", "not run": "skip"}[check["status"]]
+            if check["kind"] == "accuracy":
+                value = "not run (no items selected)" if check["value"] is None else f"{check['value']:.3f}"
+                tr.write_line(f"  {mark} {check['name']}: {value} >= {check['threshold']:.3f} ({check['rule']} rule, from {check['source']})")
+            elif check["kind"] == "errors":
+                tr.write_line(f"  {mark} {check['value']} item(s) errored; {check['rule']}")
+            else:
+                failed = ", ".join(check["failed"][:5])
+                tr.write_line(f"  {mark} strict items: {check['rule']}" + (f" (failed: {failed})" if failed else ""))
+        if not gate["configured"] and gate["passed"]:
+            tr.write_line("gate: no gate was set (add thresholds with --rm-min-accuracy NAME=VALUE or a file's gate:)")
+        elif gate["passed"]:
+            tr.write_line("gate: PASSED", green=True, bold=True)
+        else:
+            tr.write_line("gate: FAILED", red=True, bold=True)

@@ -1,0 +1,133 @@
+"""Item records -> subset, section and overall figures; the terminal table; the JSON file.
+
+Runs on the controller (or the single process). Records are plain dicts sent by the
+workers on their test reports, so nothing here knows about models or torch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Iterable
+
+from .items import CORRECT, ERROR, INCORRECT
+from .parse import Section
+from .stats import wilson_interval
+
+ITEM_KEYS = ("nodeid", "file", "id", "subset", "outcome", "chosen_score", "rejected_score", "margin", "truncated")
+
+
+def block(records: list[dict]) -> dict:
+    """n, correct, accuracy (errored items left out), Wilson 95% interval, mean margin, errors."""
+    scored = [r for r in records if r["outcome"] != ERROR]
+    n = len(scored)
+    correct = sum(r["outcome"] == CORRECT for r in scored)
+    low, high = wilson_interval(correct, n)
+    margins = [r["margin"] for r in scored if r["margin"] is not None]
+    return {
+        "n": n,
+        "correct": correct,
+        "accuracy": correct / n if n else None,
+        "ci_low": low,
+        "ci_high": high,
+        "mean_margin": sum(margins) / len(margins) if margins else None,
+        "errors": len(records) - n,
+    }
+
+
+def section_block(section: Section, subsets: dict[str, dict]) -> dict:
+    """Weighted mean of subset accuracies; a weight of None means the subset's item count."""
+    total_weight = weighted = 0.0
+    n = 0
+    for name, weight in section.weights.items():
+        sub = subsets.get(name)
+        if not sub or not sub["n"]:
+            continue
+        w = sub["n"] if weight is None else weight
+        total_weight += w
+        weighted += w * sub["accuracy"]
+        n += sub["n"]
+    return {
+        "n": n,
+        "accuracy": weighted / total_weight if total_weight else None,
+        "subsets": list(section.weights),
+        "weights": {k: v for k, v in section.weights.items()},
+    }
+
+
+def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
+    records = sorted(records, key=lambda r: r["index"])
+    by_subset: dict[str, list[dict]] = {}
+    for r in records:
+        by_subset.setdefault(r["subset"], []).append(r)
+    subsets = {name: block(rs) for name, rs in by_subset.items()}
+    strict = [r for r in records if r.get("strict") and r["outcome"] != ERROR]
+    return {
+        "items": [{k: r.get(k) for k in ITEM_KEYS} for r in records],
+        "subsets": subsets,
+        "sections": {name: section_block(s, subsets) for name, s in sections.items()},
+        "overall": block(records),
+        "length_baseline": {
+            "accuracy": sum(bool(r["length_correct"]) for r in records) / len(records) if records else None,
+            "rule": "the longer answer in characters wins; equal lengths are wrong",
+        },
+        "truncated": sum(bool(r["truncated"]) for r in records),
+        "strict": {
+            "n": len(strict),
+            "correct": sum(r["outcome"] == CORRECT for r in strict),
+            "incorrect": sum(r["outcome"] == INCORRECT for r in strict),
+            "failed": [r["nodeid"] for r in strict if r["outcome"] == INCORRECT],
+        },
+    }
+
+
+def json_safe(value):
+    """NaN and infinities become null: the report must be valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json(report: dict, path: str) -> None:
+    """Write atomically: a reader never sees half a report."""
+    text = json.dumps(json_safe(report), indent=2, allow_nan=False, ensure_ascii=False)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table_lines(report: dict) -> Iterable[str]:
+    rows = [("subset", "n", "correct", "accuracy", "95% CI", "margin", "errors")]
+
+    def row(label: str, b: dict):
+        ci = "-" if b.get("ci_low") is None else f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]"
+        rows.append((label, str(b["n"]), str(b.get("correct", "")), _fmt(b["accuracy"]), ci,
+                     _fmt(b.get("mean_margin"), "+.3g"), str(b.get("errors", ""))))
+
+    for name in sorted(report["subsets"]):
+        row(name, report["subsets"][name])
+    section_rows = len(rows)
+    for name, b in report["sections"].items():
+        row(f"[{name}]", b)
+    row("overall", report["overall"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        if i in (1, section_rows, len(rows) - 1) and i:
+            yield "-" * (sum(widths) + 2 * (len(widths) - 1))
+        yield "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths)))
