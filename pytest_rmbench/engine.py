@@ -80,6 +80,16 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def plan_chunks(keys: Sequence[str], chunk_size: int) -> list[list[str]]:
+    """Consecutive keys, chunk_size at a time.
+
+    The xdist scheduler on the controller and the scorer in each worker both call this on
+    the same ordered node ids, so a chunk the scheduler sends whole is the chunk scored.
+    """
+    size = max(1, chunk_size)
+    return [list(keys[i : i + size]) for i in range(0, len(keys), size)]
+
+
 @dataclass
 class ChunkedScorer:
     """Per-process: scores whole chunks of pairs on first use, hands out outcomes."""
@@ -91,17 +101,15 @@ class ChunkedScorer:
     _chunks: list[list[tuple[str, PairItem]] | None] = field(default_factory=list)
     _outcomes: dict[str, PairOutcome] = field(default_factory=dict)
 
-    def plan(self, keyed_pairs: Sequence[tuple[str, PairItem]], chunk_size: int) -> None:
-        """Group consecutive pairs into chunks of chunk_size."""
+    def plan(self, chunks: Sequence[Sequence[tuple[str, PairItem]]]) -> None:
+        """Chunks as made by plan_chunks, each a list of (key, pair)."""
         self._chunk_of.clear()
         self._chunks = []
         self._outcomes.clear()
-        size = max(1, chunk_size)
-        for start in range(0, len(keyed_pairs), size):
-            chunk = list(keyed_pairs[start : start + size])
+        for chunk in chunks:
             for key, _ in chunk:
                 self._chunk_of[key] = len(self._chunks)
-            self._chunks.append(chunk)
+            self._chunks.append(list(chunk))
 
     def chunk_index(self, key: str) -> int | None:
         return self._chunk_of.get(key)

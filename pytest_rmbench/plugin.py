@@ -8,6 +8,7 @@ transformers load only when a transformers model is built.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
 import sys
 import time
@@ -18,7 +19,7 @@ from . import __version__, hookspecs
 from .collect import (
     DEFAULT_PATTERNS, OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, PairTest, RmbenchWarning, matches,
 )
-from .engine import ChunkedScorer, error_outcome
+from .engine import ChunkedScorer, error_outcome, plan_chunks
 from .gate import GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
 from .items import ERROR, PairOutcome
 from .models.base import ModelLoadError, ModelSpec
@@ -48,6 +49,7 @@ def pytest_addoption(parser):
     option("--rm-seed", "rm_seed", "seed for builtin:random and anything random (default 0)", metavar="N", default="0")
     option("--rm-batch-size", "rm_batch_size", "sequences per forward pass (default 16)", metavar="N", default="16")
     option("--rm-chunk-size", "rm_chunk_size", "consecutive items scored together (default 128)", metavar="N", default="128")
+    option("--rm-gpus-per-worker", "rm_gpus_per_worker", "GPUs per xdist worker, for a model too large for one (default 1)", metavar="K", default="1")
     option("--rm-report", "rm_report", "write the JSON report to this path", metavar="PATH")
     group.addoption("--rm-min-accuracy", dest="rm_min_accuracy", action="append", default=[], metavar="NAME=VALUE",
                     help="gate: minimum accuracy of overall, a section or a subset (repeatable; ini rm_min_accuracy, one per line)")
@@ -70,10 +72,26 @@ def pytest_configure(config):
     plugin = RmbenchPlugin(config)
     config.stash[PLUGIN_KEY] = plugin
     config.pluginmanager.register(plugin, "rmbench-session")
+    if plugin.spec is not None and not plugin.is_worker and config.pluginmanager.hasplugin("xdist"):
+        from .xdist import XdistHooks
+
+        plugin.xdist = XdistHooks(config, plugin.is_benchmark_nodeid, plugin.chunk_size, plugin.gpus_per_worker)
+        config.pluginmanager.register(plugin.xdist, "rmbench-xdist")
     from .models import kinds
 
     if not config.pluginmanager.is_registered(kinds):
         config.pluginmanager.register(kinds, "rmbench-kinds")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` with a GPU model: one worker per GPU (or per --rm-gpus-per-worker GPUs)."""
+    model = setting(config, "rm_model")
+    if not model or model.startswith("builtin:"):
+        return None
+    from .xdist import auto_workers
+
+    return auto_workers(int_setting(config, "rm_gpus_per_worker"))
 
 
 def setting(config, name):
@@ -125,6 +143,22 @@ def reward_model(pytestconfig):
         pytest.fail(f"the reward model could not be loaded: {exc}", pytrace=False)
 
 
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:,.0f} MiB"
+
+
+def peak_memory_bytes() -> int | None:
+    """Peak memory of this process: the GPU's if a CUDA model ran, else resident memory."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        return int(torch.cuda.max_memory_allocated())
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 class RmbenchPlugin:
     """Per-session state: the model (loaded lazily), the chunk scorer, collected names, results."""
 
@@ -134,6 +168,9 @@ class RmbenchPlugin:
         self.batch_size = int_setting(config, "rm_batch_size")
         self.chunk_size = int_setting(config, "rm_chunk_size")
         self.patterns = config.getini("rm_file_patterns")
+        self.gpus_per_worker = int_setting(config, "rm_gpus_per_worker")
+        self.xdist = None
+        self.workers: list[dict] = []
         self.is_worker = hasattr(config, "workerinput")
         self._model = None
         self.model_error: str | None = None
@@ -142,7 +179,7 @@ class RmbenchPlugin:
         self.files: dict[str, ParsedFile] = {}
         self.catalog = {"files": {}, "items": []}  # every collected item, selected or not
         self.positions: dict[str, int] = {}
-        self.records: list[dict] = []
+        self.records: dict[str, dict] = {}
         self.other_failures = 0
         self.collection_failed = False
         self.started = time.time()
@@ -155,6 +192,9 @@ class RmbenchPlugin:
         if matches(file_path, self.patterns):
             return BenchmarkFile.from_parent(parent, path=file_path)
         return None
+
+    def is_benchmark_nodeid(self, nodeid: str) -> bool:
+        return matches(nodeid.split("::", 1)[0], self.patterns)
 
     def note_file(self, parsed: ParsedFile) -> None:
         self.catalog["files"][parsed.path] = {
@@ -179,8 +219,10 @@ class RmbenchPlugin:
 
     def pytest_collection_finish(self, session):
         self.positions = {item.nodeid: i for i, item in enumerate(session.items)}
-        pairs = [(item.nodeid, item.pair) for item in session.items if isinstance(item, PairTest)]
-        self.scorer.plan(pairs, self.chunk_size)
+        keys = [item.nodeid for item in session.items if isinstance(item, (PairTest, BadItem))]
+        pairs = {item.nodeid: item.pair for item in session.items if isinstance(item, PairTest)}
+        chunks = plan_chunks(keys, self.chunk_size)
+        self.scorer.plan([[(key, pairs[key]) for key in chunk if key in pairs] for chunk in chunks])
         if self.is_worker:
             self.config.workeroutput["rmbench_catalog"] = self.catalog
         elif self.spec is not None:
@@ -268,6 +310,8 @@ class RmbenchPlugin:
         }
 
     def pytest_report_teststatus(self, report, config):
+        if report.outcome == "rerun":  # a benchmark item whose xdist worker died: it runs again
+            return "rerun", "R", ("RERUN", {"yellow": True})
         record = getattr(report, "rmbench", None)
         if record is None or report.when != "call":
             return None
@@ -281,28 +325,51 @@ class RmbenchPlugin:
         record = getattr(report, "rmbench", None)
         if record is not None and report.when == "call":
             record["start"], record["stop"] = getattr(report, "start", None), getattr(report, "stop", None)
-            self.records.append(record)
+            self.records[report.nodeid] = record  # one per node id, even if a worker died mid-chunk
         elif report.failed:
             self.other_failures += 1
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error):
-        catalog = getattr(node, "workeroutput", {}).get("rmbench_catalog")
+        output = getattr(node, "workeroutput", None) or {}
+        catalog = output.get("rmbench_catalog")
         if catalog and not self.catalog["items"]:
             self.catalog = catalog
+        if output.get("rmbench_worker"):
+            self.workers.append(output["rmbench_worker"])
 
     # -- the end: aggregate, gate, report, exit status --------------------------------------
+    def worker_figures(self) -> dict:
+        stats = self.scorer.stats
+        return {
+            "worker": getattr(self.config, "workerinput", {}).get("workerid", "main"),
+            "items": stats.pairs,
+            "sequences": stats.sequences,
+            "batches": stats.batches,
+            "tokens": stats.tokens,
+            "seconds": stats.seconds,
+            "peak_memory_bytes": peak_memory_bytes(),
+            "device": getattr(self._model, "device", None),
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        }
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session, exitstatus):
-        if self.is_worker or self.spec is None or not self.records:
+        if self.is_worker:
+            if self.spec is not None:
+                self.config.workeroutput["rmbench_worker"] = self.worker_figures()
             return
+        if self.spec is None or not self.records:
+            return
+        if self.xdist is None:
+            self.workers = [self.worker_figures()]
         try:
             gate_config = self.gate_config()
         except GateConfigError as exc:  # under xdist the names are known only now
             self.usage_error = f"pytest-rmbench: {exc}"
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
-        summary = aggregate(self.records, gate_config.sections)
+        summary = aggregate(list(self.records.values()), gate_config.sections)
         gate = evaluate(gate_config, summary)
         self.report = self._build_report(summary, gate)
         path = setting(self.config, "rm_report")
@@ -318,8 +385,8 @@ class RmbenchPlugin:
 
     def _build_report(self, summary: dict, gate: dict) -> dict:
         model = self._model
-        starts = [r["start"] for r in self.records if r.get("start")]
-        stops = [r["stop"] for r in self.records if r.get("stop")]
+        starts = [r["start"] for r in self.records.values() if r.get("start")]
+        stops = [r["stop"] for r in self.records.values() if r.get("stop")]
         busy = (max(stops) - min(starts)) if starts and stops else None
         report = {
             "run": {
@@ -338,6 +405,8 @@ class RmbenchPlugin:
         }
         report.update(summary)
         report.pop("strict", None)
+        report["workers"] = sorted(self.workers, key=lambda w: str(w["worker"]))
+        report["recovered"] = list(self.xdist.crashed) if self.xdist else []
         report["gate"] = gate
         return report
 
@@ -369,10 +438,10 @@ class RmbenchPlugin:
             f"length baseline (longer answer wins): {'-' if length is None else f'{length:.3f}'}"
             f"   truncated: {report['truncated']}   pairs/s: {'-' if pps is None else f'{pps:,.1f}'}"
         )
-        errors = list(dict.fromkeys(r["error"] for r in self.records if r["outcome"] == ERROR and r["error"] and r["error"] != LOAD_FAILED_AGAIN))
+        errors = list(dict.fromkeys(r["error"] for r in self.records.values() if r["outcome"] == ERROR and r["error"] and r["error"] != LOAD_FAILED_AGAIN))
         for message in errors[:5]:
             tr.write_line(f"error: {message}", red=True)
-        incorrect = [r for r in self.records if r["outcome"] == "incorrect"]
+        incorrect = [r for r in self.records.values() if r["outcome"] == "incorrect"]
         if incorrect:
             shown = incorrect if config.option.verbose > 0 else incorrect[:10]
             tr.write_line(f"incorrect ({len(incorrect)}):")
@@ -380,6 +449,17 @@ class RmbenchPlugin:
                 tr.write_line(f"  {r['nodeid']}  margin {r['margin']:+.4g}")
             if len(shown) < len(incorrect):
                 tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all; --rm-report has every item)")
+        for w in report["workers"]:
+            if len(report["workers"]) > 1 or config.option.verbose > 0:
+                tr.write_line(
+                    f"worker {w['worker']}: {w['items']} items, {w['batches']} batches, {w['tokens']} tokens, "
+                    f"{w['seconds']:.2f}s scoring, peak memory {_mib(w['peak_memory_bytes'])}, device {w['device']}"
+                    + (f" (CUDA_VISIBLE_DEVICES={w['cuda_visible_devices']})" if w["cuda_visible_devices"] else "")
+                )
+        if report["recovered"]:
+            tr.write_line(
+                f"warning: an xdist worker died; {len(report['recovered'])} item(s) were scored again on another "
+                "worker (each counted once): " + ", ".join(report["recovered"][:5]), yellow=True)
         if run["ran"] < run["collected"]:
             tr.write_line(f"partial run: the gate covers {run['ran']} of {run['collected']} items", yellow=True)
         if config.option.maxfail:

@@ -158,6 +158,34 @@ def build_tiny_llama(
     return folder
 
 
+def build_tiny_gpt2(folder: Path, *, seed: int = 0) -> Path:
+    """A random-init tiny GPT2ForSequenceClassification: ABSOLUTE positions, last-token pooling.
+
+    Unlike Llama's rotary positions, its scores change if left padding shifts positions.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer(folder)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_embd=32,
+        n_layer=2,
+        n_head=4,
+        n_inner=64,
+        n_positions=128,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        num_labels=1,
+        initializer_range=0.2,
+    )
+    torch.manual_seed(seed)
+    GPT2ForSequenceClassification(config).eval().save_pretrained(str(folder))
+    return folder
+
+
 def add_auto_map(folder: Path, auto_map: dict, model_type: str | None = None) -> Path:
     """Edit config.json so that the model asks for code from its repository."""
     path = Path(folder) / "config.json"
