@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .engine import score_requests
+from .engine import BatchLimits, score_requests
 from .items import ScoreRequest, freeze_prompt
 from .models.base import RewardModelAdapter
 
@@ -12,9 +12,9 @@ from .models.base import RewardModelAdapter
 class RewardModel:
     """Scores answers with the session's reward model (loaded once per process)."""
 
-    def __init__(self, adapter: RewardModelAdapter, batch_size: int):
+    def __init__(self, adapter: RewardModelAdapter, limits: BatchLimits | None = None):
         self.adapter = adapter
-        self.batch_size = batch_size
+        self.limits = limits or BatchLimits()
 
     @property
     def name(self) -> str:
@@ -24,7 +24,7 @@ class RewardModel:
         """Scores of several answers to one prompt (a string or a list of chat messages)."""
         frozen = freeze_prompt(prompt)
         requests = [ScoreRequest(frozen, a) for a in answers]
-        results = score_requests(self.adapter, requests, self.batch_size)
+        results = score_requests(self.adapter, requests, self.limits)
         out = []
         for r in requests:
             result = results[r]

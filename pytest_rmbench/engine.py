@@ -21,13 +21,42 @@ class EngineStats:
     sequences: int = 0
     batches: int = 0
     tokens: int = 0
+    padded_tokens: int = 0
     seconds: float = 0.0
+    oom_halvings: int = 0
+
+
+@dataclass
+class BatchLimits:
+    """A batch ends before it would exceed either limit; padded tokens = rows x longest row."""
+
+    max_sequences: int = 64
+    max_tokens: int = 16384
+
+    def batches(self, prepared: Sequence[Prepared]) -> list[list[Prepared]]:
+        """Consecutive slices of `prepared`, which the caller sorted longest first."""
+        out: list[list[Prepared]] = []
+        batch: list[Prepared] = []
+        for p in prepared:
+            width = max([p.length] + [q.length for q in batch[:1]])  # sorted: the first is the longest
+            if batch and (len(batch) >= self.max_sequences or width * (len(batch) + 1) > self.max_tokens):
+                out.append(batch)
+                batch = []
+            batch.append(p)
+        if batch:
+            out.append(batch)
+        return out
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    # torch.cuda.OutOfMemoryError without importing torch here
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
 def score_requests(
     model: RewardModelAdapter,
     requests: Sequence[ScoreRequest],
-    batch_size: int,
+    limits: BatchLimits,
     stats: EngineStats | None = None,
 ) -> dict[ScoreRequest, ScoreResult]:
     """Score each distinct request once, in batches of similar length."""
@@ -42,31 +71,44 @@ def score_requests(
     # Longest first: padding per batch stays small, and a memory problem shows up early.
     prepared.sort(key=lambda p: -p.length)
     start = time.perf_counter()
-    for begin in range(0, len(prepared), max(1, batch_size)):
-        batch = prepared[begin : begin + max(1, batch_size)]
-        for p, result in zip(batch, _score_batch(model, batch, stats)):
+    for batch in limits.batches(prepared):
+        for p, result in zip(batch, _score_batch(model, batch, limits, stats)):
             results[p.request] = result
     stats.seconds += time.perf_counter() - start
     stats.sequences += len(prepared)
     return results
 
 
-def _score_batch(model: RewardModelAdapter, batch: list[Prepared], stats: EngineStats) -> list[ScoreResult]:
-    stats.batches += 1
-    stats.tokens += sum(p.length for p in batch)
+def _score_batch(model: RewardModelAdapter, batch: list[Prepared], limits: BatchLimits, stats: EngineStats) -> list[ScoreResult]:
     try:
         scores = list(model.score_batch(batch))
         if len(scores) != len(batch):
             raise ValueError(f"the model returned {len(scores)} scores for a batch of {len(batch)}")
-        return [ScoreResult(_as_float(s), p.truncated) for p, s in zip(batch, scores)]
     except Exception as exc:
         if len(batch) == 1:
             return [ScoreResult(None, batch[0].truncated, f"scoring failed: {_describe(exc)}")]
-    # Retry one by one so that a single bad sequence errors alone.
-    out: list[ScoreResult] = []
-    for p in batch:
-        out.extend(_score_batch(model, [p], stats))
-    return out
+        if is_out_of_memory(exc):
+            # halve and retry; later batches of this run keep the smaller size
+            stats.oom_halvings += 1
+            half = len(batch) // 2
+            limits.max_sequences = max(1, min(limits.max_sequences, half))
+            limits.max_tokens = max(1, min(limits.max_tokens, max(p.length for p in batch) * half))
+            _free_accelerator_memory()
+            return _score_batch(model, batch[:half], limits, stats) + _score_batch(model, batch[half:], limits, stats)
+        # retry one by one so that a single bad sequence errors alone
+        return [r for p in batch for r in _score_batch(model, [p], limits, stats)]
+    stats.batches += 1
+    stats.tokens += sum(p.length for p in batch)
+    stats.padded_tokens += max(p.length for p in batch) * len(batch)
+    return [ScoreResult(_as_float(s), p.truncated) for p, s in zip(batch, scores)]
+
+
+def _free_accelerator_memory() -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _as_float(score) -> float | None:
@@ -95,7 +137,7 @@ class ChunkedScorer:
     """Per-process: scores whole chunks of pairs on first use, hands out outcomes."""
 
     get_model: Callable[[], RewardModelAdapter]
-    batch_size: int
+    limits: BatchLimits
     stats: EngineStats = field(default_factory=EngineStats)
     _chunk_of: dict[str, int] = field(default_factory=dict)
     _chunks: list[list[tuple[str, PairItem]] | None] = field(default_factory=list)
@@ -129,7 +171,7 @@ class ChunkedScorer:
     def score_pairs(self, keyed_pairs: Sequence[tuple[str, PairItem]]) -> dict[str, PairOutcome]:
         model = self.get_model()  # raises ModelLoadError: the caller reports it
         requests = [r for _, pair in keyed_pairs for r in pair.requests()]
-        results = score_requests(model, requests, self.batch_size, self.stats)
+        results = score_requests(model, requests, self.limits, self.stats)
         self.stats.pairs += len(keyed_pairs)
         out = {}
         for key, pair in keyed_pairs:

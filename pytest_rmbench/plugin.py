@@ -19,7 +19,7 @@ from . import __version__, hookspecs
 from .collect import (
     DEFAULT_PATTERNS, OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, PairTest, RmbenchWarning, matches,
 )
-from .engine import ChunkedScorer, error_outcome, plan_chunks
+from .engine import BatchLimits, ChunkedScorer, error_outcome, plan_chunks
 from .gate import GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
 from .items import ERROR, PairOutcome
 from .models.base import ModelLoadError, ModelSpec
@@ -47,7 +47,8 @@ def pytest_addoption(parser):
     option("--rm-device", "rm_device", "torch device (default: cuda if available, else cpu)", metavar="DEVICE")
     option("--rm-max-length", "rm_max_length", "token limit per sequence (default: the smaller of the tokenizer's and the model's)", metavar="N")
     option("--rm-seed", "rm_seed", "seed for builtin:random and anything random (default 0)", metavar="N", default="0")
-    option("--rm-batch-size", "rm_batch_size", "sequences per forward pass (default 16)", metavar="N", default="16")
+    option("--rm-batch-size", "rm_batch_size", "at most this many sequences per forward pass (default 64)", metavar="N", default="64")
+    option("--rm-max-batch-tokens", "rm_max_batch_tokens", "at most this many padded tokens per forward pass (default 16384)", metavar="N", default="16384")
     option("--rm-chunk-size", "rm_chunk_size", "consecutive items scored together (default 128)", metavar="N", default="128")
     option("--rm-gpus-per-worker", "rm_gpus_per_worker", "GPUs per xdist worker, for a model too large for one (default 1)", metavar="K", default="1")
     option("--rm-report", "rm_report", "write the JSON report to this path", metavar="PATH")
@@ -138,7 +139,7 @@ def reward_model(pytestconfig):
     if plugin.spec is None:
         pytest.skip(SKIP_REASON)
     try:
-        return RewardModel(plugin.get_model(), plugin.batch_size)
+        return RewardModel(plugin.get_model(), plugin.batch_limits())
     except ModelLoadError as exc:
         pytest.fail(f"the reward model could not be loaded: {exc}", pytrace=False)
 
@@ -165,7 +166,8 @@ class RmbenchPlugin:
     def __init__(self, config):
         self.config = config
         self.spec = model_spec(config)
-        self.batch_size = int_setting(config, "rm_batch_size")
+        self.max_sequences = int_setting(config, "rm_batch_size")
+        self.max_tokens = int_setting(config, "rm_max_batch_tokens")
         self.chunk_size = int_setting(config, "rm_chunk_size")
         self.patterns = config.getini("rm_file_patterns")
         self.gpus_per_worker = int_setting(config, "rm_gpus_per_worker")
@@ -175,7 +177,7 @@ class RmbenchPlugin:
         self._model = None
         self.model_error: str | None = None
         self._load_error_shown = False
-        self.scorer = ChunkedScorer(self.get_model, self.batch_size)
+        self.scorer = ChunkedScorer(self.get_model, self.batch_limits())
         self.files: dict[str, ParsedFile] = {}
         self.catalog = {"files": {}, "items": []}  # every collected item, selected or not
         self.positions: dict[str, int] = {}
@@ -192,6 +194,9 @@ class RmbenchPlugin:
         if matches(file_path, self.patterns):
             return BenchmarkFile.from_parent(parent, path=file_path)
         return None
+
+    def batch_limits(self) -> BatchLimits:
+        return BatchLimits(self.max_sequences, self.max_tokens)
 
     def is_benchmark_nodeid(self, nodeid: str) -> bool:
         return matches(nodeid.split("::", 1)[0], self.patterns)
@@ -347,6 +352,8 @@ class RmbenchPlugin:
             "sequences": stats.sequences,
             "batches": stats.batches,
             "tokens": stats.tokens,
+            "padded_tokens": stats.padded_tokens,
+            "oom_halvings": stats.oom_halvings,
             "seconds": stats.seconds,
             "peak_memory_bytes": peak_memory_bytes(),
             "device": getattr(self._model, "device", None),
@@ -456,6 +463,10 @@ class RmbenchPlugin:
                     f"{w['seconds']:.2f}s scoring, peak memory {_mib(w['peak_memory_bytes'])}, device {w['device']}"
                     + (f" (CUDA_VISIBLE_DEVICES={w['cuda_visible_devices']})" if w["cuda_visible_devices"] else "")
                 )
+        halvings = sum(w.get("oom_halvings") or 0 for w in report["workers"])
+        if halvings:
+            tr.write_line(f"warning: out of memory {halvings} time(s): batches were halved and retried "
+                          f"(lower --rm-max-batch-tokens to avoid it)", yellow=True)
         if report["recovered"]:
             tr.write_line(
                 f"warning: an xdist worker died; {len(report['recovered'])} item(s) were scored again on another "

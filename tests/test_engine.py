@@ -1,0 +1,135 @@
+"""The batching engine on a fake adapter: budgets, de-duplication, OOM back-off, bad sequences."""
+
+import math
+
+import pytest
+
+from pytest_rmbench.engine import BatchLimits, ChunkedScorer, EngineStats, plan_chunks, score_requests
+from pytest_rmbench.items import PairItem, ScoreRequest
+from pytest_rmbench.models.base import Prepared
+
+
+class OutOfMemoryError(RuntimeError):
+    """Same name as torch.cuda.OutOfMemoryError."""
+
+
+class Fake:
+    name = kind = "fake"
+    dtype = "n/a"
+    device = "cpu"
+
+    def __init__(self, oom_above_tokens=None):
+        self.batches = []
+        self.oom_above_tokens = oom_above_tokens
+
+    def prepare(self, requests):
+        out = []
+        for r in requests:
+            if r.answer == "UNPREPARABLE":
+                raise ValueError("cannot tokenize")
+            out.append(Prepared(r, len(r.answer)))
+        return out
+
+    def score_batch(self, batch):
+        padded = max(p.length for p in batch) * len(batch)
+        if self.oom_above_tokens is not None and padded > self.oom_above_tokens:
+            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        self.batches.append([p.request.answer for p in batch])
+        if any(p.request.answer == "CRASH" for p in batch):
+            raise RuntimeError("bad sequence")
+        return [float(len(p.request.answer)) for p in batch]
+
+
+def requests(lengths):
+    """Distinct answers of the given lengths."""
+    return [ScoreRequest("p", chr(ord("a") + i) * n) for i, n in enumerate(lengths)]
+
+
+def test_token_budget_counts_padded_tokens():
+    model = Fake()
+    score_requests(model, requests([10, 9, 8, 5, 5, 5, 1]), BatchLimits(max_sequences=100, max_tokens=20))
+    # longest first; a batch stops before rows x longest exceeds 20
+    assert [[len(a) for a in b] for b in model.batches] == [[10, 9], [8, 5], [5, 5, 1]]
+
+
+def test_sequence_cap():
+    model = Fake()
+    score_requests(model, requests([3] * 7), BatchLimits(max_sequences=3, max_tokens=10**6))
+    assert [len(b) for b in model.batches] == [3, 3, 1]
+
+
+def test_each_distinct_request_is_scored_once():
+    model = Fake()
+    stats = EngineStats()
+    reqs = [ScoreRequest("p", "xxxx")] * 3 + [ScoreRequest("q", "xxxx"), ScoreRequest("p", "xx")]
+    results = score_requests(model, reqs, BatchLimits(), stats)
+    assert sum(len(b) for b in model.batches) == 3 and stats.sequences == 3
+    assert results[ScoreRequest("p", "xxxx")].score == 4.0
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_the_smaller_size():
+    model = Fake(oom_above_tokens=16)
+    stats = EngineStats()
+    results = score_requests(model, requests([4] * 8 + [2] * 8), BatchLimits(max_sequences=8, max_tokens=10**6), stats)
+    assert all(r.score is not None for r in results.values())
+    assert stats.oom_halvings >= 1
+    assert all(max(len(a) for a in b) * len(b) <= 16 for b in model.batches)
+    assert sum(len(b) for b in model.batches) == 16  # every sequence scored exactly once
+
+
+def test_out_of_memory_on_one_sequence_errors_that_sequence():
+    model = Fake(oom_above_tokens=3)
+    long, short = requests([5, 2])
+    results = score_requests(model, [long, short], BatchLimits())
+    assert results[long].error.startswith("scoring failed: OutOfMemoryError")
+    assert results[short].score == 2.0
+
+
+def test_a_bad_sequence_errors_alone():
+    model = Fake()
+    reqs = [ScoreRequest("p", a) for a in ("CRASH", "fine", "UNPREPARABLE", "ok")]
+    results = score_requests(model, reqs, BatchLimits())
+    assert "bad sequence" in results[reqs[0]].error
+    assert "cannot tokenize" in results[reqs[2]].error
+    assert results[reqs[1]].score == 4.0 and results[reqs[3]].score == 2.0
+
+
+def test_plan_chunks():
+    assert plan_chunks(list("abcde"), 2) == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_chunked_scorer_scores_a_chunk_when_its_first_item_asks():
+    model = Fake()
+    pairs = [(f"k{i}", PairItem(str(i), "s", "p", "y" * (i + 2), "n")) for i in range(5)]
+    scorer = ChunkedScorer(lambda: model, BatchLimits())
+    scorer.plan([pairs[:3], pairs[3:]])
+    assert scorer.outcome("k1", pairs[1][1]).outcome == "correct"
+    assert len(model.batches) == 1 and len(model.batches[0]) == 4  # 3 chosen + the shared "n"
+    scorer.outcome("k0", pairs[0][1])
+    assert len(model.batches) == 1  # read from the scored chunk
+    scorer.outcome("k4", pairs[4][1])
+    assert len(model.batches) == 2
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, "x"])
+def test_non_finite_scores_make_errors(bad):
+    class Bad(Fake):
+        def score_batch(self, batch):
+            return [bad if p.request.answer == "chosen" else 1.0 for p in batch]
+
+    scorer = ChunkedScorer(lambda: Bad(), BatchLimits())
+    outcome = scorer.score_pairs([("k", PairItem("1", "s", "p", "chosen", "rejected"))])["k"]
+    assert outcome.outcome == "error" and outcome.chosen_score is None and "non-finite" in outcome.error
+
+
+def test_wrong_number_of_scores_is_an_error():
+    class Short(Fake):
+        def score_batch(self, batch):
+            self.batches.append(batch)
+            return [1.0]
+
+    model = Short()
+    results = score_requests(model, requests([3, 2]), BatchLimits())
+    # the batch of two fails the shape check, then each sequence is retried alone
+    assert [len(b) for b in model.batches] == [2, 1, 1]
+    assert all(r.score == 1.0 for r in results.values())
