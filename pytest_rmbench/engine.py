@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .items import ERROR, PairItem, PairOutcome, ScoreRequest, ScoreResult, judge_pair
+from .cache import ScoreCache
 from .models.base import Prepared, RewardModelAdapter
 
 
@@ -24,6 +25,7 @@ class EngineStats:
     padded_tokens: int = 0
     seconds: float = 0.0
     oom_halvings: int = 0
+    cached: int = 0
 
 
 @dataclass
@@ -58,6 +60,7 @@ def score_requests(
     requests: Sequence[ScoreRequest],
     limits: BatchLimits,
     stats: EngineStats | None = None,
+    on_batch: Callable[[list[tuple[ScoreRequest, ScoreResult]]], None] | None = None,
 ) -> dict[ScoreRequest, ScoreResult]:
     """Score each distinct request once, in batches of similar length."""
     stats = stats if stats is not None else EngineStats()
@@ -72,8 +75,10 @@ def score_requests(
     prepared.sort(key=lambda p: -p.length)
     start = time.perf_counter()
     for batch in limits.batches(prepared):
-        for p, result in zip(batch, _score_batch(model, batch, limits, stats)):
-            results[p.request] = result
+        scored = [(p.request, result) for p, result in zip(batch, _score_batch(model, batch, limits, stats))]
+        results.update(scored)
+        if on_batch is not None:
+            on_batch(scored)  # e.g. the score cache: an interrupted run keeps every finished batch
     stats.seconds += time.perf_counter() - start
     stats.sequences += len(prepared)
     return results
@@ -138,6 +143,7 @@ class ChunkedScorer:
 
     get_model: Callable[[], RewardModelAdapter]
     limits: BatchLimits
+    cache: Callable[[], tuple[ScoreCache, str] | None] = lambda: None  # (cache, model fingerprint)
     stats: EngineStats = field(default_factory=EngineStats)
     _chunk_of: dict[str, int] = field(default_factory=dict)
     _chunks: list[list[tuple[str, PairItem]] | None] = field(default_factory=list)
@@ -169,9 +175,15 @@ class ChunkedScorer:
         return self._outcomes.pop(key)
 
     def score_pairs(self, keyed_pairs: Sequence[tuple[str, PairItem]]) -> dict[str, PairOutcome]:
-        model = self.get_model()  # raises ModelLoadError: the caller reports it
-        requests = [r for _, pair in keyed_pairs for r in pair.requests()]
-        results = score_requests(model, requests, self.limits, self.stats)
+        requests = list(dict.fromkeys(r for _, pair in keyed_pairs for r in pair.requests()))
+        cache = self.cache()
+        results = cache[0].get_many(cache[1], requests) if cache else {}
+        self.stats.cached += len(results)
+        missing = [r for r in requests if r not in results]
+        if missing:  # a fully cached chunk never loads the model
+            model = self.get_model()  # raises ModelLoadError: the caller reports it
+            save = (lambda rows: cache[0].put_many(cache[1], rows)) if cache else None
+            results.update(score_requests(model, missing, self.limits, self.stats, save))
         self.stats.pairs += len(keyed_pairs)
         out = {}
         for key, pair in keyed_pairs:

@@ -21,3 +21,15 @@ def pytest_rmbench_make_model(config, spec):
         implementation decide. Raise :class:`pytest_rmbench.models.ModelLoadError` with a
         message for the user when the model cannot be built.
     """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_rmbench_model_fingerprint(config, spec):
+    """A string that changes whenever the model's scores could change, or None.
+
+    It keys the persistent score cache, and is computed WITHOUT loading the model (a fully
+    cached run never loads it). Return None for a model whose scores must not be cached.
+    The built-in implementation covers transformers classifiers (config and tokenizer
+    files by content, weight files by name, size and modification time, dtype, max
+    length, formatting rules, kind and seed); builtin:* models are not cached.
+    """

@@ -51,6 +51,10 @@ def pytest_addoption(parser):
     option("--rm-max-batch-tokens", "rm_max_batch_tokens", "at most this many padded tokens per forward pass (default 16384)", metavar="N", default="16384")
     option("--rm-chunk-size", "rm_chunk_size", "consecutive items scored together (default 128)", metavar="N", default="128")
     option("--rm-gpus-per-worker", "rm_gpus_per_worker", "GPUs per xdist worker, for a model too large for one (default 1)", metavar="K", default="1")
+    option("--rm-cache-dir", "rm_cache_dir", "folder of the persistent score cache (default: .rmbench at the rootdir)", metavar="DIR")
+    group.addoption("--rm-no-cache", dest="rm_no_cache", action="store_true", default=None,
+                    help="neither read nor write the score cache")
+    parser.addini("rm_no_cache", help="neither read nor write the score cache", type="bool", default=False)
     option("--rm-report", "rm_report", "write the JSON report to this path", metavar="PATH")
     group.addoption("--rm-min-accuracy", dest="rm_min_accuracy", action="append", default=[], metavar="NAME=VALUE",
                     help="gate: minimum accuracy of overall, a section or a subset (repeatable; ini rm_min_accuracy, one per line)")
@@ -177,7 +181,8 @@ class RmbenchPlugin:
         self._model = None
         self.model_error: str | None = None
         self._load_error_shown = False
-        self.scorer = ChunkedScorer(self.get_model, self.batch_limits())
+        self.scorer = ChunkedScorer(self.get_model, self.batch_limits(), self.score_cache)
+        self._cache: tuple | None | bool = False  # False: not opened yet
         self.files: dict[str, ParsedFile] = {}
         self.catalog = {"files": {}, "items": []}  # every collected item, selected or not
         self.positions: dict[str, int] = {}
@@ -273,6 +278,19 @@ class RmbenchPlugin:
             self._model = model
         return self._model
 
+    def score_cache(self):
+        """(cache, model fingerprint), opened on first use; None when caching is off for this model."""
+        if self._cache is False:
+            self._cache = None
+            if not setting(self.config, "rm_no_cache"):
+                fingerprint = self.config.hook.pytest_rmbench_model_fingerprint(config=self.config, spec=self.spec)
+                if fingerprint:
+                    from .cache import ScoreCache
+
+                    folder = setting(self.config, "rm_cache_dir") or os.path.join(str(self.config.rootpath), ".rmbench")
+                    self._cache = (ScoreCache(os.path.join(folder, "scores.sqlite")), fingerprint)
+        return self._cache
+
     def outcome_for(self, item: PairTest) -> PairOutcome:
         try:
             return self.scorer.outcome(item.nodeid, item.pair)
@@ -354,6 +372,7 @@ class RmbenchPlugin:
             "tokens": stats.tokens,
             "padded_tokens": stats.padded_tokens,
             "oom_halvings": stats.oom_halvings,
+            "cached": stats.cached,
             "seconds": stats.seconds,
             "peak_memory_bytes": peak_memory_bytes(),
             "device": getattr(self._model, "device", None),
@@ -368,7 +387,7 @@ class RmbenchPlugin:
             return
         if self.spec is None or not self.records:
             return
-        if self.xdist is None:
+        if not self.config.pluginmanager.hasplugin("dsession"):  # not distributed: this process scored
             self.workers = [self.worker_figures()]
         try:
             gate_config = self.gate_config()
@@ -445,6 +464,10 @@ class RmbenchPlugin:
             f"length baseline (longer answer wins): {'-' if length is None else f'{length:.3f}'}"
             f"   truncated: {report['truncated']}   pairs/s: {'-' if pps is None else f'{pps:,.1f}'}"
         )
+        cached = sum(w.get("cached") or 0 for w in report["workers"])
+        if cached:
+            total = cached + sum(w.get("sequences") or 0 for w in report["workers"])
+            tr.write_line(f"score cache: {cached} of {total} sequences read from the cache (--rm-no-cache to rescore)")
         errors = list(dict.fromkeys(r["error"] for r in self.records.values() if r["outcome"] == ERROR and r["error"] and r["error"] != LOAD_FAILED_AGAIN))
         for message in errors[:5]:
             tr.write_line(f"error: {message}", red=True)

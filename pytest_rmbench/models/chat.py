@@ -17,6 +17,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+FORMAT_VERSION = 1  # bump when formatting or truncation changes: it keys the score cache
 FALLBACK_ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
 
 

@@ -24,6 +24,14 @@ def hub_failure_message(what: str, name: str, exc: BaseException) -> str:
     )
 
 
+def dtype_keyword(transformers) -> str:
+    """from_pretrained's dtype argument: `dtype` since transformers 4.56, `torch_dtype` before
+    (older versions do not know `dtype`, and newer ones warn on `torch_dtype`)."""
+    from packaging.version import Version
+
+    return "dtype" if Version(transformers.__version__).release >= (4, 56) else "torch_dtype"
+
+
 class ClassifierModel:
     kind = "classifier"
 
@@ -63,7 +71,7 @@ class ClassifierModel:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, **common)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(hub_failure_message("the tokenizer", path, exc)) from None
-        load = dict(common, dtype=getattr(torch, self.dtype))
+        load = dict(common, **{dtype_keyword(transformers): getattr(torch, self.dtype)})
         if not spec.allow_pickle:
             load["use_safetensors"] = True
         try:

@@ -31,3 +31,12 @@ def pytest_rmbench_make_model(config, spec: ModelSpec):
 
         return classifier.build(spec)
     raise ModelLoadError(f"unknown model kind {kind!r}; choose one of: {', '.join(KINDS)} (or a kind a plugin adds)")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_rmbench_model_fingerprint(config, spec: ModelSpec):
+    if detect_kind(spec) == "classifier":
+        from .fingerprint import classifier_fingerprint
+
+        return classifier_fingerprint(spec)
+    return None

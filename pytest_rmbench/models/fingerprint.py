@@ -1,0 +1,48 @@
+"""Model fingerprints for the score cache, from files only (no torch, no model load)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from .base import ModelSpec
+from .chat import FORMAT_VERSION
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
+MAX_HASHED_FILE = 64 * 2**20  # config and tokenizer files are small; weights are not read
+
+
+def local_model_dir(model: str) -> str | None:
+    if os.path.isdir(model):
+        return model
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(model, local_files_only=True)  # the cached snapshot, no network
+    except Exception:
+        return None
+
+
+def classifier_fingerprint(spec: ModelSpec) -> str | None:
+    folder = local_model_dir(spec.model)
+    if folder is None:
+        return None  # not available locally: loading will say why; nothing to cache against
+    digest = hashlib.sha256()
+    settings = {
+        "kind": "classifier", "dtype": spec.dtype, "max_length": spec.max_length, "seed": spec.seed,
+        "format": FORMAT_VERSION, "options": sorted(spec.options.items()),
+    }
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder)
+            stat = os.stat(path)
+            if name.endswith(WEIGHT_SUFFIXES) or stat.st_size > MAX_HASHED_FILE:
+                digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            else:
+                with open(path, "rb") as fh:
+                    digest.update(f"{rel}\0".encode() + hashlib.sha256(fh.read()).digest())
+    return f"classifier:{digest.hexdigest()}"
