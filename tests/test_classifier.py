@@ -20,7 +20,7 @@ if str(Path(__file__).parent) not in sys.path:  # tinymodels sits next to this f
     sys.path.insert(0, str(Path(__file__).parent))
 import tinymodels  # noqa: E402
 
-from pytest_rmbench.engine import score_requests  # noqa: E402
+from pytest_rmbench import engine  # noqa: E402
 from pytest_rmbench.items import ScoreRequest, ScoreResult, judge_pair  # noqa: E402
 from pytest_rmbench.models import classifier  # noqa: E402
 from pytest_rmbench.models.base import ModelLoadError, ModelSpec  # noqa: E402
@@ -69,6 +69,14 @@ def offline(monkeypatch):
     except ImportError:
         return
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True, raising=False)
+
+
+def score_requests(model, requests, batch_size: int):
+    """engine.score_requests with at most batch_size sequences per forward pass."""
+    limits_cls = getattr(engine, "BatchLimits", None)
+    if limits_cls is None:  # an engine that takes the batch size itself
+        return engine.score_requests(model, requests, batch_size)
+    return engine.score_requests(model, requests, limits_cls(max_sequences=batch_size, max_tokens=10**9))
 
 
 def make(folder: Path, **spec) -> classifier.ClassifierModel:
@@ -447,6 +455,34 @@ def test_bf16_on_cpu(llama_dir):
         assert abs(bf16[r].score - fp32[r].score) < 0.1
 
 
+@pytest.mark.parametrize("key", ["dtype", "torch_dtype"])
+def test_dtype_defaults_to_the_config(tmp_path, llama_dir, key):
+    folder = tmp_path / "llama-bf16"
+    shutil.copytree(llama_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("dtype", None)
+    config.pop("torch_dtype", None)
+    (folder / "config.json").write_text(json.dumps(config))
+    assert make(folder).dtype == "float32"  # no dtype in the config
+    config[key] = "bfloat16"  # torch_dtype: the name before transformers 4.56
+    (folder / "config.json").write_text(json.dumps(config))
+    model = make(folder)
+    assert model.dtype == "bfloat16"
+    assert make(folder, dtype="fp32").dtype == "float32"  # the command line wins
+    with pytest.raises(ModelLoadError, match="unknown --rm-dtype"):
+        make(folder, dtype="int3")
+
+
+@pytest.mark.parametrize(
+    "version, keyword",
+    [("4.45.2", "torch_dtype"), ("4.55.4", "torch_dtype"), ("4.56.0.dev0", "dtype"), ("4.56.1", "dtype"), ("5.24.0", "dtype")],
+)
+def test_from_pretrained_dtype_keyword_follows_the_transformers_version(version, keyword):
+    from types import SimpleNamespace
+
+    assert classifier.dtype_keyword(SimpleNamespace(__version__=version)) == keyword
+
+
 # -- end to end, through pytest ------------------------------------------------------------------
 
 ITEMS_YAML = """\
@@ -498,8 +534,9 @@ def subprocess_env(monkeypatch):
 
 
 def run_bench(pytester, model_dir: Path, report: str, *args: str):
+    # --rm-no-cache: every run really scores (a later run would read the first one's scores)
     result = pytester.runpytest_subprocess(
-        f"--rm-model={model_dir}", f"--rm-report={report}", "-p", "no:cacheprovider", *args, timeout=240
+        f"--rm-model={model_dir}", f"--rm-report={report}", "--rm-no-cache", "-p", "no:cacheprovider", *args, timeout=240
     )
     path = pytester.path / report
     assert path.exists(), result.stdout.str() + result.stderr.str()
@@ -535,6 +572,11 @@ def test_end_to_end_tiny_llama_and_batch_sizes(pytester, llama_dir):
         assert report["run"]["kind"] == "classifier" and report["run"]["device"] == "cpu"
         assert set(report["subsets"]) == {"chat", "math"}
         runs[batch_size] = check_items(report, 6)
+        workers = report.get("workers")
+        if workers:  # 12 distinct sequences, really scored in batches of at most batch_size
+            assert sum(w["sequences"] for w in workers) == 12
+            assert sum(w["batches"] for w in workers) == math.ceil(12 / batch_size)
+            assert not any(w.get("cached") for w in workers)
     assert runs[1].keys() == runs[7].keys()
     for nodeid, item in runs[1].items():
         other = runs[7][nodeid]

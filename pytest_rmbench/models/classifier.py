@@ -32,6 +32,14 @@ def dtype_keyword(transformers) -> str:
     return "dtype" if Version(transformers.__version__).release >= (4, 56) else "torch_dtype"
 
 
+def share_cpu_threads(torch, device: str) -> None:
+    """xdist workers on the CPU split the cores instead of each taking all of them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if device == "cpu" and workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        torch.set_num_threads(max(1, cores // workers))
+
+
 class ClassifierModel:
     kind = "classifier"
 
@@ -67,6 +75,7 @@ class ClassifierModel:
             )
         self.dtype = self._dtype_name(spec.dtype, config)
         self.device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        share_cpu_threads(torch, self.device)
         try:
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, **common)
         except (OSError, ValueError) as exc:
