@@ -66,6 +66,41 @@ class ParsedFile:
     unknown_fields: list[str] = field(default_factory=list)
 
 
+MAX_YAML_NODES = 2_000_000  # after alias expansion
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents expanding to too many nodes through aliases.
+
+    A few hundred bytes of nested aliases can stand for billions of nodes ("billion
+    laughs"), so the bound is on expanded nodes, counted while composing, not on bytes.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent, index):
+        is_alias = self.check_event(yaml.AliasEvent)
+        node = super().compose_node(parent, index)
+        if not is_alias:
+            if isinstance(node, yaml.SequenceNode):
+                size = 1 + sum(self._sizes.get(id(child), 1) for child in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                size = 1 + sum(self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value)
+            else:
+                size = 1
+            if size > MAX_YAML_NODES:
+                raise yaml.composer.ComposerError(
+                    None, None,
+                    f"the document expands to more than {MAX_YAML_NODES:,} nodes through aliases "
+                    "(an alias bomb?); refused",
+                    node.start_mark,
+                )
+            self._sizes[id(node)] = size
+        return node
+
+
 def parse_file(path: str, data: bytes) -> ParsedFile:
     text = _decode(path, data)
     if path.endswith(".jsonl"):
@@ -100,19 +135,26 @@ def _parse_jsonl(path: str, text: str) -> ParsedFile:
 
 
 def _parse_yaml(path: str, text: str) -> ParsedFile:
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = BoundedLoader(text)
         root = loader.get_single_node()
         doc = loader.construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
+        if mark is not None:
+            line = mark.line + 1
+        elif isinstance(getattr(exc, "position", None), int):  # ReaderError: a character YAML forbids
+            line = text[: exc.position].count("\n") + 1
+        else:
+            line = None
+        problem = getattr(exc, "problem", None) or getattr(exc, "reason", None) or str(exc)
         raise FileParseError(path, line, f"invalid YAML: {problem}") from None
     except RecursionError:
         raise FileParseError(path, None, "invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(doc, dict):
         raise FileParseError(path, 1, "expected a mapping with an 'items' list (and optional name, description, strict, sections, gate)")
     parsed = ParsedFile(path)
