@@ -81,7 +81,7 @@ def run_pytest(bench_file: Path, model_dir: Path, report: Path, batch_size: int,
     cmd = [
         sys.executable, "-m", "pytest", str(bench_file),
         f"--rm-model={model_dir}", "--rm-batch-size", str(batch_size),
-        "-q", "-p", "no:cacheprovider", f"--rm-report={report}",
+        "-q", "-p", "no:cacheprovider", "--rm-no-cache", f"--rm-report={report}",
     ]
     if device:
         cmd.append(f"--rm-device={device}")
