@@ -131,6 +131,7 @@ def model_spec(config) -> ModelSpec | None:
         seed=int_setting(config, "rm_seed", minimum=0) or 0,
         trust_remote_code=bool(setting(config, "rm_trust_remote_code")),
         allow_pickle=bool(setting(config, "rm_allow_pickle")),
+        gpus=int_setting(config, "rm_gpus_per_worker"),
     )
 
 

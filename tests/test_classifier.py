@@ -73,10 +73,7 @@ def offline(monkeypatch):
 
 def score_requests(model, requests, batch_size: int):
     """engine.score_requests with at most batch_size sequences per forward pass."""
-    limits_cls = getattr(engine, "BatchLimits", None)
-    if limits_cls is None:  # an engine that takes the batch size itself
-        return engine.score_requests(model, requests, batch_size)
-    return engine.score_requests(model, requests, limits_cls(max_sequences=batch_size, max_tokens=10**9))
+    return engine.score_requests(model, requests, engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9))
 
 
 def make(folder: Path, **spec) -> classifier.ClassifierModel:
@@ -250,6 +247,27 @@ def test_scores_do_not_depend_on_batch_size_or_padding_side(request, arch):
         outcomes = {judge_pair(ScoreResult(v[i]), ScoreResult(v[i + 1])).outcome for v in scores.values()}
         assert len(outcomes) == 1
     assert clear >= 5
+
+
+def test_scores_agree_across_token_budgets(llama_dir):
+    base = varied_requests()
+    requests = [ScoreRequest(r.prompt if i < 20 else f"{r.prompt} ({i})", r.answer) for i, r in
+                enumerate(base * 4)][:64]
+    model = make(llama_dir)
+    lengths = [p.length for p in model.prepare(requests)]
+    budgets = {  # padded tokens per batch -> sequences per batch
+        1: engine.BatchLimits(max_sequences=10**6, max_tokens=min(lengths)),
+        7: engine.BatchLimits(max_sequences=7, max_tokens=7 * max(lengths)),
+        64: engine.BatchLimits(max_sequences=10**6, max_tokens=64 * max(lengths)),
+    }
+    scores = {}
+    for per_batch, limits in budgets.items():
+        stats = engine.EngineStats()
+        results = engine.score_requests(model, requests, limits, stats)
+        assert stats.batches == -(-64 // per_batch)
+        scores[per_batch] = [results[r].score for r in requests]
+    for per_batch in (7, 64):
+        assert max(abs(a - b) for a, b in zip(scores[per_batch], scores[1])) < 1e-4
 
 
 def test_batches_are_padded_with_the_model_config_pad_id(llama_dir, tmp_path):

@@ -24,6 +24,7 @@ class ModelSpec:
     seed: int = 0
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    gpus: int = 1  # GPUs this process may use (--rm-gpus-per-worker)
     options: dict = field(default_factory=dict)
 
 

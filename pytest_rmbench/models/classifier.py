@@ -83,6 +83,17 @@ class ClassifierModel:
         load = dict(common, **{dtype_keyword(transformers): getattr(torch, self.dtype)})
         if not spec.allow_pickle:
             load["use_safetensors"] = True
+        sharded = spec.gpus > 1 and self.device.startswith("cuda")
+        if sharded:
+            # a model too large for one GPU: spread its layers over this worker's GPUs
+            try:
+                import accelerate  # noqa: F401
+            except ImportError:
+                raise ModelLoadError(
+                    "--rm-gpus-per-worker above 1 shards the model with device_map='auto', which needs "
+                    "accelerate: pip install 'pytest-rmbench[multi-gpu]'"
+                ) from None
+            load["device_map"] = "auto"
         try:
             model = self._load_model(transformers, path, load)
         except (OSError, ValueError, EnvironmentError) as exc:
@@ -94,7 +105,9 @@ class ClassifierModel:
                     "(they are then loaded with weights_only=True)"
                 ) from None
             raise ModelLoadError(hub_failure_message("the model weights", path, exc) if message else repr(exc)) from None
-        self.model = model.to(self.device).eval()
+        self.model = (model if sharded else model.to(self.device)).eval()
+        if sharded:
+            self.device = str(next(self.model.parameters()).device)  # where inputs go
         self._setup_padding(spec)
         self.encoder = ChatEncoder(self.tokenizer, self._max_length(spec.max_length, config))
         self._accepts_position_ids = "position_ids" in inspect.signature(self.model.forward).parameters
