@@ -25,3 +25,55 @@ def test_wilson_one_sided_z():
 
 def test_wilson_without_items_is_none():
     assert wilson_interval(0, 0) == (None, None)
+
+
+from pytest_rmbench.stats import binom_cdf, mcnemar_exact, non_inferiority, paired_bootstrap, wilson_decision
+
+
+def test_mcnemar_matches_statistics_md():
+    assert mcnemar_exact(30, 15) == pytest.approx(0.0357, abs=1e-4)
+    assert mcnemar_exact(15, 30) == mcnemar_exact(30, 15)
+    assert mcnemar_exact(0, 0) == 1.0
+    # b=0, c=5: 2 * 0.5^5 = 0.0625, by hand
+    assert mcnemar_exact(0, 5) == pytest.approx(0.0625)
+
+
+def test_binom_cdf_by_hand():
+    # n=4, p=1/2: P(X<=1) = (1 + 4) / 16
+    assert binom_cdf(1, 4) == pytest.approx(5 / 16)
+    assert binom_cdf(4, 4) == 1.0 and binom_cdf(-1, 4) == 0.0
+
+
+def test_paired_bootstrap_is_seeded_and_brackets_the_delta():
+    before = [True] * 80 + [False] * 20
+    after = [True] * 70 + [False] * 10 + [True] * 5 + [False] * 15
+    delta, low, high = paired_bootstrap(before, after, resamples=2000, seed=3)
+    assert delta == pytest.approx(-0.05)
+    assert low < delta < high
+    assert (delta, low, high) == paired_bootstrap(before, after, resamples=2000, seed=3)
+    # paired standard error sqrt(((b + c)/n - delta^2)/n) = sqrt((0.15 - 0.0025)/100) ~ 0.0384;
+    # one-sided 95% ends ~ delta -/+ 1.645 * se
+    assert low == pytest.approx(-0.05 - 1.645 * 0.0384, abs=0.015)
+    assert high == pytest.approx(-0.05 + 1.645 * 0.0384, abs=0.015)
+
+
+def test_cluster_bootstrap_widens_the_interval_for_shared_prompts():
+    before = [True, True, True] * 20 + [True, True, True] * 20
+    after = [False, False, False] * 10 + [True, True, True] * 30
+    flat = paired_bootstrap(before, after, resamples=2000)
+    clustered = paired_bootstrap(before, after, [f"p{i // 3}" for i in range(120)], resamples=2000)
+    assert flat[0] == clustered[0] == pytest.approx(-0.25)
+    assert (clustered[2] - clustered[1]) > (flat[2] - flat[1]) * 1.3
+
+
+def test_non_inferiority_three_values():
+    assert non_inferiority(-0.005, 0.02, 0.01) == "pass"
+    assert non_inferiority(-0.08, -0.02, 0.01) == "fail"
+    assert non_inferiority(-0.03, 0.01, 0.01) == "inconclusive"
+
+
+def test_wilson_decision():
+    assert wilson_decision(17, 20, 0.6)[0] == "pass"  # (0.640, 0.948)
+    assert wilson_decision(17, 20, 0.95)[0] == "fail"
+    assert wilson_decision(17, 20, 0.8)[0] == "inconclusive"
+    assert wilson_decision(0, 0, 0.8)[0] == "not run"
