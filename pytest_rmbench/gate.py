@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .parse import Section
+from .stats import wilson_decision
+
+RULES = ("point", "wilson")
+INCONCLUSIVE = ("pass", "fail")
 
 OVERALL = "overall"
 
@@ -24,6 +28,8 @@ class Threshold:
 class GateConfig:
     thresholds: dict[str, Threshold] = field(default_factory=dict)
     sections: dict[str, Section] = field(default_factory=dict)
+    rule: str = "point"  # point: accuracy >= threshold; wilson: the 95% interval decides
+    inconclusive: str = "pass"  # what an inconclusive decision does to the exit status
 
 
 def merge_sections(layers: list[tuple[str, dict[str, Section]]]) -> dict[str, Section]:
@@ -76,8 +82,25 @@ def validate(config: GateConfig, known_subsets: set[str]) -> None:
         raise GateConfigError("; ".join(problems) + f". Known names: {known}")
 
 
-def evaluate(config: GateConfig, summary: dict) -> dict:
-    """The gate's checks: thresholds (point rule: accuracy >= threshold), errors, strict items."""
+def threshold_check(config: GateConfig, threshold: Threshold, block: dict) -> dict:
+    value = block.get("accuracy")
+    check = {"name": threshold.name, "threshold": threshold.value, "value": value, "kind": "accuracy",
+             "rule": config.rule, "source": threshold.source}
+    if value is None:
+        return dict(check, passed=None, status="not run")
+    if config.rule == "wilson" and "correct" in block:
+        status, low, high = wilson_decision(block["correct"], block["n"], threshold.value)
+        check.update(low=low, high=high)
+    else:  # point rule, and sections (a weighted mean has no binomial interval)
+        status = "pass" if value >= threshold.value else "fail"
+        if config.rule == "wilson":
+            check["rule"] = "point (section)"
+    passed = {"pass": True, "fail": False, "inconclusive": config.inconclusive == "pass"}[status]
+    return dict(check, passed=passed, status=status)
+
+
+def evaluate(config: GateConfig, summary: dict, baseline_checks: list[dict] | None = None) -> dict:
+    """The gate's checks: thresholds, errors, strict items, and baseline decisions."""
     checks = []
     for name, threshold in config.thresholds.items():
         if name == OVERALL:
@@ -86,13 +109,8 @@ def evaluate(config: GateConfig, summary: dict) -> dict:
             block = summary["sections"].get(name, {})
         else:
             block = summary["subsets"].get(name, {})
-        value = block.get("accuracy")
-        passed = None if value is None else value >= threshold.value
-        checks.append({
-            "name": name, "threshold": threshold.value, "value": value, "passed": passed,
-            "kind": "accuracy", "rule": "point", "source": threshold.source,
-            "status": "not run" if passed is None else ("pass" if passed else "fail"),
-        })
+        checks.append(threshold_check(config, threshold, block))
+    checks.extend(baseline_checks or [])
     errors = summary["overall"]["errors"]
     if errors:
         checks.append({"name": "errors", "threshold": 0, "value": errors, "passed": False,
@@ -104,7 +122,7 @@ def evaluate(config: GateConfig, summary: dict) -> dict:
                        "kind": "strict", "rule": "every strict item must pass", "status": "pass" if passed else "fail",
                        "failed": strict["failed"]})
     return {
-        "configured": bool(config.thresholds) or bool(strict["n"]),
+        "configured": bool(config.thresholds) or bool(strict["n"]) or bool(baseline_checks),
         "passed": all(c["passed"] is not False for c in checks),
         "checks": checks,
     }

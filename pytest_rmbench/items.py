@@ -6,6 +6,7 @@ report reads them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -38,6 +39,14 @@ class PairItem:
 
     def requests(self) -> tuple["ScoreRequest", "ScoreRequest"]:
         return ScoreRequest(self.prompt, self.chosen), ScoreRequest(self.prompt, self.rejected)
+
+    def content_hash(self) -> str:
+        """Changes whenever the item's text changes: a baseline leaves edited items out."""
+        return _digest([prompt_key(self.prompt), self.chosen, self.rejected])
+
+    def prompt_hash(self) -> str:
+        """Items sharing a prompt are resampled together by the paired bootstrap."""
+        return _digest([prompt_key(self.prompt)])
 
     def length_prefers_chosen(self) -> bool:
         """The length-bias baseline: the longer answer wins, equal lengths are wrong."""
@@ -96,6 +105,11 @@ def prompt_messages(prompt: Prompt) -> list[dict]:
 
 def prompt_key(prompt: Prompt) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False)
+
+
+def _digest(parts: list[str]) -> str:
+    text = json.dumps(parts, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def judge_pair(chosen: ScoreResult, rejected: ScoreResult) -> PairOutcome:

@@ -309,14 +309,15 @@ class RmbenchPlugin:
         return report
 
     def _record(self, item) -> dict:
+        """What the controller learns about one item: plain data, carried on the test report."""
         if isinstance(item, BadItem):
             p = item.problem
-            outcome, pair = PairOutcome(ERROR, error=item.problem.describe()), None
-            subset, item_id, strict, length_correct = p.subset or "(invalid)", p.id, False, False
+            outcome, pair = PairOutcome(ERROR, error=p.describe()), None
+            subset, item_id = p.subset or "(invalid)", p.id
         else:
             outcome = item.stash.get(OUTCOME_KEY, None) or PairOutcome(ERROR, error="the item did not run")
             pair = item.pair
-            subset, item_id, strict, length_correct = pair.subset, pair.id, pair.strict, pair.length_prefers_chosen()
+            subset, item_id = pair.subset, pair.id
         return {
             "index": self.positions.get(item.nodeid, 0),
             "nodeid": item.nodeid,
@@ -328,8 +329,11 @@ class RmbenchPlugin:
             "rejected_score": outcome.rejected_score,
             "margin": outcome.margin,
             "truncated": outcome.truncated,
-            "strict": strict,
-            "length_correct": length_correct,
+            "strict": bool(pair and pair.strict),
+            "length_correct": bool(pair and pair.length_prefers_chosen()),
+            "chosen_longer": bool(pair and len(pair.chosen) > len(pair.rejected)),
+            "content_hash": pair.content_hash() if pair else None,
+            "prompt_hash": pair.prompt_hash() if pair else None,
             "error": outcome.error,
         }
 

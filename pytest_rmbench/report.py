@@ -15,7 +15,8 @@ from .items import CORRECT, ERROR, INCORRECT
 from .parse import Section
 from .stats import wilson_interval
 
-ITEM_KEYS = ("nodeid", "file", "id", "subset", "outcome", "chosen_score", "rejected_score", "margin", "truncated")
+ITEM_KEYS = ("nodeid", "file", "id", "subset", "outcome", "chosen_score", "rejected_score", "margin", "truncated",
+             "chosen_longer", "content_hash", "prompt_hash")
 
 
 def block(records: list[dict]) -> dict:
@@ -34,6 +35,11 @@ def block(records: list[dict]) -> dict:
         "mean_margin": sum(margins) / len(margins) if margins else None,
         "errors": len(records) - n,
     }
+
+
+def _accuracy(records: list[dict]) -> dict:
+    b = block(records)
+    return {"n": b["n"], "accuracy": b["accuracy"]}
 
 
 def section_block(section: Section, subsets: dict[str, dict]) -> dict:
@@ -71,6 +77,10 @@ def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
         "length_baseline": {
             "accuracy": sum(bool(r["length_correct"]) for r in records) / len(records) if records else None,
             "rule": "the longer answer in characters wins; equal lengths are wrong",
+        },
+        "length_bias": {
+            "chosen_longer": _accuracy([r for r in records if r.get("chosen_longer")]),
+            "chosen_shorter": _accuracy([r for r in records if not r.get("chosen_longer")]),
         },
         "truncated": sum(bool(r["truncated"]) for r in records),
         "strict": {

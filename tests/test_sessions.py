@@ -120,7 +120,9 @@ def test_json_report_schema_and_values(suite):
     assert data["run"]["model"] == "builtin:length" and data["run"]["kind"] == "builtin"
     assert [i["id"] for i in data["items"]] == ["greet", "2", "trap", "h1", "m1", "m2"]
     first = data["items"][0]
-    assert first == {
+    assert first["chosen_longer"] is True and len(first["content_hash"]) == 32 and first["prompt_hash"]
+    assert {k: first[k] for k in ("nodeid", "file", "id", "subset", "outcome", "chosen_score", "rejected_score",
+                                  "margin", "truncated")} == {
         "nodeid": "demo.rmbench.yaml::chat/greet", "file": "demo.rmbench.yaml", "id": "greet", "subset": "chat",
         "outcome": "correct", "chosen_score": 11.0, "rejected_score": 3.0, "margin": 8.0, "truncated": False,
     }
@@ -133,6 +135,8 @@ def test_json_report_schema_and_values(suite):
     assert data["sections"]["Chat"] == {"n": 4, "accuracy": 0.75, "subsets": ["chat", "chat-hard"], "weights": {"chat": None, "chat-hard": None}}
     assert data["overall"]["accuracy"] == pytest.approx(4 / 6)
     assert data["length_baseline"]["accuracy"] == pytest.approx(4 / 6)
+    # builtin:length is right exactly when the chosen answer is longer
+    assert data["length_bias"] == {"chosen_longer": {"n": 4, "accuracy": 1.0}, "chosen_shorter": {"n": 2, "accuracy": 0.0}}
     assert data["gate"] == {"configured": False, "passed": True, "checks": []}
     assert "torch" not in data["run"]["versions"]
 
