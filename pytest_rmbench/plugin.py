@@ -20,14 +20,16 @@ from .collect import (
     DEFAULT_PATTERNS, OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, PairTest, RmbenchWarning, matches,
 )
 from .engine import BatchLimits, ChunkedScorer, error_outcome, plan_chunks
-from .gate import GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
+from .gate import INCONCLUSIVE, RULES, GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
 from .items import ERROR, PairOutcome
 from .models.base import ModelLoadError, ModelSpec
 from .parse import ParsedFile, parse_assignments, parse_section_assignment, parse_threshold_value
-from .report import aggregate, table_lines, write_json
+from . import baseline as baseline_mod
+from . import history, terminal
+from .report import aggregate, append_text, table_lines, write_json, write_text
 
 SKIP_REASON = "no reward model: run with --rm-model=PATH (or --rm-model=builtin:length) to score benchmark items"
-LOAD_FAILED_AGAIN = "the reward model could not be loaded (the first error above says why)"
+from .terminal import LOAD_FAILED_AGAIN
 
 
 def pytest_addhooks(pluginmanager):
@@ -56,6 +58,21 @@ def pytest_addoption(parser):
                     help="neither read nor write the score cache")
     parser.addini("rm_no_cache", help="neither read nor write the score cache", type="bool", default=False)
     option("--rm-report", "rm_report", "write the JSON report to this path", metavar="PATH")
+    group.addoption("--rm-gate-rule", dest="rm_gate_rule", choices=RULES, default=None,
+                    help="point: accuracy >= threshold (default); wilson: the 95%% interval must clear it (ini rm_gate_rule)")
+    parser.addini("rm_gate_rule", help="point or wilson", default="point")
+    group.addoption("--rm-inconclusive", dest="rm_inconclusive", choices=INCONCLUSIVE, default=None,
+                    help="what an inconclusive decision does to the exit status: pass (default, with a warning) or fail")
+    parser.addini("rm_inconclusive", help="pass or fail", default="pass")
+    option("--rm-baseline", "rm_baseline", "compare with a baseline: latest, a run id, a model name or a report .json", metavar="REF")
+    option("--rm-max-regression", "rm_max_regression", "non-inferiority margin against the baseline (default 0.01)", metavar="M", default="0.01")
+    option("--rm-store", "rm_store", "run history: a SQLite path or a postgresql:// URL (default .rmbench/runs.sqlite)", metavar="PATH_OR_URL")
+    group.addoption("--rm-no-store", dest="rm_no_store", action="store_true", default=None, help="do not record this run in the run history")
+    parser.addini("rm_no_store", help="do not record runs in the run history", type="bool", default=False)
+    group.addoption("--rm-rerun-regressions", dest="rm_rerun_regressions", action="store_true", default=False,
+                    help="run only the items that regressed in the latest recorded run")
+    option("--rm-markdown", "rm_markdown", "write a Markdown summary here (default: $GITHUB_STEP_SUMMARY when set)", metavar="PATH")
+    option("--rm-html", "rm_html", "write a self-contained HTML report here", metavar="PATH")
     group.addoption("--rm-min-accuracy", dest="rm_min_accuracy", action="append", default=[], metavar="NAME=VALUE",
                     help="gate: minimum accuracy of overall, a section or a subset (repeatable; ini rm_min_accuracy, one per line)")
     parser.addini("rm_min_accuracy", help="gate thresholds, one NAME=VALUE per line", type="linelist", default=[])
@@ -149,10 +166,6 @@ def reward_model(pytestconfig):
         pytest.fail(f"the reward model could not be loaded: {exc}", pytrace=False)
 
 
-def _mib(n: int | None) -> str:
-    return "-" if n is None else f"{n / 2**20:,.0f} MiB"
-
-
 def peak_memory_bytes() -> int | None:
     """Peak memory of this process: the GPU's if a CUDA model ran, else resident memory."""
     torch = sys.modules.get("torch")
@@ -194,6 +207,8 @@ class RmbenchPlugin:
         self.report: dict | None = None
         self.usage_error: str | None = None
         self.report_error: str | None = None
+        self.warnings: list[str] = []
+        self._store = None
 
     # -- collection ---------------------------------------------------------------------
     def pytest_collect_file(self, file_path, parent):
@@ -257,7 +272,11 @@ class RmbenchPlugin:
         config = GateConfig(
             thresholds=merge_thresholds([(p, f["gate"]) for p, f in files.items()] + [("ini", ini), ("command line", cli)]),
             sections=merge_sections(file_sections + [("ini", ini_sections), ("command line", cli_sections)]),
+            rule=setting(self.config, "rm_gate_rule") or "point",
+            inconclusive=setting(self.config, "rm_inconclusive") or "pass",
         )
+        if config.rule not in RULES or config.inconclusive not in INCONCLUSIVE:
+            raise GateConfigError(f"rm_gate_rule must be one of {RULES} and rm_inconclusive one of {INCONCLUSIVE}")
         validate(config, {s for s in self.catalog["items"] if s is not None})
         return config
 
@@ -401,18 +420,75 @@ class RmbenchPlugin:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
         summary = aggregate(list(self.records.values()), gate_config.sections)
-        gate = evaluate(gate_config, summary)
+        comparison = self._compare_with_baseline(summary["items"])
+        baseline_checks = baseline_mod.checks(comparison, gate_config.inconclusive) if comparison else []
+        gate = evaluate(gate_config, summary, baseline_checks)
         self.report = self._build_report(summary, gate)
-        path = setting(self.config, "rm_report")
-        if path:
-            try:
-                write_json(self.report, path)
-            except OSError as exc:
-                self.report_error = f"pytest-rmbench: could not write the report to {path!r}: {exc}"
+        self.report["baseline"] = comparison
+        self._record_run()
+        self._write_files()
         if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return  # interrupted, internal or usage errors keep pytest's own code
         ok = gate["passed"] and not self.other_failures and not self.collection_failed and not self.report_error
         session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
+
+    def open_store(self):
+        if self._store is None:
+            from .store import open_store
+
+            self._store = open_store(history.store_target(setting(self.config, "rm_store"), str(self.config.rootpath)))
+        return self._store
+
+    def _compare_with_baseline(self, items: list[dict]) -> dict | None:
+        ref = setting(self.config, "rm_baseline")
+        if not ref:
+            return None
+        try:
+            baseline, label = history.load_baseline(ref, self.open_store, items)
+        except Exception as exc:  # a missing baseline must not lose the run's results
+            self.warnings.append(f"baseline: {exc}; the gate falls back to thresholds")
+            return None
+        if baseline is None:
+            self.warnings.append(f"baseline: {label}; the gate falls back to thresholds")
+            return None
+        margin = float(setting(self.config, "rm_max_regression") or 0.01)
+        comparison = baseline_mod.compare(items, baseline["items"], margin, seed=self.spec.seed)
+        if not comparison["shared"]:
+            self.warnings.append(f"baseline: {label} shares no unedited items with this run; the gate falls back to thresholds")
+            return None
+        return {"run": baseline.get("run", {}).get("id", label), "label": label, **comparison}
+
+    def _record_run(self) -> None:
+        if setting(self.config, "rm_no_store"):
+            return
+        try:
+            fingerprint = self.config.hook.pytest_rmbench_model_fingerprint(config=self.config, spec=self.spec)
+            run_id = self.open_store().record_run(
+                self.report, fingerprint=fingerprint or self.spec.model, git_commit=history.git_commit(str(self.config.rootpath))
+            )
+            self.report["run"]["id"] = run_id
+        except Exception as exc:  # the history is a convenience: never lose the run over it
+            self.warnings.append(f"the run could not be recorded in the run store: {type(exc).__name__}: {exc}")
+
+    def _write_files(self) -> None:
+        outputs = [(setting(self.config, "rm_report"), write_json)]
+        markdown = setting(self.config, "rm_markdown") or os.environ.get("GITHUB_STEP_SUMMARY")
+        if markdown:
+            from .markdown import render_markdown
+
+            outputs.append((markdown, lambda report, path: append_text(path, render_markdown(report))))
+        html = setting(self.config, "rm_html")
+        if html:
+            from .html import render_html
+
+            outputs.append((html, lambda report, path: write_text(path, render_html(report))))
+        for path, write in outputs:
+            if not path:
+                continue
+            try:
+                write(self.report, path)
+            except OSError as exc:
+                self.report_error = f"pytest-rmbench: could not write {path!r}: {exc}"
 
     def _build_report(self, summary: dict, gate: dict) -> dict:
         model = self._model
@@ -452,77 +528,12 @@ class RmbenchPlugin:
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
         tr = terminalreporter
-        if self.usage_error:
-            tr.write_line(self.usage_error, red=True)
-        if self.report_error:
-            tr.write_line(self.report_error, red=True)
-        report = self.report
-        if report is None:
-            return
-        run = report["run"]
-        tr.write_sep("=", f"rmbench: {run['model']} ({run['kind']}, {run['dtype']}, {run['device']})")
-        for line in table_lines(report):
-            tr.write_line(line)
-        length = report["length_baseline"]["accuracy"]
-        pps = run["pairs_per_second"]
-        tr.write_line(
-            f"length baseline (longer answer wins): {'-' if length is None else f'{length:.3f}'}"
-            f"   truncated: {report['truncated']}   pairs/s: {'-' if pps is None else f'{pps:,.1f}'}"
-        )
-        cached = sum(w.get("cached") or 0 for w in report["workers"])
-        if cached:
-            total = cached + sum(w.get("sequences") or 0 for w in report["workers"])
-            tr.write_line(f"score cache: {cached} of {total} sequences read from the cache (--rm-no-cache to rescore)")
-        errors = list(dict.fromkeys(r["error"] for r in self.records.values() if r["outcome"] == ERROR and r["error"] and r["error"] != LOAD_FAILED_AGAIN))
-        for message in errors[:5]:
-            tr.write_line(f"error: {message}", red=True)
-        incorrect = [r for r in self.records.values() if r["outcome"] == "incorrect"]
-        if incorrect:
-            shown = incorrect if config.option.verbose > 0 else incorrect[:10]
-            tr.write_line(f"incorrect ({len(incorrect)}):")
-            for r in sorted(shown, key=lambda r: r["margin"]):
-                tr.write_line(f"  {r['nodeid']}  margin {r['margin']:+.4g}")
-            if len(shown) < len(incorrect):
-                tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all; --rm-report has every item)")
-        for w in report["workers"]:
-            if len(report["workers"]) > 1 or config.option.verbose > 0:
-                tr.write_line(
-                    f"worker {w['worker']}: {w['items']} items, {w['batches']} batches, {w['tokens']} tokens, "
-                    f"{w['seconds']:.2f}s scoring, peak memory {_mib(w['peak_memory_bytes'])}, device {w['device']}"
-                    + (f" (CUDA_VISIBLE_DEVICES={w['cuda_visible_devices']})" if w["cuda_visible_devices"] else "")
-                )
-        halvings = sum(w.get("oom_halvings") or 0 for w in report["workers"])
-        if halvings:
-            tr.write_line(f"warning: out of memory {halvings} time(s): batches were halved and retried "
-                          f"(lower --rm-max-batch-tokens to avoid it)", yellow=True)
-        if report["recovered"]:
-            tr.write_line(
-                f"warning: an xdist worker died; {len(report['recovered'])} item(s) were scored again on another "
-                "worker (each counted once): " + ", ".join(report["recovered"][:5]), yellow=True)
-        if run["ran"] < run["collected"]:
-            tr.write_line(f"partial run: the gate covers {run['ran']} of {run['collected']} items", yellow=True)
-        if config.option.maxfail:
-            tr.write_line("warning: -x/--maxfail stops at the first failures; the gate sees only the items that ran", yellow=True)
-        self._write_gate(tr, report["gate"])
-        path = setting(config, "rm_report")
-        if path and not self.report_error:
-            tr.write_line(f"report written to {path}")
-
-    @staticmethod
-    def _write_gate(tr, gate: dict) -> None:
-        for check in gate["checks"]:
-            mark = {"pass": "ok  ", "fail": "FAIL", "not run": "skip"}[check["status"]]
-            if check["kind"] == "accuracy":
-                value = "not run (no items selected)" if check["value"] is None else f"{check['value']:.3f}"
-                tr.write_line(f"  {mark} {check['name']}: {value} >= {check['threshold']:.3f} ({check['rule']} rule, from {check['source']})")
-            elif check["kind"] == "errors":
-                tr.write_line(f"  {mark} {check['value']} item(s) errored; {check['rule']}")
-            else:
-                failed = ", ".join(check["failed"][:5])
-                tr.write_line(f"  {mark} strict items: {check['rule']}" + (f" (failed: {failed})" if failed else ""))
-        if not gate["configured"] and gate["passed"]:
-            tr.write_line("gate: no gate was set (add thresholds with --rm-min-accuracy NAME=VALUE or a file's gate:)")
-        elif gate["passed"]:
-            tr.write_line("gate: PASSED", green=True, bold=True)
-        else:
-            tr.write_line("gate: FAILED", red=True, bold=True)
+        for message in (self.usage_error, self.report_error):
+            if message:
+                tr.write_line(message, red=True)
+        if self.report is not None:
+            terminal.write_summary(
+                tr, self.report, list(self.records.values()), self.warnings,
+                verbose=config.option.verbose, maxfail=config.option.maxfail,
+                report_path=None if self.report_error else setting(config, "rm_report"),
+            )

@@ -1,0 +1,296 @@
+"""The JSON report -> GitHub-flavoured Markdown (for $GITHUB_STEP_SUMMARY or --rm-markdown).
+
+Pure and deterministic: the same report gives the same text. Every name that comes from
+the benchmark (subsets, sections, node ids, the model) is escaped, so a `|` cannot break a
+table and a `<script>` stays text. Any number may be None (or NaN): it prints as "-".
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+MAX_LISTED = 20  # regressed / incorrect node ids listed before "and N more"
+
+DECISION_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive", "not run": "⏭️ not run"}
+
+# CommonMark lets a backslash escape any ASCII punctuation; these are the ones that can
+# start emphasis, links, code, HTML, tables, strikethrough, math, entities, issue
+# references or mentions.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&$@])")
+
+
+def escape_md(text) -> str:
+    """One line of literal text: Markdown, HTML and table syntax neutralised."""
+    if text is None:
+        return "-"
+    text = str(text)
+    text = re.sub(r"[\r\n\t\f\v]+", " ", text)
+    text = "".join(ch if ch.isprintable() or ch == " " else "\ufffd" for ch in text)
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    # "@name" would mention a user and "#12" link an issue in some contexts; the backslash
+    # above keeps both literal. A leading space run would become a code block: strip it.
+    return text.strip() or "-"
+
+
+def finite(value) -> float | None:
+    """A real number, or None for None, NaN, infinities and anything that is not a number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return None
+
+
+def fmt(value, spec: str = ".3f") -> str:
+    v = finite(value)
+    return "-" if v is None else format(v, spec)
+
+
+def fmt_count(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple, dict)):
+        return str(len(value))
+    v = finite(value)
+    return "-" if v is None else (str(int(v)) if v == int(v) else format(v, ".3g"))
+
+
+def fmt_interval(low, high, spec: str = ".3f") -> str:
+    if finite(low) is None or finite(high) is None:
+        return "-"
+    return f"[{fmt(low, spec)}, {fmt(high, spec)}]"
+
+
+def fmt_p(value) -> str:
+    v = finite(value)
+    if v is None:
+        return "-"
+    return "<0.001" if v < 0.001 else format(v, ".3g")
+
+
+def accuracy_of(value) -> float | None:
+    """A baseline's before/after: a fraction, or a block with an accuracy."""
+    if isinstance(value, dict):
+        return finite(value.get("accuracy"))
+    return finite(value)
+
+
+def gate_state(report: dict) -> str:
+    """'PASSED', 'FAILED' or 'no gate'."""
+    gate = report.get("gate") or {}
+    if not gate:
+        return "no gate"
+    if gate.get("passed") is False:
+        return "FAILED"
+    if not gate.get("configured"):
+        return "no gate"
+    return "PASSED"
+
+
+def fmt_check_number(check: dict, key: str) -> str:
+    value = check.get(key)
+    if check.get("kind") == "errors":
+        return fmt_count(value)
+    if check.get("kind") == "baseline":
+        return fmt(value, "+.3f")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return fmt(value)
+
+
+def check_rule(check: dict) -> str:
+    rule = check.get("rule")
+    source = check.get("source")
+    text = "-" if rule is None else str(rule)
+    if source and check.get("kind") == "accuracy":
+        text += f" (from {source})"
+    return text
+
+
+def run_line(run: dict, report: dict) -> list[str]:
+    model = escape_md(run.get("model"))
+    details = [escape_md(run.get(k)) for k in ("kind", "dtype", "device") if run.get(k) is not None]
+    parts = [f"**model** {model}" + (f" ({', '.join(details)})" if details else "")]
+    ran, collected = run.get("ran"), run.get("collected")
+    if ran is not None or collected is not None:
+        parts.append(f"**items** {fmt_count(ran)} ran of {fmt_count(collected)} collected")
+    if run.get("seed") is not None:
+        parts.append(f"**seed** {escape_md(run.get('seed'))}")
+    if finite(run.get("seconds")) is not None:
+        parts.append(f"{fmt(run.get('seconds'), '.1f')} s")
+    if finite(run.get("pairs_per_second")) is not None:
+        parts.append(f"{fmt(run.get('pairs_per_second'), ',.1f')} pairs/s")
+    if run.get("started"):
+        parts.append(f"started {escape_md(run.get('started'))}")
+    return [" · ".join(parts)]
+
+
+def render_markdown(report: dict) -> str:
+    """GitHub-flavoured Markdown of a pytest-rmbench report dict (see README, "Reading the report")."""
+    report = report or {}
+    run = report.get("run") or {}
+    subsets = report.get("subsets") or {}
+    sections = report.get("sections") or {}
+    overall = report.get("overall") or {}
+    baseline = report.get("baseline") or None
+    gate = report.get("gate") or {}
+    checks = [c for c in gate.get("checks") or [] if isinstance(c, dict)]
+    out: list[str] = []
+
+    state = gate_state(report)
+    icon = {"PASSED": "✅", "FAILED": "❌"}.get(state, "ℹ️")
+    acc = fmt(overall.get("accuracy"))
+    out.append(f"## {icon} rmbench: gate {state} · overall accuracy {acc}")
+    out.append("")
+    out.extend(run_line(run, report))
+    out.append("")
+    ran, collected = run.get("ran"), run.get("collected")
+    if isinstance(ran, int) and isinstance(collected, int) and ran < collected:
+        out.append(f"> **Partial run:** the gate covers {ran} of {collected} collected items.")
+        out.append("")
+    failed = [c for c in checks if c.get("passed") is False]
+    if failed:
+        names = ", ".join(escape_md(c.get("name")) for c in failed)
+        out.append(f"**Failed checks:** {names}")
+        out.append("")
+
+    # -- regressions first ------------------------------------------------------------------
+    if baseline:
+        regressed = [r for r in baseline.get("regressed") or []]
+        label = escape_md(baseline.get("run"))
+        out.append(f"### Regressions against baseline {label}")
+        out.append("")
+        summary = [f"{len(regressed)} item(s) the baseline got right are wrong now"]
+        summary.append(f"{fmt_count(baseline.get('shared'))} shared item(s) compared")
+        if baseline.get("edited"):
+            summary.append(f"{fmt_count(baseline.get('edited'))} edited since the baseline (left out)")
+        if finite(baseline.get("margin")) is not None:
+            summary.append(f"non-inferiority margin {fmt(baseline.get('margin'))}")
+        out.append("; ".join(summary) + ".")
+        out.append("")
+        for nodeid in regressed[:MAX_LISTED]:
+            out.append(f"- {escape_md(nodeid)}")
+        if len(regressed) > MAX_LISTED:
+            out.append(f"- … and {len(regressed) - MAX_LISTED} more")
+        if regressed:
+            out.append("")
+
+    # -- subsets (and overall) ----------------------------------------------------------------
+    base_subsets = (baseline or {}).get("subsets") or {}
+    header = ["subset", "n", "correct", "accuracy", "95% CI", "mean margin", "errors"]
+    align = ["---", "--:", "--:", "--:", ":-:", "--:", "--:"]
+    if baseline:
+        header += ["baseline", "Δ accuracy [interval]", "regressions / fixes", "McNemar p", "decision"]
+        align += ["--:", ":-:", ":-:", "--:", ":-:"]
+    out.append("### Subsets")
+    out.append("")
+    out.append("| " + " | ".join(header) + " |")
+    out.append("| " + " | ".join(align) + " |")
+
+    def row(label: str, b: dict, cmp: dict | None) -> str:
+        cells = [label, fmt_count(b.get("n")), fmt_count(b.get("correct")), fmt(b.get("accuracy")),
+                 fmt_interval(b.get("ci_low"), b.get("ci_high")), fmt(b.get("mean_margin"), "+.3g"),
+                 fmt_count(b.get("errors"))]
+        if baseline:
+            if cmp:
+                delta = fmt(cmp.get("delta"), "+.3f")
+                interval = fmt_interval(cmp.get("delta_low"), cmp.get("delta_high"), "+.3f")
+                cells += [fmt(accuracy_of(cmp.get("before"))),
+                          delta + ("" if interval == "-" else f" {interval}"),
+                          f"{fmt_count(cmp.get('regressions'))} / {fmt_count(cmp.get('fixes'))}",
+                          fmt_p(cmp.get("mcnemar_p")),
+                          DECISION_MARK.get(cmp.get("decision"), escape_md(cmp.get("decision")))]
+            else:
+                cells += ["-", "-", "-", "-", "-"]
+        return "| " + " | ".join(cells) + " |"
+
+    for name in sorted(subsets, key=str):
+        out.append(row(escape_md(name), subsets[name] or {}, base_subsets.get(name)))
+    out.append(row("**overall**", overall, (baseline or {}).get("overall")))
+    out.append("")
+
+    # -- sections ---------------------------------------------------------------------------
+    if sections:
+        out.append("### Sections")
+        out.append("")
+        out.append("| section | n | accuracy | subsets (weight) |")
+        out.append("| --- | --: | --: | --- |")
+        for name, s in sections.items():
+            s = s or {}
+            weights = s.get("weights") or {}
+            members = []
+            for sub in s.get("subsets") or list(weights):
+                w = weights.get(sub)
+                members.append(escape_md(sub) + (" (n)" if w is None else f" ({fmt(w, 'g')})"))
+            out.append(f"| {escape_md(name)} | {fmt_count(s.get('n'))} | {fmt(s.get('accuracy'))} | "
+                       f"{', '.join(members) or '-'} |")
+        out.append("")
+
+    # -- gate -------------------------------------------------------------------------------
+    out.append("### Gate")
+    out.append("")
+    if checks:
+        out.append("| check | kind | rule | threshold | value | interval | status |")
+        out.append("| --- | --- | --- | --: | --: | :-: | :-: |")
+        for c in checks:
+            low = c.get("low", c.get("ci_low"))
+            high = c.get("high", c.get("ci_high"))
+            spec = "+.3f" if c.get("kind") == "baseline" else ".3f"
+            status = c.get("status") or {True: "pass", False: "fail"}.get(c.get("passed"), "not run")
+            out.append(
+                f"| {escape_md(c.get('name'))} | {escape_md(c.get('kind'))} | {escape_md(check_rule(c))} | "
+                f"{fmt_check_number(c, 'threshold')} | {fmt_check_number(c, 'value')} | "
+                f"{fmt_interval(low, high, spec)} | {DECISION_MARK.get(status, escape_md(status))} |")
+            failed_items = c.get("failed") or []
+            if failed_items and isinstance(failed_items, list):
+                shown = ", ".join(escape_md(x) for x in failed_items[:5])
+                more = f" and {len(failed_items) - 5} more" if len(failed_items) > 5 else ""
+                out.append(f"| ↳ failed: {shown}{more} | | | | | | |")
+        out.append("")
+    if state == "no gate":
+        out.append("No gate was set (add thresholds with `--rm-min-accuracy NAME=VALUE` or a file's `gate:`).")
+    else:
+        out.append(f"Gate **{state}**.")
+    out.append("")
+
+    # -- length bias ------------------------------------------------------------------------
+    out.append("### Length bias")
+    out.append("")
+    length = report.get("length_baseline") or {}
+    rule = length.get("rule")
+    out.append(f"- Length-only baseline accuracy: {fmt(length.get('accuracy'))}"
+               + (f" ({escape_md(rule)})" if rule else "")
+               + f"; this model: {acc}")
+    bias = report.get("length_bias") or {}
+    longer, shorter = bias.get("chosen_longer") or {}, bias.get("chosen_shorter") or {}
+    if bias:
+        out.append(f"- Model accuracy when the chosen answer is longer: {fmt(longer.get('accuracy'))} "
+                   f"(n={fmt_count(longer.get('n'))}); shorter: {fmt(shorter.get('accuracy'))} "
+                   f"(n={fmt_count(shorter.get('n'))})")
+    out.append(f"- Truncated items: {fmt_count(report.get('truncated'))}")
+    out.append("")
+
+    # -- incorrect items (collapsed) ----------------------------------------------------------
+    items = [i for i in report.get("items") or [] if isinstance(i, dict)]
+    wrong = [i for i in items if i.get("outcome") in ("incorrect", "error")]
+    if wrong:
+        def key(i):
+            m = finite(i.get("margin"))
+            return (i.get("outcome") != "error", m if m is not None else 0.0, str(i.get("nodeid")))
+        wrong.sort(key=key)
+        out.append(f"<details><summary>Incorrect and errored items ({len(wrong)})</summary>")
+        out.append("")
+        for i in wrong[:MAX_LISTED]:
+            what = "error" if i.get("outcome") == "error" else f"margin {fmt(i.get('margin'), '+.4g')}"
+            out.append(f"- {escape_md(i.get('nodeid'))}: {what}")
+        if len(wrong) > MAX_LISTED:
+            out.append(f"- … and {len(wrong) - MAX_LISTED} more")
+        out.append("")
+        out.append("</details>")
+        out.append("")
+
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -1,0 +1,526 @@
+"""Run history: one row per run and one per item, in SQLite (a path) or PostgreSQL (a URL).
+
+The store is a layer of its own, behind `RunStore`: the plugin hands it the finished
+report dict and it never reaches back into pytest. Both back ends share one schema,
+written once below with the few dialect differences filled in:
+
+    runs(id, started, finished, model, fingerprint, git_commit, suites JSON, gate_passed,
+         summary JSON, report JSON, seconds)
+    items(run_id, idx, nodeid, content_hash, prompt_hash, subset, outcome,
+          chosen_score, rejected_score, margin)   primary key (run_id, nodeid)
+    meta(key, value)                              the schema version
+
+Only what the report dict holds is stored (the caller strips anything secret first).
+NaN and infinities are stored as null. SQLite runs in WAL mode with a long busy timeout
+and takes its write lock up front (`BEGIN IMMEDIATE`), so parallel jobs and xdist
+controllers can record at once; a file SQLite cannot read is moved aside
+(`<name>.corrupt-<timestamp>`) with a `StoreWarning`, and a fresh store is created.
+PostgreSQL needs psycopg 3 (`pip install "pytest-rmbench[postgres]"`), imported only
+when a URL is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+from .report import json_safe
+
+SCHEMA_VERSION = 1
+SUMMARY_KEYS = ("subsets", "sections", "overall", "gate", "length_baseline")
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+BUSY_TIMEOUT_S = 120  # a writer waits this long for another one before giving up
+_PG_DDL_LOCK = 0x726D62656E6368  # "rmbench": serialises CREATE TABLE between concurrent first opens
+
+
+class StoreError(Exception):
+    """The store cannot be opened or used (missing driver, unreachable server, newer schema)."""
+
+
+class StoreWarning(UserWarning):
+    """Something was repaired (e.g. an unreadable SQLite file moved aside)."""
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    name: str
+    id_column: str  # the runs.id column definition
+    id_ref: str  # the type of items.run_id
+    boolean: str
+    real: str  # 8-byte floats on both (PostgreSQL's REAL is 4 bytes)
+    param: str  # the driver's placeholder
+
+    def ddl(self) -> list[str]:
+        """The schema, written once for both back ends."""
+        return [
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS runs ("
+            f"id {self.id_column}, started TEXT, finished TEXT, model TEXT, fingerprint TEXT, git_commit TEXT,"
+            f" suites TEXT, gate_passed {self.boolean}, summary TEXT, report TEXT NOT NULL, seconds {self.real})",
+            f"CREATE TABLE IF NOT EXISTS items ("
+            f"run_id {self.id_ref} NOT NULL REFERENCES runs (id) ON DELETE CASCADE, idx INTEGER NOT NULL,"
+            f" nodeid TEXT NOT NULL, content_hash TEXT, prompt_hash TEXT, subset TEXT, outcome TEXT,"
+            f" chosen_score {self.real}, rejected_score {self.real}, margin {self.real},"
+            f" PRIMARY KEY (run_id, nodeid))",
+            "CREATE INDEX IF NOT EXISTS items_nodeid_hash ON items (nodeid, content_hash)",
+            "CREATE INDEX IF NOT EXISTS runs_model ON runs (model, id)",
+            "INSERT INTO meta (key, value) VALUES ('schema', '%d') ON CONFLICT (key) DO NOTHING" % SCHEMA_VERSION,
+        ]
+
+
+SQLITE = _Dialect("sqlite", "INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "INTEGER", "REAL", "?")
+POSTGRES = _Dialect("postgresql", "BIGSERIAL PRIMARY KEY", "BIGINT", "BOOLEAN", "DOUBLE PRECISION", "%s")
+
+
+def open_store(target: str | os.PathLike) -> "RunStore":
+    """A path opens (or creates) an SQLite store; a postgresql:// or postgres:// URL a PostgreSQL one."""
+    text = os.fspath(target)
+    if text.lower().startswith(POSTGRES_SCHEMES):
+        return PostgresStore(text)
+    return SqliteStore(text)
+
+
+def redact(url: str) -> str:
+    """A URL fit for messages: the password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.rsplit("@", 1)
+        user = netloc[0].split(":", 1)[0]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+    except ValueError:
+        return "<unparsable URL>"
+
+
+def _fallback(value: Any) -> Any:
+    """json.dumps default: numpy scalars and the like become plain values, anything else its str()."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return json_safe(item())
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, (set, frozenset)):
+        return json_safe(sorted(value, key=str))
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    """Strict JSON: NaN and infinities become null; never fails on odd value types."""
+    return json.dumps(json_safe(value), allow_nan=False, default=_fallback, ensure_ascii=True, separators=(",", ":"))
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _utc_now() -> str:
+    import datetime as _dt
+
+    return _dt.datetime.now(_dt.timezone.utc).isoformat()
+
+
+class RunStore:
+    """The interface the plugin and the CLI use; the subclasses only know their driver."""
+
+    dialect: _Dialect
+    target: str  # for messages (a URL with its password redacted)
+
+    # -- what a back end provides ---------------------------------------------------------
+
+    def _query(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    @contextmanager
+    def _write(self) -> Iterator[Any]:
+        """One write transaction; yields a cursor-like object with execute and executemany."""
+        raise NotImplementedError
+        yield
+
+    def _insert_run(self, cur, columns: tuple[str, ...], values: tuple) -> int:
+        raise NotImplementedError
+
+    @contextmanager
+    def _probe(self, pairs: dict[str, str]) -> Iterator[tuple[str, list]]:
+        """A FROM-clause fragment `... AS p` with columns (nodeid, content_hash), and its parameters."""
+        raise NotImplementedError
+        yield
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- shared --------------------------------------------------------------------------
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.dialect.param == "?" else sql.replace("?", self.dialect.param)
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.target!r})"
+
+    def record_run(self, report: dict, *, fingerprint: str | None = None, git_commit: str | None = None) -> int:
+        """Store a finished report (the run row and all its items, in one transaction); returns the run id."""
+        if not isinstance(report, dict):
+            raise TypeError(f"record_run needs the report dict, not {type(report).__name__}")
+        text = dumps(report)
+        clean = json.loads(text)  # the same values the stored JSON holds: NaN already null
+        run = clean.get("run") if isinstance(clean.get("run"), dict) else {}
+        items = [i for i in clean.get("items") or [] if isinstance(i, dict)]
+        gate = clean.get("gate") if isinstance(clean.get("gate"), dict) else {}
+        passed = gate.get("passed")
+        columns = ("started", "finished", "model", "fingerprint", "git_commit", "suites", "gate_passed",
+                   "summary", "report", "seconds")
+        values = (
+            _text(run.get("started")) or _utc_now(),
+            _text(run.get("finished")) or _utc_now(),
+            _text(run.get("model")),
+            _text(fingerprint),
+            _text(git_commit),
+            dumps(sorted({str(i["file"]) for i in items if i.get("file") is not None})),
+            None if passed is None else bool(passed),
+            dumps({k: clean.get(k) for k in SUMMARY_KEYS}),
+            text,
+            _number(run.get("seconds")),
+        )
+        rows, seen = [], set()
+        for idx, item in enumerate(items):
+            nodeid = item.get("nodeid")
+            if nodeid is None or str(nodeid) in seen:
+                continue  # each node id once: the first record wins
+            seen.add(str(nodeid))
+            rows.append((idx, str(nodeid), _text(item.get("content_hash")), _text(item.get("prompt_hash")),
+                         _text(item.get("subset")), _text(item.get("outcome")), _number(item.get("chosen_score")),
+                         _number(item.get("rejected_score")), _number(item.get("margin"))))
+        with self._write() as cur:
+            run_id = self._insert_run(cur, columns, values)
+            if rows:
+                cur.executemany(
+                    self._sql("INSERT INTO items (run_id, idx, nodeid, content_hash, prompt_hash, subset, outcome,"
+                              " chosen_score, rejected_score, margin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                    [(run_id, *row) for row in rows],
+                )
+        return run_id
+
+    def get_run(self, run_id: int) -> dict | None:
+        """The stored report (items included) with run["id"] set; None if there is no such run."""
+        try:
+            run_id = int(run_id)
+        except (TypeError, ValueError):
+            return None
+        if not -(2**63) <= run_id < 2**63:
+            return None
+        rows = self._query(self._sql("SELECT report FROM runs WHERE id = ?"), (run_id,))
+        if not rows:
+            return None
+        report = json.loads(rows[0][0])
+        if not isinstance(report.get("run"), dict):
+            report["run"] = {}
+        report["run"]["id"] = run_id
+        return report
+
+    def run_info(self, run_id: int) -> dict | None:
+        """The run row's own columns (no report): id, started, finished, model, fingerprint, git_commit,
+        suites, gate_passed, seconds, n (items stored)."""
+        rows = self._query(self._sql(
+            "SELECT r.id, r.started, r.finished, r.model, r.fingerprint, r.git_commit, r.suites, r.gate_passed,"
+            " r.seconds, (SELECT COUNT(*) FROM items i WHERE i.run_id = r.id) FROM runs r WHERE r.id = ?"),
+            (int(run_id),))
+        if not rows:
+            return None
+        (id_, started, finished, model, fingerprint, git_commit, suites, passed, seconds, n) = rows[0]
+        return {"id": int(id_), "started": started, "finished": finished, "model": model,
+                "fingerprint": fingerprint, "git_commit": git_commit, "suites": json.loads(suites or "[]"),
+                "gate_passed": None if passed is None else bool(passed), "seconds": seconds, "n": int(n)}
+
+    def find_run(self, ref: str | int, items: dict[str, str] | None = None, exclude: int | None = None) -> dict | None:
+        """Resolve a run reference to its report (as get_run), or None.
+
+        ref is "latest": the most recently recorded run other than `exclude` that shares at
+        least one (nodeid, content_hash) with `items` (nodeid -> content_hash; None: any run);
+        an integer id (exclude does not apply); or a model name: its most recent run other
+        than `exclude`. "Most recent" is the order of recording (the id).
+        """
+        run_id = self._resolve(ref, items, exclude)
+        return None if run_id is None else self.get_run(run_id)
+
+    def _resolve(self, ref: str | int, items: dict[str, str] | None, exclude: int | None) -> int | None:
+        excl, excl_params = ("", []) if exclude is None else (" AND r.id <> ?", [int(exclude)])
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            return ref if self.get_run(ref) is not None else None
+        ref = str(ref).strip()
+        if ref == "latest":
+            if items is None:
+                rows = self._query(self._sql(f"SELECT r.id FROM runs r WHERE 1 = 1{excl} ORDER BY r.id DESC LIMIT 1"),
+                                   excl_params)
+            elif not items:
+                return None
+            else:
+                with self._probe({str(k): "" if v is None else str(v) for k, v in items.items()}) as (src, params):
+                    rows = self._query(self._sql(
+                        f"SELECT r.id FROM runs r WHERE EXISTS (SELECT 1 FROM items i JOIN {src}"
+                        f" ON p.nodeid = i.nodeid AND p.content_hash = COALESCE(i.content_hash, '')"
+                        f" WHERE i.run_id = r.id){excl} ORDER BY r.id DESC LIMIT 1"), [*params, *excl_params])
+            return int(rows[0][0]) if rows else None
+        if ref.isdigit() and int(ref) < 2**63:
+            rows = self._query(self._sql("SELECT id FROM runs WHERE id = ?"), (int(ref),))
+            if rows:
+                return int(rows[0][0])
+        rows = self._query(self._sql(f"SELECT r.id FROM runs r WHERE r.model = ?{excl} ORDER BY r.id DESC LIMIT 1"),
+                           [ref, *excl_params])
+        return int(rows[0][0]) if rows else None
+
+    def list_runs(self, limit: int | None = 20) -> list[dict]:
+        """The most recent runs first: id, started, model, git_commit, n (items), accuracy (overall),
+        gate_passed, plus fingerprint, seconds and suites. limit None or <= 0: all runs."""
+        sql = ("SELECT r.id, r.started, r.model, r.git_commit, r.gate_passed, r.summary, r.fingerprint, r.seconds,"
+               " r.suites, (SELECT COUNT(*) FROM items i WHERE i.run_id = r.id) FROM runs r ORDER BY r.id DESC")
+        params: list = []
+        if limit is not None and int(limit) > 0:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        out = []
+        for id_, started, model, commit, passed, summary, fingerprint, seconds, suites, n in self._query(
+                self._sql(sql), params):
+            overall = (json.loads(summary or "{}") or {}).get("overall") or {}
+            out.append({
+                "id": int(id_), "started": started, "model": model, "git_commit": commit, "n": int(n),
+                "accuracy": overall.get("accuracy"), "gate_passed": None if passed is None else bool(passed),
+                "fingerprint": fingerprint, "seconds": seconds, "suites": json.loads(suites or "[]"),
+            })
+        return out
+
+
+# ------------------------------------------------------------------------------- SQLite
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """SQLITE_CORRUPT or SQLITE_NOTADB; a locked or busy database is not corrupt."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (11, 26)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or not isinstance(exc, sqlite3.OperationalError)
+
+
+class SqliteStore(RunStore):
+    dialect = SQLITE
+
+    def __init__(self, path: str):
+        self.path = path
+        self.target = path
+        self.moved_aside: str | None = None
+        if path != ":memory:" and not path.startswith("file:"):
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        reason = ""
+        for _ in range(3):
+            identity = self._identity()
+            try:
+                self._conn = self._open()
+                return
+            except _Corrupt as exc:
+                reason = str(exc)
+            if path != ":memory:" and self._identity() == identity:
+                self._move_aside(reason)  # else another process replaced the file meanwhile: look again
+        raise StoreError(f"the run store {path} is unreadable and could not be replaced: {reason}")
+
+    def _identity(self):
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _move_aside(self, reason: str) -> None:
+        stamp = int(time.time())
+        aside = f"{self.path}.corrupt-{stamp}"
+        n = 1
+        while os.path.exists(aside):
+            aside = f"{self.path}.corrupt-{stamp}-{n}"
+            n += 1
+        try:
+            os.replace(self.path, aside)
+        except FileNotFoundError:
+            return  # someone else moved it
+        for suffix in ("-wal", "-shm"):
+            try:
+                os.replace(self.path + suffix, aside + suffix)
+            except OSError:
+                pass
+        self.moved_aside = aside
+        warnings.warn(StoreWarning(
+            f"the run store {self.path} was unreadable ({reason}); it was moved to {aside} and a new store was created"
+        ), stacklevel=4)
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                               uri=self.path.startswith("file:"))
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise _Corrupt(f"integrity check: {check}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if self._version(conn) != SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in SQLITE.ddl():
+                        conn.execute(statement)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                version = self._version(conn)
+                if version != SCHEMA_VERSION:
+                    raise StoreError(f"the run store {self.path} has schema version {version}; this pytest-rmbench"
+                                     f" reads version {SCHEMA_VERSION} (upgrade pytest-rmbench or use another store)")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if _is_corruption(exc):
+                raise _Corrupt(str(exc)) from exc
+            raise StoreError(f"the run store {self.path} could not be opened: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @staticmethod
+    def _version(conn) -> int | None:
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+        return int(row[0]) if row else None
+
+    def _query(self, sql, params=()):
+        return self._conn.execute(sql, tuple(params)).fetchall()
+
+    @contextmanager
+    def _write(self):
+        self._conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock between two readers upgrading
+        try:
+            yield self._conn.cursor()
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _insert_run(self, cur, columns, values):
+        cur.execute(f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
+        return int(cur.lastrowid)
+
+    @contextmanager
+    def _probe(self, pairs):
+        self._conn.execute("CREATE TEMP TABLE IF NOT EXISTS rmbench_probe (nodeid TEXT PRIMARY KEY, content_hash TEXT)")
+        self._conn.execute("DELETE FROM temp.rmbench_probe")
+        self._conn.executemany("INSERT INTO temp.rmbench_probe VALUES (?, ?)", list(pairs.items()))
+        try:
+            yield "temp.rmbench_probe AS p", []
+        finally:
+            self._conn.execute("DELETE FROM temp.rmbench_probe")
+
+    def close(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+            self._conn = None
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+class PostgresStore(RunStore):
+    dialect = POSTGRES
+
+    def __init__(self, url: str):
+        self.target = redact(url)
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise StoreError(
+                f"the run store {self.target} is a PostgreSQL URL, which needs psycopg 3:"
+                f' pip install "pytest-rmbench[postgres]"'
+            ) from exc
+        self._psycopg = psycopg
+        kwargs = {"autocommit": True}
+        if "connect_timeout" not in url:
+            kwargs["connect_timeout"] = 10
+        try:
+            self._conn = psycopg.connect(url, **kwargs)
+        except psycopg.Error as exc:
+            raise StoreError(f"could not connect to the run store {self.target}: {str(exc).strip()}") from exc
+        try:
+            if self._version() != SCHEMA_VERSION:
+                with self._conn.transaction():
+                    # CREATE TABLE IF NOT EXISTS races between sessions: one at a time
+                    self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
+                    for statement in POSTGRES.ddl():
+                        self._conn.execute(statement)
+                version = self._version()
+                if version != SCHEMA_VERSION:
+                    raise StoreError(f"the run store {self.target} has schema version {version}; this"
+                                     f" pytest-rmbench reads version {SCHEMA_VERSION}")
+        except psycopg.Error as exc:
+            self._conn.close()
+            raise StoreError(f"the run store {self.target} could not be prepared: {str(exc).strip()}") from exc
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _version(self) -> int | None:
+        row = self._conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
+        if not row[0]:
+            return None
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        return int(row[0]) if row else None
+
+    def _query(self, sql, params=()):
+        return self._conn.execute(sql, list(params)).fetchall()
+
+    @contextmanager
+    def _write(self):
+        with self._conn.transaction():
+            with self._conn.cursor() as cur:
+                yield cur
+
+    def _insert_run(self, cur, columns, values):
+        cur.execute(
+            f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id",
+            values,
+        )
+        return int(cur.fetchone()[0])
+
+    @contextmanager
+    def _probe(self, pairs):
+        yield "unnest(?::text[], ?::text[]) AS p (nodeid, content_hash)", [list(pairs), list(pairs.values())]
+
+    def close(self) -> None:
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            conn.close()
+            self._conn = None

@@ -1,0 +1,125 @@
+"""The end-of-run summary in the terminal: regressions first, then the table, then the gate."""
+
+from __future__ import annotations
+
+from .items import ERROR, INCORRECT
+from .report import table_lines
+
+LOAD_FAILED_AGAIN = "the reward model could not be loaded (the first error above says why)"
+SHOWN = 10
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:,.0f} MiB"
+
+
+def _num(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *, verbose: int, maxfail: int,
+                  report_path: str | None) -> None:
+    run = report["run"]
+    tr.write_sep("=", f"rmbench: {run['model']} ({run['kind']}, {run['dtype']}, {run['device']})")
+    if report.get("baseline"):
+        _write_baseline(tr, report["baseline"], verbose)
+    for line in table_lines(report):
+        tr.write_line(line)
+    length, pps = report["length_baseline"]["accuracy"], run["pairs_per_second"]
+    tr.write_line(
+        f"length baseline (longer answer wins): {_num(length)}   truncated: {report['truncated']}"
+        f"   pairs/s: {'-' if pps is None else f'{pps:,.1f}'}"
+    )
+    cached = sum(w.get("cached") or 0 for w in report["workers"])
+    if cached:
+        total = cached + sum(w.get("sequences") or 0 for w in report["workers"])
+        tr.write_line(f"score cache: {cached} of {total} sequences read from the cache (--rm-no-cache to rescore)")
+    errors = list(dict.fromkeys(
+        r["error"] for r in records if r["outcome"] == ERROR and r["error"] and r["error"] != LOAD_FAILED_AGAIN
+    ))
+    for message in errors[:5]:
+        tr.write_line(f"error: {message}", red=True)
+    incorrect = sorted((r for r in records if r["outcome"] == INCORRECT), key=lambda r: r["margin"])
+    if incorrect:
+        shown = incorrect if verbose > 0 else incorrect[:SHOWN]
+        tr.write_line(f"incorrect ({len(incorrect)}):")
+        for r in shown:
+            tr.write_line(f"  {r['nodeid']}  margin {r['margin']:+.4g}")
+        if len(shown) < len(incorrect):
+            tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all; --rm-report has every item)")
+    for w in report["workers"]:
+        if len(report["workers"]) > 1 or verbose > 0:
+            tr.write_line(
+                f"worker {w['worker']}: {w['items']} items, {w['batches']} batches, {w['tokens']} tokens, "
+                f"{w['seconds']:.2f}s scoring, peak memory {_mib(w['peak_memory_bytes'])}, device {w['device']}"
+                + (f" (CUDA_VISIBLE_DEVICES={w['cuda_visible_devices']})" if w["cuda_visible_devices"] else "")
+            )
+    halvings = sum(w.get("oom_halvings") or 0 for w in report["workers"])
+    if halvings:
+        tr.write_line(f"warning: out of memory {halvings} time(s): batches were halved and retried "
+                      "(lower --rm-max-batch-tokens to avoid it)", yellow=True)
+    if report["recovered"]:
+        tr.write_line(f"warning: an xdist worker died; {len(report['recovered'])} item(s) were scored again on another "
+                      "worker (each counted once): " + ", ".join(report["recovered"][:5]), yellow=True)
+    if run["ran"] < run["collected"]:
+        tr.write_line(f"partial run: the gate covers {run['ran']} of {run['collected']} items", yellow=True)
+    if maxfail:
+        tr.write_line("warning: -x/--maxfail stops at the first failures; the gate sees only the items that ran", yellow=True)
+    for message in warnings:
+        tr.write_line(f"warning: {message}", yellow=True)
+    _write_gate(tr, report["gate"])
+    if run.get("id") is not None:
+        tr.write_line(f"recorded as run {run['id']} (python -m pytest_rmbench runs show {run['id']})")
+    if report_path:
+        tr.write_line(f"report written to {report_path}")
+
+
+def _write_baseline(tr, baseline: dict, verbose: int) -> None:
+    regressed = baseline["regressed"]
+    tr.write_line(
+        f"against baseline {baseline['label']}: {baseline['shared']} shared items, {baseline['edited']} edited "
+        f"(left out), {len(regressed)} regressed, non-inferiority margin {baseline['margin']:g}"
+    )
+    shown = regressed if verbose > 0 else regressed[:SHOWN]
+    for nodeid in shown:
+        tr.write_line(f"  REGRESSED {nodeid}", red=True)
+    if len(shown) < len(regressed):
+        tr.write_line(f"  ... and {len(regressed) - len(shown)} more (--rm-rerun-regressions runs just those)")
+    rows = [("", "n", "before", "after", "delta", "one-sided 95%", "regr", "fixes", "McNemar p", "decision")]
+    for name, b in list(baseline["subsets"].items()) + [("overall", baseline["overall"])]:
+        interval = "-" if b["delta_low"] is None else f"[{b['delta_low']:+.3f}, {b['delta_high']:+.3f}]"
+        rows.append((name, str(b["n"]), _num(b["before"]), _num(b["after"]), _num(b["delta"], "+.3f"), interval,
+                     str(b["regressions"]), str(b["fixes"]), _num(b["mcnemar_p"], ".3g"), b["decision"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        tr.write_line("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+
+
+def _write_gate(tr, gate: dict) -> None:
+    marks = {"pass": "ok  ", "fail": "FAIL", "not run": "skip", "inconclusive": "??  "}
+    for check in gate["checks"]:
+        mark = marks[check["status"]]
+        if check["kind"] == "accuracy":
+            value = "not run (no items selected)" if check["value"] is None else f"{check['value']:.3f}"
+            interval = f" [{check['low']:.3f}, {check['high']:.3f}]" if check.get("low") is not None else ""
+            tr.write_line(f"  {mark} {check['name']}: {value}{interval} >= {check['threshold']:.3f} "
+                          f"({check['rule']} rule, from {check['source']})")
+        elif check["kind"] == "baseline":
+            value = "not run" if check["value"] is None else (
+                f"delta {check['value']:+.3f}, one-sided 95% [{check['low']:+.3f}, {check['high']:+.3f}]")
+            tr.write_line(f"  {mark} {check['name']}: {value} vs margin {check['threshold']:+.3f} ({check['rule']} rule)")
+        elif check["kind"] == "errors":
+            tr.write_line(f"  {mark} {check['value']} item(s) errored; {check['rule']}")
+        else:
+            failed = ", ".join(check["failed"][:5])
+            tr.write_line(f"  {mark} strict items: {check['rule']}" + (f" (failed: {failed})" if failed else ""))
+    inconclusive = [c["name"] for c in gate["checks"] if c["status"] == "inconclusive"]
+    if inconclusive:
+        verdict = "counted as passed" if all(c["passed"] for c in gate["checks"] if c["status"] == "inconclusive") else "counted as failed"
+        tr.write_line(f"warning: inconclusive ({verdict}, --rm-inconclusive): {', '.join(inconclusive)}", yellow=True)
+    if not gate["configured"] and gate["passed"]:
+        tr.write_line("gate: no gate was set (add thresholds with --rm-min-accuracy NAME=VALUE or a file's gate:)")
+    elif gate["passed"]:
+        tr.write_line("gate: PASSED", green=True, bold=True)
+    else:
+        tr.write_line("gate: FAILED", red=True, bold=True)
