@@ -401,6 +401,7 @@ class RmbenchPlugin:
             "peak_memory_bytes": peak_memory_bytes(),
             "device": getattr(self._model, "device", None),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "versions": dict(getattr(self._model, "versions", None) or {}),
         }
 
     @pytest.hookimpl(tryfirst=True)
@@ -517,13 +518,10 @@ class RmbenchPlugin:
         report["gate"] = gate
         return report
 
-    @staticmethod
-    def _versions() -> dict:
+    def _versions(self) -> dict:
         versions = {"python": platform.python_version(), "pytest": pytest.__version__, "pytest-rmbench": __version__}
-        for name in ("torch", "transformers"):
-            module = sys.modules.get(name)  # only report what this process actually used
-            if module is not None:
-                versions[name] = getattr(module, "__version__", None)
+        for worker in self.workers:  # the libraries the model actually ran on, as its worker saw them
+            versions.update(worker.get("versions") or {})
         return versions
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config):

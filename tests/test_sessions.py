@@ -285,7 +285,7 @@ def test_nan_score_errors_that_item_and_keeps_the_rest(pytester):
 
 def test_model_load_failure_is_shown_once_and_every_item_errors(suite):
     suite.makeconftest(COUNTING_CONFTEST)
-    result = suite.runpytest("--rm-model=broken", "--rm-report=run.json")
+    result = suite.runpytest("--rm-model=broken", "--rm-report=run.json", "-rN")
     result.assert_outcomes(errors=6)
     assert result.ret == 1
     out = result.stdout.str()

@@ -49,6 +49,7 @@ class ClassifierModel:
 
         self.torch = torch
         self.name = spec.model
+        self.versions = {"torch": torch.__version__, "transformers": transformers.__version__}
         path = spec.model
         common = {"trust_remote_code": spec.trust_remote_code}
         try:

@@ -1,0 +1,281 @@
+"""`python -m pytest_rmbench runs ...`: read the run history that `--rm-store` records.
+
+    runs list    [--limit N]          the most recent runs
+    runs show    RUN [--json]         the summary table of one run
+    runs compare A B [--json]         per-subset accuracies, regressions and fixes between two runs
+    runs export  RUN [-o FILE]        the stored JSON report
+
+RUN is a run id, "latest", or a model name (its most recent run). Every command takes
+`--store PATH_OR_URL` (default `.rmbench/runs.sqlite` in the current directory). An
+unknown run or a missing store exits 2 with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from .items import CORRECT, ERROR, INCORRECT
+from .store import POSTGRES_SCHEMES, StoreError, open_store, redact
+
+DEFAULT_STORE = os.path.join(".rmbench", "runs.sqlite")
+
+
+class CliError(Exception):
+    """A message for the user; exit status 2."""
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _when(started) -> str:
+    return "-" if not started else str(started)[:19].replace("T", " ")
+
+
+def _table(rows: list[tuple], rules: Sequence[int] = (), left: int = 1) -> list[str]:
+    """The first `left` columns left-aligned, the others right-aligned; a rule line before each row in rules."""
+    rows = [tuple(str(c) for c in r) for r in rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for i, r in enumerate(rows):
+        if i in rules:
+            lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+        lines.append("  ".join(c.ljust(w) if j < left else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip())
+    return lines
+
+
+# ---------------------------------------------------------------------------- comparing
+
+
+def compare_reports(a: dict, b: dict) -> dict:
+    """Per subset and overall: accuracies of A and B, delta (B - A), and the paired changes.
+
+    Items are matched by node id; a matched item whose content hash differs is "edited"
+    and left out of the paired counts. regressions: correct in A, incorrect in B; fixes:
+    the reverse; errored: an error on either side (left out, as accuracy leaves errors out).
+    """
+    from .stats import mcnemar_exact
+
+    a_items = {i["nodeid"]: i for i in a.get("items") or [] if isinstance(i, dict) and i.get("nodeid") is not None}
+    b_items = {i["nodeid"]: i for i in b.get("items") or [] if isinstance(i, dict) and i.get("nodeid") is not None}
+    names = sorted(set(a.get("subsets") or {}) | set(b.get("subsets") or {})
+                   | {str(i.get("subset")) for i in [*a_items.values(), *b_items.values()]})
+
+    def empty() -> dict:
+        return {"matched": 0, "regressions": 0, "fixes": 0, "edited": 0, "errored": 0, "only_a": 0, "only_b": 0}
+
+    paired = {name: empty() for name in names}
+    overall = empty()
+    for nodeid in a_items.keys() | b_items.keys():
+        ia, ib = a_items.get(nodeid), b_items.get(nodeid)
+        counts = paired[str((ib or ia).get("subset"))]
+        if ib is None or ia is None:
+            key = "only_a" if ib is None else "only_b"
+        elif ia.get("content_hash") != ib.get("content_hash"):
+            key = "edited"
+        elif ERROR in (ia.get("outcome"), ib.get("outcome")):
+            key = "errored"
+        else:
+            key = "matched"
+            change = (ia.get("outcome"), ib.get("outcome"))
+            extra = {(CORRECT, INCORRECT): "regressions", (INCORRECT, CORRECT): "fixes"}.get(change)
+            if extra:
+                counts[extra] += 1
+                overall[extra] += 1
+        counts[key] += 1
+        overall[key] += 1
+
+    def row(block_a: dict | None, block_b: dict | None, counts: dict) -> dict:
+        acc_a = (block_a or {}).get("accuracy")
+        acc_b = (block_b or {}).get("accuracy")
+        return {
+            "n_a": (block_a or {}).get("n"), "accuracy_a": acc_a,
+            "n_b": (block_b or {}).get("n"), "accuracy_b": acc_b,
+            "delta": None if acc_a is None or acc_b is None else acc_b - acc_a,
+            **counts,
+            "p_value": mcnemar_exact(counts["regressions"], counts["fixes"]),
+        }
+
+    def who(report: dict) -> dict:
+        run = report.get("run") or {}
+        return {"id": run.get("id"), "model": run.get("model"), "started": run.get("started")}
+
+    return {
+        "a": who(a), "b": who(b),
+        "subsets": {name: row((a.get("subsets") or {}).get(name), (b.get("subsets") or {}).get(name), paired[name])
+                    for name in names},
+        "overall": row(a.get("overall"), b.get("overall"), overall),
+    }
+
+
+def compare_lines(result: dict) -> list[str]:
+    a, b = result["a"], result["b"]
+    lines = [f"A: run {a['id']}  {a['model']}  {_when(a['started'])}",
+             f"B: run {b['id']}  {b['model']}  {_when(b['started'])}", ""]
+    rows = [("subset", "n A", "acc A", "n B", "acc B", "delta", "regressions", "fixes", "edited", "p (McNemar)")]
+
+    def add(label: str, r: dict):
+        rows.append((label, _fmt(r["n_a"], "d"), _fmt(r["accuracy_a"]), _fmt(r["n_b"], "d"), _fmt(r["accuracy_b"]),
+                     _fmt(r["delta"], "+.3f"), r["regressions"], r["fixes"], r["edited"], _fmt(r["p_value"], ".3g")))
+
+    for name, r in result["subsets"].items():
+        add(name, r)
+    add("overall", result["overall"])
+    lines += _table(rows, rules=(1, len(rows) - 1))
+    o = result["overall"]
+    lines.append(f"matched items: {o['matched']}   edited (content changed, left out): {o['edited']}   "
+                 f"errored: {o['errored']}   only in A: {o['only_a']}   only in B: {o['only_b']}")
+    return lines
+
+
+# ----------------------------------------------------------------------------- showing
+
+
+def summary_of(report: dict) -> dict:
+    run = report.get("run") or {}
+    return {"id": run.get("id"), "model": run.get("model"), "started": run.get("started"),
+            "seconds": run.get("seconds"),
+            **{k: report.get(k) for k in ("subsets", "sections", "overall", "gate", "length_baseline")}}
+
+
+def show_lines(report: dict, info: dict | None) -> list[str]:
+    run = report.get("run") or {}
+    info = info or {}
+    lines = [f"run {run.get('id')}  model {run.get('model')}  started {_when(run.get('started'))}"
+             f"  seconds {_fmt(run.get('seconds'), '.1f')}"]
+    if info.get("git_commit") or info.get("suites"):
+        lines.append(f"git commit {info.get('git_commit') or '-'}  suites {', '.join(info.get('suites') or []) or '-'}")
+    lines.append("")
+    rows = [("subset", "n", "correct", "accuracy", "95% CI", "margin", "errors")]
+
+    def add(label: str, block: dict):
+        ci = "-" if block.get("ci_low") is None else f"[{block['ci_low']:.3f}, {block['ci_high']:.3f}]"
+        rows.append((label, _fmt(block.get("n"), "d"), _fmt(block.get("correct"), "d"), _fmt(block.get("accuracy")),
+                     ci, _fmt(block.get("mean_margin"), "+.3g"), _fmt(block.get("errors"), "d")))
+
+    subsets = report.get("subsets") or {}
+    for name in sorted(subsets):
+        add(name, subsets[name])
+    first_section = len(rows)
+    for name, block in (report.get("sections") or {}).items():
+        add(f"[{name}]", block)
+    add("overall", report.get("overall") or {})
+    lines += _table(rows, rules=(1, first_section, len(rows) - 1))
+    length = (report.get("length_baseline") or {}).get("accuracy")
+    lines.append(f"length baseline (longer answer wins): {_fmt(length)}")
+    gate = report.get("gate") or {}
+    if not gate.get("configured"):
+        state = "not configured" + ("" if gate.get("passed", True) else " (failed)")
+    else:
+        state = "passed" if gate.get("passed") else "FAILED"
+    lines.append(f"gate: {state}")
+    for check in gate.get("checks") or []:
+        if check.get("passed") is False:
+            lines.append(f"  failed: {check.get('name')} {_fmt(check.get('value'), '.3f') if isinstance(check.get('value'), float) else check.get('value')}"
+                         f" (needs {check.get('threshold')}, {check.get('rule')})")
+    return lines
+
+
+# --------------------------------------------------------------------------------- main
+
+
+def _open(target: str):
+    if not target.lower().startswith(POSTGRES_SCHEMES) and not os.path.exists(target):
+        raise CliError(f"no run store at {target} (pytest --rm-store records runs there; --store picks another store)")
+    try:
+        return open_store(target)
+    except StoreError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _run(store, ref: str) -> dict:
+    report = store.find_run(ref)
+    if report is None:
+        raise CliError(f"no run matches {ref!r} in {store.target} (a run id, 'latest', or a model name;"
+                       f" 'python -m pytest_rmbench runs list' shows the runs)")
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--store", default=DEFAULT_STORE, metavar="PATH_OR_URL",
+                        help=f"an SQLite file or a postgresql:// URL (default: {DEFAULT_STORE})")
+    parser = argparse.ArgumentParser(prog="python -m pytest_rmbench", description="pytest-rmbench's run history.")
+    top = parser.add_subparsers(dest="group", metavar="runs", required=True)
+    runs = top.add_parser("runs", help="list, show, compare and export recorded runs")
+    sub = runs.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    p = sub.add_parser("list", parents=[common], help="the most recent runs")
+    p.add_argument("--limit", type=int, default=20, help="at most N runs (default 20; 0: all)")
+    p = sub.add_parser("show", parents=[common], help="the summary table of one run")
+    p.add_argument("run", metavar="RUN", help="a run id, 'latest', or a model name")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p = sub.add_parser("compare", parents=[common], help="accuracy changes, regressions and fixes from run A to run B")
+    p.add_argument("a", metavar="A", help="the earlier run (id, 'latest', or a model name)")
+    p.add_argument("b", metavar="B", help="the later run")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p = sub.add_parser("export", parents=[common], help="the stored JSON report of one run")
+    p.add_argument("run", metavar="RUN", help="a run id, 'latest', or a model name")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code = _dispatch(args)
+        sys.stdout.flush()
+        return code
+    except (CliError, StoreError) as exc:
+        print(f"pytest-rmbench: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `... | head`: not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _dispatch(args) -> int:
+    from .report import json_safe, write_json
+
+    with _open(args.store) as store:
+        if args.command == "list":
+            runs = store.list_runs(limit=args.limit)
+            if not runs:
+                print(f"no runs recorded in {store.target}")
+                return 0
+            rows = [("id", "started", "model", "git", "n", "accuracy", "gate")]
+            for r in runs:
+                gate = "-" if r["gate_passed"] is None else ("pass" if r["gate_passed"] else "FAIL")
+                rows.append((r["id"], _when(r["started"]), r["model"] or "-", (r["git_commit"] or "-")[:10], r["n"],
+                             _fmt(r["accuracy"]), gate))
+            print("\n".join(_table(rows, rules=(1,), left=4)))
+        elif args.command == "show":
+            report = _run(store, args.run)
+            if args.json:
+                print(json.dumps(json_safe(summary_of(report)), indent=2, allow_nan=False))
+            else:
+                print("\n".join(show_lines(report, store.run_info(report["run"]["id"]))))
+        elif args.command == "compare":
+            result = compare_reports(_run(store, args.a), _run(store, args.b))
+            if args.json:
+                print(json.dumps(json_safe(result), indent=2, allow_nan=False))
+            else:
+                print("\n".join(compare_lines(result)))
+        elif args.command == "export":
+            report = _run(store, args.run)
+            if args.output:
+                try:
+                    write_json(report, args.output)
+                except OSError as exc:
+                    raise CliError(f"could not write {args.output}: {exc}") from exc
+                print(f"run {report['run']['id']} written to {args.output}", file=sys.stderr)
+            else:
+                print(json.dumps(json_safe(report), indent=2, allow_nan=False, ensure_ascii=False))
+    return 0
+
+
+__all__ = ["main", "build_parser", "compare_reports", "redact"]

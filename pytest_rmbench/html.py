@@ -1,0 +1,794 @@
+"""The JSON report -> one self-contained HTML page (inline CSS, SVG drawn here, a little JS).
+
+Nothing on the page is fetched: no fonts, images, scripts or styles from anywhere. A
+Content-Security-Policy allows only the page's own style and its one script (by hash), so
+even a name that slipped past escaping could not run. Every text from the benchmark goes
+through html.escape. The script only sorts and filters the items table; the page reads
+fine without it.
+
+Charts carry data-chart="subset-accuracy" | "baseline-delta" | "margins" | "length-bias".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import math
+
+from .markdown import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p, gate_state
+
+WIDTH = 700
+ROW = 26
+CHAR_W = 7.0  # average width of a 13px system-ui character, for label layout
+
+BLUE = "#0969da"
+SECTION = "#8250df"
+DARK = "#1f2328"
+GREEN = "#1a7f37"
+RED = "#cf222e"
+AMBER = "#9a6700"
+GRAY = "#6e7781"
+GRID = "#d0d7de"
+ORANGE = "#bc4c00"
+STATUS_COLOR = {"pass": GREEN, "fail": RED, "inconclusive": AMBER, "not run": GRAY}
+
+
+def esc(value) -> str:
+    return html.escape("-" if value is None else str(value), quote=True)
+
+
+def num(value) -> str:
+    """A coordinate, short and deterministic."""
+    return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def clip(text: str, chars: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= chars else text[: max(1, chars - 1)] + "…"
+
+
+def nice_step(span: float, target: int) -> float:
+    """A 1/2/2.5/5 x 10^k step giving about `target` intervals over span."""
+    if span <= 0 or not math.isfinite(span):
+        return 1.0
+    raw = span / max(1, target)
+    power = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * power >= raw:
+            return m * power
+    return 10 * power
+
+
+def tick_label(value: float, step: float) -> str:
+    if abs(value) < step * 1e-6:
+        return "0"
+    decimals = max(0, -math.floor(math.log10(step)) + (1 if step / 10 ** math.floor(math.log10(step)) == 2.5 else 0))
+    return f"{value:.{min(decimals, 6)}f}"
+
+
+def svg_open(chart: str, height: float, title: str, desc: str = "") -> list[str]:
+    ident = f"chart-{chart}"
+    parts = [f'<svg data-chart="{chart}" class="chart" viewBox="0 0 {WIDTH} {num(height)}" width="100%" '
+             f'role="img" aria-labelledby="{ident}-title" preserveAspectRatio="xMinYMin meet">',
+             f'<title id="{ident}-title">{esc(title)}</title>']
+    if desc:
+        parts.append(f"<desc>{esc(desc)}</desc>")
+    return parts
+
+
+def text(x, y, content, anchor="start", cls="", fill=None, tip=None) -> str:
+    attrs = f' x="{num(x)}" y="{num(y)}"'
+    if anchor != "start":
+        attrs += f' text-anchor="{anchor}"'
+    if cls:
+        attrs += f' class="{cls}"'
+    if fill:
+        attrs += f' fill="{fill}"'
+    inner = esc(content) + (f"<title>{esc(tip)}</title>" if tip else "")
+    return f"<text{attrs}>{inner}</text>"
+
+
+def line(x1, y1, x2, y2, stroke, width=1.0, dash=None, tip=None) -> str:
+    extra = f' stroke-dasharray="{dash}"' if dash else ""
+    head = (f'<line x1="{num(x1)}" y1="{num(y1)}" x2="{num(x2)}" y2="{num(y2)}" stroke="{stroke}" '
+            f'stroke-width="{num(width)}"{extra}')
+    return head + (f"><title>{esc(tip)}</title></line>" if tip else "/>")
+
+
+def rect(x, y, w, h, fill, tip=None, cls="") -> str:
+    c = f' class="{cls}"' if cls else ""
+    head = f'<rect x="{num(x)}" y="{num(y)}" width="{num(max(0.0, w))}" height="{num(max(0.0, h))}" fill="{fill}"{c}'
+    return head + (f"><title>{esc(tip)}</title></rect>" if tip else "/>")
+
+
+def label_width(labels: list[str]) -> float:
+    longest = max((len(label) for label in labels), default=8)
+    return min(240.0, max(96.0, longest * CHAR_W + 14))
+
+
+def unit_axis(parts: list[str], x, top: float, bottom: float) -> None:
+    """Grid and labels for a 0..1 axis."""
+    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(line(x(v), top, x(v), bottom, GRID, 1, None if v in (0.0, 1.0) else "3 3"))
+        parts.append(text(x(v), bottom + 14, f"{v:g}", "middle", "axis"))
+
+
+# -- chart 1: accuracy per subset ------------------------------------------------------------------
+
+def thresholds_by_name(report: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for c in ((report.get("gate") or {}).get("checks") or []):
+        if isinstance(c, dict) and c.get("kind") == "accuracy" and finite(c.get("threshold")) is not None:
+            out.setdefault(str(c.get("name")), []).append(c)
+    return out
+
+
+def chart_subset_accuracy(report: dict) -> str:
+    subsets = report.get("subsets") or {}
+    sections = report.get("sections") or {}
+    overall = report.get("overall") or {}
+    thresholds = thresholds_by_name(report)
+    rows = [(str(name), str(name), subsets[name] or {}, BLUE) for name in sorted(subsets, key=str)]
+    rows += [(f"[{name}]", str(name), s or {}, SECTION) for name, s in sections.items()]
+    rows.append(("overall", "overall", overall, DARK))
+    left = label_width([r[0] for r in rows])
+    right = WIDTH - 150
+    x = lambda v: left + (right - left) * min(1.0, max(0.0, v))  # noqa: E731
+    top = 34
+    height = top + ROW * len(rows) + 34
+    parts = svg_open("subset-accuracy", height, "Accuracy per subset with Wilson 95% intervals",
+                     "Bars: accuracy; whiskers: Wilson 95% interval; vertical marks: gate thresholds.")
+    # legend
+    parts.append(rect(left, 10, 14, 10, BLUE))
+    parts.append(text(left + 18, 19, "accuracy", cls="legend"))
+    parts.append(line(left + 90, 15, left + 118, 15, DARK, 1.5))
+    parts.append(line(left + 90, 10, left + 90, 20, DARK, 1.5))
+    parts.append(line(left + 118, 10, left + 118, 20, DARK, 1.5))
+    parts.append(text(left + 124, 19, "Wilson 95% interval", cls="legend"))
+    parts.append(line(left + 262, 8, left + 262, 22, RED, 3))
+    parts.append(text(left + 268, 19, "gate threshold (colour: check status)", cls="legend"))
+    bottom = top + ROW * len(rows)
+    unit_axis(parts, x, top, bottom)
+    chars = int((left - 14) / CHAR_W)
+    for i, (label, key, b, colour) in enumerate(rows):
+        y = top + i * ROW
+        if key == "overall" and i:
+            parts.append(line(8, y, WIDTH - 8, y, GRID, 1))
+        acc = finite(b.get("accuracy"))
+        low, high = finite(b.get("ci_low")), finite(b.get("ci_high"))
+        n = b.get("n")
+        parts.append(text(left - 8, y + 17, clip(label, chars), "end", "label", tip=label))
+        if acc is None:
+            parts.append(text(left + 6, y + 17, "no scored items", cls="muted"))
+        else:
+            tip = f"{label}: accuracy {acc:.3f}, n={fmt_count(n)}"
+            if low is not None and high is not None:
+                tip += f", 95% CI [{low:.3f}, {high:.3f}]"
+            parts.append(rect(left, y + 6, x(acc) - left, 14, colour, tip, "bar"))
+            if low is not None and high is not None:
+                parts.append(line(x(low), y + 13, x(high), y + 13, DARK, 1.5))
+                parts.append(line(x(low), y + 8, x(low), y + 18, DARK, 1.5))
+                parts.append(line(x(high), y + 8, x(high), y + 18, DARK, 1.5))
+            value = f"{acc:.3f}  n={fmt_count(n)}"
+            if low is not None and high is not None:
+                value = f"{acc:.3f} [{low:.2f}, {high:.2f}]"
+            parts.append(text(right + 8, y + 17, value, cls="value"))
+        for c in thresholds.get(key, []):
+            t = finite(c.get("threshold"))
+            status = c.get("status") or "not run"
+            parts.append(line(x(t), y + 2, x(t), y + ROW - 2, STATUS_COLOR.get(status, GRAY), 3,
+                              tip=f"{key}: threshold {t:.3f} ({c.get('rule') or 'point'} rule): {status}"))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# -- chart 2: this run against the baseline ----------------------------------------------------------
+
+def baseline_margins(report: dict) -> tuple[float | None, dict[str, float]]:
+    """(the one non-inferiority margin, per-name margins) from the baseline block and gate checks."""
+    baseline = report.get("baseline") or {}
+    per: dict[str, float] = {}
+    for c in ((report.get("gate") or {}).get("checks") or []):
+        if not isinstance(c, dict) or c.get("kind") != "baseline":
+            continue
+        if "non-inferiority" not in str(c.get("rule") or ""):
+            continue
+        t = finite(c.get("margin"))
+        if t is None:
+            t = finite(c.get("threshold"))
+            t = None if t is None else abs(t)
+        if t is None:
+            continue
+        name = str(c.get("subset") or c.get("name") or "")
+        if name.startswith("baseline:"):
+            name = name[len("baseline:"):]
+        per[name] = t
+    common = finite(baseline.get("margin"))
+    if common is None and per and len(set(per.values())) == 1:
+        common = next(iter(per.values()))
+    return common, per
+
+
+def chart_baseline_delta(report: dict) -> str:
+    baseline = report.get("baseline") or {}
+    blocks = baseline.get("subsets") or {}
+    rows = [(str(name), blocks[name] or {}) for name in sorted(blocks, key=str)]
+    rows.append(("overall", baseline.get("overall") or {}))
+    common, per = baseline_margins(report)
+    margins = [m for m in [common, *per.values()] if m is not None]
+    extent = [abs(v) for _, b in rows for v in (finite(b.get("delta")), finite(b.get("delta_low")),
+                                               finite(b.get("delta_high"))) if v is not None]
+    span = max(extent + margins + [0.05]) * 1.15
+    span = min(span, 1.0)
+    left = label_width([r[0] for r in rows])
+    right = WIDTH - 205
+    centre = (left + right) / 2
+    half = (right - left) / 2
+    x = lambda v: centre + half * max(-1.0, min(1.0, v / span))  # noqa: E731
+    top = 34
+    bottom = top + ROW * len(rows)
+    height = bottom + 34
+    parts = svg_open("baseline-delta", height,
+                     f"Accuracy change against the baseline ({baseline.get('run') or '-'}) with its interval",
+                     "Dots: this run's accuracy minus the baseline's on shared items; lines: the interval; "
+                     "solid line: no change; dashed line: minus the non-inferiority margin.")
+    parts.append(text(left, 19, "Δ accuracy (this run − baseline); colour: decision", cls="legend"))
+    for colour, word, offset in ((GREEN, "pass", 320), (AMBER, "inconclusive", 370), (RED, "fail", 470)):
+        parts.append(f'<circle cx="{num(left + offset)}" cy="15" r="5" fill="{colour}"/>')
+        parts.append(text(left + offset + 8, 19, word, cls="legend"))
+    step = nice_step(2 * span, 6)
+    k = math.floor(span / step)
+    for j in range(-k, k + 1):
+        v = j * step
+        parts.append(line(x(v), top, x(v), bottom, GRID, 1, None if j == 0 else "3 3"))
+        parts.append(text(x(v), bottom + 14, ("+" if v > 0 else "") + tick_label(v, step), "middle", "axis"))
+    parts.append(line(x(0), top - 4, x(0), bottom, DARK, 1.5))
+    if common is not None:
+        parts.append(line(x(-common), top - 4, x(-common), bottom, RED, 1.5, "6 4",
+                          tip=f"non-inferiority: the change must stay above −{common:.3f}"))
+        parts.append(text(x(-common) - 4, bottom + 28, f"−margin {common:.3f}", "end", "axis", fill=RED))
+    chars = int((left - 14) / CHAR_W)
+    for i, (name, b) in enumerate(rows):
+        y = top + i * ROW
+        mid = y + 13
+        if name == "overall" and i:
+            parts.append(line(8, y, WIDTH - 8, y, GRID, 1))
+        parts.append(text(left - 8, y + 17, clip(name, chars), "end", "label", tip=name))
+        own = per.get(name)
+        if own is not None and own != common:
+            parts.append(line(x(-own), y + 3, x(-own), y + ROW - 3, RED, 2, "3 2", tip=f"−margin {own:.3f}"))
+        delta = finite(b.get("delta"))
+        if delta is None:
+            parts.append(text(left + 6, y + 17, "no shared items", cls="muted"))
+            continue
+        decision = str(b.get("decision") or "not run")
+        colour = STATUS_COLOR.get(decision, GRAY)
+        low, high = finite(b.get("delta_low")), finite(b.get("delta_high"))
+        tip = (f"{name}: {fmt(accuracy_of(b.get('before')))} → {fmt(accuracy_of(b.get('after')))}, "
+               f"Δ {delta:+.3f} {fmt_interval(low, high, '+.3f')}, regressions {fmt_count(b.get('regressions'))}, "
+               f"fixes {fmt_count(b.get('fixes'))}, McNemar p {fmt_p(b.get('mcnemar_p'))}: {decision}")
+        if low is not None and high is not None:
+            parts.append(line(x(low), mid, x(high), mid, colour, 3))
+            parts.append(line(x(low), mid - 5, x(low), mid + 5, colour, 1.5))
+            parts.append(line(x(high), mid - 5, x(high), mid + 5, colour, 1.5))
+        parts.append(f'<circle cx="{num(x(delta))}" cy="{num(mid)}" r="5.5" fill="{colour}" stroke="#fff" '
+                     f'stroke-width="1.5"><title>{esc(tip)}</title></circle>')
+        parts.append(text(right + 10, y + 17,
+                          f"{delta:+.3f}  p={fmt_p(b.get('mcnemar_p'))}  {decision}", cls="value", fill=colour))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# -- chart 3: margins ----------------------------------------------------------------------------
+
+def histogram(values: list[tuple[float, bool]], target: int = 24):
+    """(start, width, [(correct, incorrect) per bin]); bins are (a, b], so a margin of 0 sits left of 0."""
+    lo = min(0.0, min(v for v, _ in values))
+    hi = max(0.0, max(v for v, _ in values))
+    if hi - lo <= 0:
+        lo, hi = -1.0, 1.0
+    width = nice_step(hi - lo, target)
+    start = math.floor(lo / width) * width
+    if start >= lo:
+        start -= width
+    count = max(1, math.ceil((hi - start) / width - 1e-9))
+    bins = [[0, 0] for _ in range(count)]
+    for v, correct in values:
+        i = min(count - 1, max(0, math.ceil((v - start) / width - 1e-9) - 1))
+        bins[i][0 if correct else 1] += 1
+    return start, width, bins
+
+
+def chart_margins(report: dict) -> str:
+    items = [i for i in report.get("items") or [] if isinstance(i, dict)]
+    values = [(finite(i.get("margin")), i.get("outcome") == "correct") for i in items]
+    values = [(v, c) for v, c in values if v is not None]
+    left, right, top = 56, WIDTH - 20, 34
+    bottom = 230
+    height = bottom + 42
+    parts = svg_open("margins", height, "Distribution of item margins (score chosen − score rejected)",
+                     "Stacked histogram: correct items in green, incorrect in red; the dark line is a margin of 0.")
+    n_correct = sum(c for _, c in values)
+    parts.append(rect(left, 10, 12, 10, GREEN))
+    parts.append(text(left + 16, 19, f"correct ({n_correct})", cls="legend"))
+    parts.append(rect(left + 120, 10, 12, 10, RED))
+    parts.append(text(left + 136, 19, f"incorrect ({len(values) - n_correct})", cls="legend"))
+    if not values:
+        parts.append(line(left, bottom, right, bottom, GRID, 1))
+        parts.append(text((left + right) / 2, (top + bottom) / 2, "no item has a margin", "middle", "muted"))
+        parts.append("</svg>")
+        return "\n".join(parts)
+    start, width, bins = histogram(values)
+    stop = start + width * len(bins)
+    x = lambda v: left + (right - left) * (v - start) / (stop - start)  # noqa: E731
+    peak = max(a + b for a, b in bins) or 1
+    ystep = max(1, int(nice_step(peak, 4)))
+    ymax = math.ceil(peak / ystep) * ystep
+    y = lambda c: bottom - (bottom - top) * c / ymax  # noqa: E731
+    for c in range(0, ymax + 1, ystep):
+        parts.append(line(left, y(c), right, y(c), GRID, 1, None if c == 0 else "3 3"))
+        parts.append(text(left - 6, y(c) + 4, str(c), "end", "axis"))
+    for i, (good, bad) in enumerate(bins):
+        a, b = start + i * width, start + (i + 1) * width
+        x0, x1 = x(a) + 1, x(b) - 1
+        span = f"({a:.4g}, {b:.4g}]"
+        if good:
+            parts.append(rect(x0, y(good), x1 - x0, y(0) - y(good), GREEN, f"margin {span}: {good} correct"))
+        if bad:
+            parts.append(rect(x0, y(good + bad), x1 - x0, y(good) - y(good + bad), RED,
+                              f"margin {span}: {bad} incorrect"))
+    xstep = nice_step(stop - start, 8)
+    first = math.ceil(start / xstep - 1e-9)
+    last = math.floor(stop / xstep + 1e-9)
+    for j in range(first, last + 1):
+        v = j * xstep
+        parts.append(line(x(v), bottom, x(v), bottom + 4, DARK, 1))
+        parts.append(text(x(v), bottom + 16, tick_label(v, xstep), "middle", "axis"))
+    parts.append(line(x(0), top - 6, x(0), bottom, DARK, 2, "5 3", tip="margin 0: below it the item is incorrect"))
+    parts.append(text(x(0) + 4, top + 2, "0", cls="axis"))
+    parts.append(text((left + right) / 2, bottom + 34, "margin = score(chosen) − score(rejected)", "middle", "axis"))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# -- chart 4: length bias ---------------------------------------------------------------------------
+
+def chart_length_bias(report: dict) -> str:
+    bias = report.get("length_bias") or {}
+    longer, shorter = bias.get("chosen_longer") or {}, bias.get("chosen_shorter") or {}
+    overall = report.get("overall") or {}
+    length = report.get("length_baseline") or {}
+    rows = [
+        (f"model, chosen longer (n={fmt_count(longer.get('n'))})", finite(longer.get("accuracy")), BLUE),
+        (f"model, chosen shorter (n={fmt_count(shorter.get('n'))})", finite(shorter.get("accuracy")), BLUE),
+        (f"model, all items (n={fmt_count(overall.get('n'))})", finite(overall.get("accuracy")), DARK),
+        ("length-only baseline", finite(length.get("accuracy")), ORANGE),
+    ]
+    left = label_width([r[0] for r in rows])
+    right = WIDTH - 80
+    x = lambda v: left + (right - left) * min(1.0, max(0.0, v))  # noqa: E731
+    top = 34
+    bottom = top + ROW * len(rows)
+    parts = svg_open("length-bias", bottom + 34,
+                     "Length bias: accuracy when the chosen answer is longer or shorter, and the length-only baseline",
+                     "A model that mostly rewards length does much better when the chosen answer is longer.")
+    parts.append(text(left, 19, "accuracy; dashed line: chance (0.5)", cls="legend"))
+    unit_axis(parts, x, top, bottom)
+    parts.append(line(x(0.5), top - 4, x(0.5), bottom, GRAY, 1.5, "6 4"))
+    for i, (label, acc, colour) in enumerate(rows):
+        y = top + i * ROW
+        if i == 3:
+            parts.append(line(8, y, WIDTH - 8, y, GRID, 1))
+        parts.append(text(left - 8, y + 17, label, "end", "label"))
+        if acc is None:
+            parts.append(text(left + 6, y + 17, "no items", cls="muted"))
+            continue
+        parts.append(rect(left, y + 6, x(acc) - left, 14, colour, f"{label}: {acc:.3f}", "bar"))
+        parts.append(text(right + 8, y + 17, f"{acc:.3f}", cls="value"))
+    rule = length.get("rule")
+    if rule:
+        parts.append(text(left, bottom + 30, f"length-only rule: {rule}", cls="axis"))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# -- tables --------------------------------------------------------------------------------------------
+
+_UNSORTED = object()
+
+
+def td(value, sort=_UNSORTED, cls="") -> str:
+    """A cell; `sort` (a number or None) becomes data-v, which the items table sorts on."""
+    attrs = ""
+    if sort is not _UNSORTED:
+        v = finite(sort)
+        attrs += f' data-v="{"" if v is None else repr(v)}"'
+    if cls:
+        attrs += f' class="{cls}"'
+    return f"<td{attrs}>{esc(value)}</td>"
+
+
+def status_cell(status) -> str:
+    s = str(status or "not run")
+    return f'<td><span class="pill {esc(s.replace(" ", "-"))}">{esc(s)}</span></td>'
+
+
+def subsets_table(report: dict) -> str:
+    subsets = report.get("subsets") or {}
+    baseline = report.get("baseline") or None
+    base = (baseline or {}).get("subsets") or {}
+    head = ["subset", "n", "correct", "accuracy", "95% CI", "mean margin", "errors"]
+    if baseline:
+        head += ["baseline", "Δ accuracy", "interval", "regressions", "fixes", "McNemar p", "decision"]
+    out = ['<table class="data"><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead><tbody>"]
+
+    def row(name, b, cmp, cls=""):
+        cells = [f"<th scope=\"row\">{esc(name)}</th>", td(fmt_count(b.get("n")), cls="num"),
+                 td(fmt_count(b.get("correct")), cls="num"), td(fmt(b.get("accuracy")), cls="num"),
+                 td(fmt_interval(b.get("ci_low"), b.get("ci_high"))),
+                 td(fmt(b.get("mean_margin"), "+.3g"), cls="num"), td(fmt_count(b.get("errors")), cls="num")]
+        if baseline:
+            cmp = cmp or {}
+            cells += [td(fmt(accuracy_of(cmp.get("before"))), cls="num"), td(fmt(cmp.get("delta"), "+.3f"), cls="num"),
+                      td(fmt_interval(cmp.get("delta_low"), cmp.get("delta_high"), "+.3f")),
+                      td(fmt_count(cmp.get("regressions")), cls="num"), td(fmt_count(cmp.get("fixes")), cls="num"),
+                      td(fmt_p(cmp.get("mcnemar_p")), cls="num"),
+                      status_cell(cmp.get("decision")) if cmp else td("-")]
+        return f'<tr class="{cls}">' + "".join(cells) + "</tr>" if cls else "<tr>" + "".join(cells) + "</tr>"
+
+    for name in sorted(subsets, key=str):
+        out.append(row(name, subsets[name] or {}, base.get(name)))
+    out.append(row("overall", report.get("overall") or {}, (baseline or {}).get("overall"), "total"))
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def sections_table(report: dict) -> str:
+    sections = report.get("sections") or {}
+    if not sections:
+        return '<p class="muted">No sections are defined.</p>'
+    out = ['<table class="data"><thead><tr><th>section</th><th>n</th><th>accuracy</th><th>subsets (weight)</th>'
+           "</tr></thead><tbody>"]
+    for name, s in sections.items():
+        s = s or {}
+        weights = s.get("weights") or {}
+        members = ", ".join(f"{m} ({'n' if weights.get(m) is None else fmt(weights.get(m), 'g')})"
+                            for m in (s.get("subsets") or list(weights)))
+        out.append(f'<tr><th scope="row">{esc(name)}</th>{td(fmt_count(s.get("n")), cls="num")}'
+                   f'{td(fmt(s.get("accuracy")), cls="num")}{td(members or "-")}</tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def check_number(c: dict, key: str) -> str:
+    value = c.get(key)
+    if c.get("kind") == "errors":
+        return fmt_count(value)
+    if c.get("kind") == "baseline":
+        return fmt(value, "+.3f")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return fmt(value)
+
+
+def gate_table(report: dict) -> str:
+    gate = report.get("gate") or {}
+    checks = [c for c in gate.get("checks") or [] if isinstance(c, dict)]
+    if not checks:
+        return '<p class="muted">No gate checks: no thresholds were set.</p>'
+    out = ['<table class="data"><thead><tr><th>check</th><th>kind</th><th>rule</th><th>threshold</th>'
+           "<th>value</th><th>interval</th><th>status</th><th>details</th></tr></thead><tbody>"]
+    for c in checks:
+        spec = "+.3f" if c.get("kind") == "baseline" else ".3f"
+        status = c.get("status") or {True: "pass", False: "fail"}.get(c.get("passed"), "not run")
+        details = []
+        if c.get("source"):
+            details.append(f"from {c['source']}")
+        failed = c.get("failed")
+        if isinstance(failed, list) and failed:
+            details.append("failed: " + ", ".join(str(f) for f in failed[:10])
+                           + (f" and {len(failed) - 10} more" if len(failed) > 10 else ""))
+        out.append(f'<tr><th scope="row">{esc(c.get("name"))}</th>{td(c.get("kind"))}{td(c.get("rule"))}'
+                   f'{td(check_number(c, "threshold"), cls="num")}{td(check_number(c, "value"), cls="num")}'
+                   f'{td(fmt_interval(c.get("low", c.get("ci_low")), c.get("high", c.get("ci_high")), spec))}'
+                   f'{status_cell(status)}{td("; ".join(details) or "")}</tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def regressions_table(report: dict) -> str:
+    baseline = report.get("baseline") or {}
+    regressed = [str(r) for r in baseline.get("regressed") or []]
+    if not regressed:
+        return '<p class="muted">No regressions: no item the baseline got right is wrong now.</p>'
+    by_id = {str(i.get("nodeid")): i for i in report.get("items") or [] if isinstance(i, dict)}
+    out = [f"<p>{len(regressed)} item(s) the baseline got right are wrong now.</p>",
+           '<table class="data"><thead><tr><th>node id</th><th>subset</th><th>outcome</th><th>margin</th>'
+           "</tr></thead><tbody>"]
+    for nodeid in regressed:
+        item = by_id.get(nodeid, {})
+        out.append(f'<tr><td class="id">{esc(nodeid)}</td>{td(item.get("subset"))}{td(item.get("outcome"))}'
+                   f'{td(fmt(item.get("margin"), "+.4g"), cls="num")}</tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+ITEM_COLUMNS = [("index", "#"), ("nodeid", "node id"), ("subset", "subset"), ("outcome", "outcome"),
+                ("chosen", "chosen score"), ("rejected", "rejected score"), ("margin", "margin"),
+                ("truncated", "truncated"), ("longer", "chosen longer")]
+
+
+def yes_no(value) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def items_table(report: dict) -> str:
+    items = [i for i in report.get("items") or [] if isinstance(i, dict)]
+    outcomes = sorted({str(i.get("outcome")) for i in items})
+    head = "".join(f'<th data-key="{key}" aria-sort="none"><button type="button">{esc(label)}</button></th>'
+                   for key, label in ITEM_COLUMNS)
+    controls = ('<div class="controls"><label>Filter <input id="item-filter" type="search" '
+                'placeholder="node id, subset, outcome…"></label> <label>Outcome <select id="item-outcome">'
+                '<option value="">all</option>'
+                + "".join(f'<option value="{esc(o)}">{esc(o)}</option>' for o in outcomes)
+                + f'</select></label> <span id="item-count">{len(items)} items</span></div>')
+    out = [controls, f'<table class="data items" id="items"><thead><tr>{head}</tr></thead><tbody>']
+    for n, i in enumerate(items, 1):
+        outcome = str(i.get("outcome"))
+        out.append(
+            f'<tr data-outcome="{esc(outcome)}" class="o-{esc(outcome)}">{td(n, n, "num")}'
+            f'<td class="id">{esc(i.get("nodeid"))}</td>{td(i.get("subset"))}{td(outcome, cls="outcome")}'
+            f'{td(fmt(i.get("chosen_score"), ".4g"), i.get("chosen_score"), "num")}'
+            f'{td(fmt(i.get("rejected_score"), ".4g"), i.get("rejected_score"), "num")}'
+            f'{td(fmt(i.get("margin"), "+.4g"), i.get("margin"), "num")}'
+            f'{td(yes_no(i.get("truncated")))}{td(yes_no(i.get("chosen_longer")))}</tr>')
+    if not items:
+        out.append(f'<tr><td colspan="{len(ITEM_COLUMNS)}" class="muted">No items ran.</td></tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+# -- page ---------------------------------------------------------------------------------------------
+
+SCRIPT = r"""
+(function () {
+  "use strict";
+  var table = document.getElementById("items");
+  var body = table.tBodies[0];
+  var rows = Array.prototype.slice.call(body.querySelectorAll("tr[data-outcome]"));
+  var filter = document.getElementById("item-filter");
+  var outcome = document.getElementById("item-outcome");
+  var count = document.getElementById("item-count");
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  rows.forEach(function (row, i) { row.rmIndex = i; });
+
+  function key(row, col) {
+    var cell = row.cells[col];
+    var v = cell.getAttribute("data-v");
+    if (v !== null) { return v === "" ? null : parseFloat(v); }
+    return cell.textContent;
+  }
+  function sortBy(col, dir) {
+    rows.sort(function (a, b) {
+      var x = key(a, col), y = key(b, col);
+      if (x === null || y === null) {
+        if (x === y) { return a.rmIndex - b.rmIndex; }
+        return x === null ? 1 : -1;
+      }
+      if (x < y) { return -dir; }
+      if (x > y) { return dir; }
+      return a.rmIndex - b.rmIndex;
+    });
+    var frag = document.createDocumentFragment();
+    rows.forEach(function (row) { frag.appendChild(row); });
+    body.appendChild(frag);
+    heads.forEach(function (th, i) {
+      th.setAttribute("aria-sort", i === col ? (dir > 0 ? "ascending" : "descending") : "none");
+    });
+  }
+  function apply() {
+    var q = filter.value.toLowerCase();
+    var o = outcome.value;
+    var shown = 0;
+    rows.forEach(function (row) {
+      var ok = (!o || row.getAttribute("data-outcome") === o) &&
+               (!q || row.textContent.toLowerCase().indexOf(q) !== -1);
+      row.hidden = !ok;
+      if (ok) { shown += 1; }
+    });
+    count.textContent = shown + " of " + rows.length + " items";
+  }
+  heads.forEach(function (th, i) {
+    th.querySelector("button").addEventListener("click", function () {
+      sortBy(i, th.getAttribute("aria-sort") === "ascending" ? -1 : 1);
+    });
+  });
+  filter.addEventListener("input", apply);
+  outcome.addEventListener("change", apply);
+
+  // The state can come from the address: #sort=margin&dir=desc&q=chat&outcome=incorrect
+  var params = {};
+  location.hash.replace(/^#/, "").split("&").forEach(function (pair) {
+    var at = pair.indexOf("=");
+    if (at < 1) { return; }
+    try {
+      params[decodeURIComponent(pair.slice(0, at))] = decodeURIComponent(pair.slice(at + 1));
+    } catch (e) { /* a malformed fragment is ignored */ }
+  });
+  if (params.q) { filter.value = params.q; }
+  if (params.outcome) { outcome.value = params.outcome; }
+  heads.forEach(function (th, i) {
+    if (params.sort && th.getAttribute("data-key") === params.sort) {
+      sortBy(i, params.dir === "desc" ? -1 : 1);
+    }
+  });
+  apply();
+  document.documentElement.setAttribute("data-rmbench-js", "ok");
+  console.log("rmbench-ok");
+})();
+""".strip()
+
+STYLE = """
+:root { color-scheme: light; --fg: #1f2328; --muted: #656d76; --line: #d0d7de; --bg: #f6f8fa; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg);
+       background: #fff; }
+main { max-width: 1280px; margin: 0 auto; padding: 0 20px 40px; }
+header.top { padding: 18px 20px; border-bottom: 4px solid #6e7781; background: var(--bg); }
+header.top.passed { border-color: #1a7f37; } header.top.failed { border-color: #cf222e; }
+header.top h1 { margin: 0 0 4px; font-size: 22px; overflow-wrap: anywhere; }
+.badge { display: inline-block; padding: 3px 12px; border-radius: 14px; font-weight: 700; color: #fff;
+         background: #6e7781; margin-bottom: 8px; letter-spacing: .03em; }
+.passed .badge { background: #1a7f37; } .failed .badge { background: #cf222e; }
+.sub { color: var(--muted); margin: 0; overflow-wrap: anywhere; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(190px, 1fr)); gap: 12px; margin: 18px 0; }
+.card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
+.card .k { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.card .v { font-size: 22px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.card .s { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
+h2 { font-size: 18px; margin: 28px 0 10px; padding-bottom: 4px; border-bottom: 1px solid var(--line); }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; }
+figure { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 10px; }
+figcaption { font-weight: 600; margin-bottom: 6px; }
+svg.chart { display: block; max-width: 100%; height: auto; }
+svg text { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 13px; fill: #1f2328; }
+svg text.axis, svg text.legend { font-size: 11.5px; fill: #57606a; }
+svg text.muted { fill: #8c959f; font-style: italic; }
+svg text.value { font-variant-numeric: tabular-nums; }
+table.data { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+table.data th, table.data td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left;
+                               vertical-align: top; }
+table.data thead th { background: var(--bg); position: sticky; top: 0; }
+table.data td.num { text-align: right; white-space: nowrap; }
+table.data tr.total { font-weight: 600; background: var(--bg); }
+td.id { overflow-wrap: anywhere; } th[scope=row] { overflow-wrap: break-word; }
+.items th button { all: unset; cursor: pointer; font-weight: 600; }
+.items th[aria-sort=ascending] button::after { content: " ▲"; }
+.items th[aria-sort=descending] button::after { content: " ▼"; }
+.items tr.o-incorrect td.outcome { color: #cf222e; font-weight: 600; }
+.items tr.o-error td.outcome { color: #9a6700; font-weight: 600; }
+.items tr.o-correct td.outcome { color: #1a7f37; }
+.controls { margin: 6px 0 10px; display: flex; gap: 14px; align-items: center; flex-wrap: wrap; }
+.controls input { width: 280px; }
+.pill { display: inline-block; padding: 0 8px; border-radius: 10px; color: #fff; background: #6e7781; font-size: 12px; }
+.pill.pass { background: #1a7f37; } .pill.fail { background: #cf222e; } .pill.inconclusive { background: #9a6700; }
+.muted { color: var(--muted); }
+dl.run { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 0; }
+dl.run dt { color: var(--muted); } dl.run dd { margin: 0; overflow-wrap: anywhere; }
+ul.failed { margin: 8px 0 0; padding-left: 20px; }
+""".strip()
+
+
+def card(key: str, value: str, sub: str = "") -> str:
+    return (f'<div class="card"><div class="k">{esc(key)}</div><div class="v">{esc(value)}</div>'
+            + (f'<div class="s">{esc(sub)}</div>' if sub else "") + "</div>")
+
+
+def run_info(report: dict) -> str:
+    run = report.get("run") or {}
+    rows = []
+    for key in ("model", "kind", "dtype", "device", "seed", "started"):
+        rows.append((key, run.get(key)))
+    rows.append(("seconds", fmt(run.get("seconds"), ".1f")))
+    rows.append(("pairs per second", fmt(run.get("pairs_per_second"), ",.1f")))
+    rows.append(("items", f"{fmt_count(run.get('ran'))} ran of {fmt_count(run.get('collected'))} collected"))
+    rows.append(("truncated items", fmt_count(report.get("truncated"))))
+    workers = report.get("workers") or []
+    if workers:
+        rows.append(("workers", str(len(workers))))
+    recovered = report.get("recovered") or []
+    if recovered:
+        rows.append(("rescored after a worker died", str(len(recovered))))
+    versions = run.get("versions") or {}
+    if isinstance(versions, dict) and versions:
+        rows.append(("versions", ", ".join(f"{k} {v}" for k, v in sorted(versions.items(), key=lambda kv: str(kv[0])))))
+    return '<dl class="run">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows) + "</dl>"
+
+
+def render_html(report: dict) -> str:
+    """One self-contained HTML page of a pytest-rmbench report dict (see README, "Reading the report")."""
+    report = report or {}
+    run = report.get("run") or {}
+    overall = report.get("overall") or {}
+    baseline = report.get("baseline") or None
+    gate = report.get("gate") or {}
+    state = gate_state(report)
+    checks = [c for c in gate.get("checks") or [] if isinstance(c, dict)]
+    failed = [c for c in checks if c.get("passed") is False]
+    model = run.get("model")
+
+    script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
+           "img-src data:; base-uri 'none'; form-action 'none'")
+    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+           f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>rmbench: gate {esc(state)} · {esc(model)}</title>",
+           f"<style>\n{STYLE}\n</style>", "</head>", "<body>"]
+
+    cls = {"PASSED": "passed", "FAILED": "failed"}.get(state, "nogate")
+    sub = [f"{fmt_count(run.get('ran'))} of {fmt_count(run.get('collected'))} items ran",
+           f"overall accuracy {fmt(overall.get('accuracy'))} {fmt_interval(overall.get('ci_low'), overall.get('ci_high'))}"]
+    for k in ("kind", "dtype", "device"):
+        if run.get(k) is not None:
+            sub.append(f"{k} {run.get(k)}")
+    if run.get("started"):
+        sub.append(f"started {run.get('started')}")
+    out.append(f'<header class="top {cls}" id="top"><div class="badge">gate {esc(state)}</div>'
+               f"<h1>rmbench report: {esc(model)}</h1><p class=\"sub\">{esc(' · '.join(sub))}</p>")
+    ran, collected = run.get("ran"), run.get("collected")
+    if isinstance(ran, int) and isinstance(collected, int) and ran < collected:
+        out.append(f'<p class="sub"><strong>Partial run:</strong> the gate covers {ran} of {collected} items.</p>')
+    if failed:
+        out.append('<ul class="failed">' + "".join(
+            f"<li>failed: {esc(c.get('name'))} ({esc(c.get('rule'))}): value {esc(check_number(c, 'value'))}, "
+            f"threshold {esc(check_number(c, 'threshold'))}</li>" for c in failed) + "</ul>")
+    elif state == "no gate":
+        out.append('<p class="sub">No gate was set (add thresholds with --rm-min-accuracy NAME=VALUE '
+                   "or a file's gate:).</p>")
+    out.append("</header>")
+    out.append("<main>")
+
+    length = report.get("length_baseline") or {}
+    cards = [card("overall accuracy", fmt(overall.get("accuracy")),
+                  f"95% CI {fmt_interval(overall.get('ci_low'), overall.get('ci_high'))}"),
+             card("items scored", fmt_count(overall.get("n")),
+                  f"{fmt_count(overall.get('correct'))} correct, {fmt_count(overall.get('errors'))} errored"),
+             card("mean margin", fmt(overall.get("mean_margin"), "+.3g"), "score(chosen) − score(rejected)"),
+             card("length-only baseline", fmt(length.get("accuracy")), "the longer answer wins")]
+    if baseline:
+        b = baseline.get("overall") or {}
+        cards.append(card("vs baseline", fmt(b.get("delta"), "+.3f"),
+                          f"{b.get('decision') or '-'}; interval {fmt_interval(b.get('delta_low'), b.get('delta_high'), '+.3f')}"))
+        cards.append(card("regressions", str(len(baseline.get("regressed") or [])),
+                          f"baseline {baseline.get('run') or '-'}; {fmt_count(baseline.get('shared'))} shared items"))
+    out.append('<section class="cards">' + "".join(cards) + "</section>")
+
+    out.append('<h2 id="charts">Charts</h2><div class="charts">')
+    out.append(f"<figure><figcaption>Accuracy per subset</figcaption>{chart_subset_accuracy(report)}</figure>")
+    if baseline:
+        out.append(f"<figure><figcaption>This run against the baseline</figcaption>"
+                   f"{chart_baseline_delta(report)}</figure>")
+    out.append(f"<figure><figcaption>Margins</figcaption>{chart_margins(report)}</figure>")
+    out.append(f"<figure><figcaption>Length bias</figcaption>{chart_length_bias(report)}</figure>")
+    out.append("</div>")
+
+    if baseline:
+        out.append(f'<h2 id="regressions">Regressions against baseline {esc(baseline.get("run"))}</h2>')
+        out.append(regressions_table(report))
+    out.append('<h2 id="subsets">Subsets</h2>')
+    out.append(subsets_table(report))
+    out.append('<h2 id="sections">Sections</h2>')
+    out.append(sections_table(report))
+    out.append('<h2 id="gate">Gate checks</h2>')
+    out.append(gate_table(report))
+    out.append('<h2 id="run">Run</h2>')
+    out.append(run_info(report))
+    out.append('<h2 id="all-items">Items</h2>')
+    out.append(items_table(report))
+    out.append("</main>")
+    out.append(f"<script>{SCRIPT}</script>")
+    out.append("</body>")
+    out.append("</html>")
+    return "\n".join(out) + "\n"
