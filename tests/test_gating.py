@@ -1,0 +1,135 @@
+"""Gating against a baseline and with the Wilson rule, in real pytest sessions."""
+
+import json
+
+import numpy  # noqa: F401  (imported before pytester's in-process runs, which must not import it afresh)
+import pytest
+
+from pytest_rmbench.baseline import checks, compare
+
+
+def items_file(pytester, n, name="items", flip=(), edit=()):
+    """n items that builtin:length gets right; `flip` ids get a shorter chosen answer (wrong)."""
+    rows = []
+    for i in range(n):
+        chosen, rejected = f"a long good answer {i}", f"bad {i}"
+        if i in flip:
+            chosen, rejected = f"ok {i}", f"a much longer bad answer {i}"
+        prompt = f"question {i}" + (" (edited)" if i in edit else "")
+        rows.append({"id": i, "subset": "a" if i % 2 else "b", "prompt": prompt, "chosen": chosen, "rejected": rejected})
+    (pytester.path / f"{name}.rmbench.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+
+FLIP_CONFTEST = """
+import pytest
+from pytest_rmbench.models.base import Prepared
+
+class Flip:
+    kind = "flip"; dtype = "n/a"; device = "cpu"
+    def __init__(self, name):
+        self.name = name
+        self.flipped = {int(i) for i in name.split(":", 1)[1].split(",")}
+    def prepare(self, requests):
+        return [Prepared(r, len(r.answer)) for r in requests]
+    def score_batch(self, batch):
+        # builtin:length, except that the listed item numbers get the opposite preference
+        return [-len(p.request.answer) if int(p.request.prompt.split()[1]) in self.flipped else len(p.request.answer)
+                for p in batch]
+
+@pytest.hookimpl
+def pytest_rmbench_make_model(config, spec):
+    if spec.model.startswith("flip:"):
+        return Flip(spec.model)
+"""
+
+
+def run(pytester, *args, model="builtin:length"):
+    pytester.makeconftest(FLIP_CONFTEST)
+    return pytester.runpytest(f"--rm-model={model}", "--rm-report=run.json", "--rm-no-store", *args)
+
+
+def report(pytester):
+    return json.loads((pytester.path / "run.json").read_text())
+
+
+def test_same_results_pass_the_baseline(pytester):
+    items_file(pytester, 40)
+    run(pytester)
+    (pytester.path / "run.json").rename(pytester.path / "base.json")
+    result = run(pytester, "--rm-baseline=base.json")
+    assert result.ret == 0
+    data = report(pytester)
+    assert data["baseline"]["shared"] == 40 and data["baseline"]["overall"]["decision"] == "pass"
+    assert {c["name"] for c in data["gate"]["checks"]} == {"baseline:a", "baseline:b", "baseline:overall"}
+    assert data["gate"]["configured"] is True
+    result.stdout.fnmatch_lines(["against baseline base.json: 40 shared items, 0 edited*", "*ok   baseline:overall*", "gate: PASSED"])
+
+
+def test_a_clear_regression_fails_and_lists_the_regressed_items(pytester):
+    items_file(pytester, 200)
+    run(pytester)
+    (pytester.path / "run.json").rename(pytester.path / "base.json")
+    flipped = ",".join(str(i) for i in range(0, 200, 4))  # 50 of 200 now wrong
+    result = run(pytester, "--rm-baseline=base.json", model=f"flip:{flipped}")
+    assert result.ret == 1
+    b = report(pytester)["baseline"]
+    assert b["overall"]["regressions"] == 50 and b["overall"]["fixes"] == 0
+    assert b["overall"]["delta"] == pytest.approx(-0.25)
+    assert b["overall"]["decision"] == "fail" and b["overall"]["mcnemar_p"] < 1e-10
+    assert len(b["regressed"]) == 50 and b["regressed"][0].endswith("::b/0")
+    out = result.stdout.str()
+    assert out.index("REGRESSED") < out.index("subset "), "regressions come first"
+    result.stdout.fnmatch_lines(["*FAIL baseline:overall: delta -0.250*", "gate: FAILED"])
+
+
+def test_inconclusive_follows_the_policy(pytester):
+    items_file(pytester, 10)
+    run(pytester)
+    (pytester.path / "run.json").rename(pytester.path / "base.json")
+    result = run(pytester, "--rm-baseline=base.json", model="flip:3")
+    assert report(pytester)["baseline"]["overall"]["decision"] == "inconclusive"
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["warning: inconclusive (counted as passed, --rm-inconclusive): *baseline:overall*"])
+    assert run(pytester, "--rm-baseline=base.json", "--rm-inconclusive", "fail", model="flip:3").ret == 1
+
+
+def test_edited_items_are_left_out_and_counted(pytester):
+    items_file(pytester, 20)
+    run(pytester)
+    (pytester.path / "run.json").rename(pytester.path / "base.json")
+    items_file(pytester, 20, flip={2}, edit={2, 5})
+    run(pytester, "--rm-baseline=base.json")
+    b = report(pytester)["baseline"]
+    assert (b["shared"], b["edited"], b["overall"]["regressions"]) == (18, 2, 0)
+
+
+def test_missing_baseline_warns_and_falls_back_to_thresholds(pytester):
+    items_file(pytester, 10, flip={1})
+    result = run(pytester, "--rm-baseline=nowhere.json", "--rm-min-accuracy", "overall=0.95")
+    result.stdout.fnmatch_lines(["warning: baseline: cannot read the baseline report 'nowhere.json'*falls back to thresholds"])
+    assert result.ret == 1 and report(pytester)["baseline"] is None
+
+
+@pytest.mark.parametrize("threshold, status, code", [("0.6", "pass", 0), ("0.95", "fail", 1), ("0.8", "inconclusive", 0)])
+def test_wilson_rule(pytester, threshold, status, code):
+    items_file(pytester, 20, flip={1, 3, 5})  # 17 of 20
+    result = run(pytester, "--rm-gate-rule", "wilson", "--rm-min-accuracy", f"overall={threshold}")
+    (check,) = report(pytester)["gate"]["checks"]
+    assert (check["status"], check["rule"]) == (status, "wilson")
+    assert check["low"] == pytest.approx(0.640, abs=1e-3) and check["high"] == pytest.approx(0.948, abs=1e-3)
+    assert result.ret == code
+    assert f"overall: 0.850 [0.640, 0.948] >= {float(threshold):.3f} (wilson rule" in result.stdout.str()
+
+
+def test_compare_unit():
+    def item(i, outcome, h="h"):
+        return {"nodeid": f"f::s/{i}", "subset": "s", "outcome": outcome, "content_hash": h, "prompt_hash": "p"}
+
+    before = [item(0, "correct"), item(1, "incorrect"), item(2, "correct"), item(3, "error")]
+    after = [item(0, "incorrect"), item(1, "correct"), item(2, "correct", h="new"), item(3, "correct")]
+    c = compare(after, before, margin=0.01, resamples=200)
+    assert (c["shared"], c["edited"]) == (2, 1)
+    assert (c["overall"]["regressions"], c["overall"]["fixes"], c["overall"]["delta"]) == (1, 1, 0.0)
+    assert c["overall"]["mcnemar_p"] == 1.0 and c["regressed"] == ["f::s/0"]
+    names = [x["name"] for x in checks(c, "pass")]
+    assert names == ["baseline:s", "baseline:overall"]
