@@ -81,6 +81,12 @@ class PairTest(pytest.Function):
         plugin = self.config.stash[PLUGIN_KEY]
         outcome = plugin.outcome_for(self)
         self.stash[OUTCOME_KEY] = outcome
+        # per-testcase <properties> in JUnit XML, for CI dashboards
+        self.user_properties.extend([
+            ("rm_subset", self.pair.subset), ("rm_outcome", outcome.outcome),
+            ("rm_chosen_score", outcome.chosen_score), ("rm_rejected_score", outcome.rejected_score),
+            ("rm_margin", outcome.margin),
+        ])
         if outcome.outcome == ERROR:
             raise ItemScoringError(outcome.error)
         if outcome.outcome == INCORRECT:

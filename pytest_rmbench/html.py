@@ -17,6 +17,7 @@ import html
 import math
 
 from .markdown import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p, gate_state
+from .markdown import fmt_check_number as check_number
 
 WIDTH = 700
 ROW = 26
@@ -139,15 +140,16 @@ def chart_subset_accuracy(report: dict) -> str:
     height = top + ROW * len(rows) + 34
     parts = svg_open("subset-accuracy", height, "Accuracy per subset with Wilson 95% intervals",
                      "Bars: accuracy; whiskers: Wilson 95% interval; vertical marks: gate thresholds.")
-    # legend
-    parts.append(rect(left, 10, 14, 10, BLUE))
-    parts.append(text(left + 18, 19, "accuracy", cls="legend"))
-    parts.append(line(left + 90, 15, left + 118, 15, DARK, 1.5))
-    parts.append(line(left + 90, 10, left + 90, 20, DARK, 1.5))
-    parts.append(line(left + 118, 10, left + 118, 20, DARK, 1.5))
-    parts.append(text(left + 124, 19, "Wilson 95% interval", cls="legend"))
-    parts.append(line(left + 262, 8, left + 262, 22, RED, 3))
-    parts.append(text(left + 268, 19, "gate threshold (colour: check status)", cls="legend"))
+    # legend (about 510 units wide): aligned with the bars when it fits
+    lx = min(left, WIDTH - 515)
+    parts.append(rect(lx, 10, 14, 10, BLUE))
+    parts.append(text(lx + 18, 19, "accuracy", cls="legend"))
+    parts.append(line(lx + 90, 15, lx + 118, 15, DARK, 1.5))
+    parts.append(line(lx + 90, 10, lx + 90, 20, DARK, 1.5))
+    parts.append(line(lx + 118, 10, lx + 118, 20, DARK, 1.5))
+    parts.append(text(lx + 124, 19, "Wilson 95% interval", cls="legend"))
+    parts.append(line(lx + 262, 8, lx + 262, 22, RED, 3))
+    parts.append(text(lx + 268, 19, "gate threshold (colour: check status)", cls="legend"))
     bottom = top + ROW * len(rows)
     unit_axis(parts, x, top, bottom)
     chars = int((left - 14) / CHAR_W)
@@ -233,10 +235,11 @@ def chart_baseline_delta(report: dict) -> str:
                      f"Accuracy change against the baseline ({baseline.get('run') or '-'}) with its interval",
                      "Dots: this run's accuracy minus the baseline's on shared items; lines: the interval; "
                      "solid line: no change; dashed line: minus the non-inferiority margin.")
-    parts.append(text(left, 19, "Δ accuracy (this run − baseline); colour: decision", cls="legend"))
+    lx = min(left, WIDTH - 505)  # the legend is about 500 units wide
+    parts.append(text(lx, 19, "Δ accuracy (this run − baseline); colour: decision", cls="legend"))
     for colour, word, offset in ((GREEN, "pass", 320), (AMBER, "inconclusive", 370), (RED, "fail", 470)):
-        parts.append(f'<circle cx="{num(left + offset)}" cy="15" r="5" fill="{colour}"/>')
-        parts.append(text(left + offset + 8, 19, word, cls="legend"))
+        parts.append(f'<circle cx="{num(lx + offset)}" cy="15" r="5" fill="{colour}"/>')
+        parts.append(text(lx + offset + 8, 19, word, cls="legend"))
     step = nice_step(2 * span, 6)
     k = math.floor(span / step)
     for j in range(-k, k + 1):
@@ -459,17 +462,6 @@ def sections_table(report: dict) -> str:
                    f'{td(fmt(s.get("accuracy")), cls="num")}{td(members or "-")}</tr>')
     out.append("</tbody></table>")
     return "\n".join(out)
-
-
-def check_number(c: dict, key: str) -> str:
-    value = c.get(key)
-    if c.get("kind") == "errors":
-        return fmt_count(value)
-    if c.get("kind") == "baseline":
-        return fmt(value, "+.3f")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return fmt(value)
 
 
 def gate_table(report: dict) -> str:
@@ -717,6 +709,7 @@ def render_html(report: dict) -> str:
     checks = [c for c in gate.get("checks") or [] if isinstance(c, dict)]
     failed = [c for c in checks if c.get("passed") is False]
     model = run.get("model")
+    badge = "no gate" if state == "no gate" else f"gate {state}"
 
     script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
@@ -724,18 +717,19 @@ def render_html(report: dict) -> str:
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>rmbench: gate {esc(state)} · {esc(model)}</title>",
+           f"<title>rmbench: {esc(badge)} · {esc(model)}</title>",
            f"<style>\n{STYLE}\n</style>", "</head>", "<body>"]
 
     cls = {"PASSED": "passed", "FAILED": "failed"}.get(state, "nogate")
+    interval = fmt_interval(overall.get("ci_low"), overall.get("ci_high"))
     sub = [f"{fmt_count(run.get('ran'))} of {fmt_count(run.get('collected'))} items ran",
-           f"overall accuracy {fmt(overall.get('accuracy'))} {fmt_interval(overall.get('ci_low'), overall.get('ci_high'))}"]
+           f"overall accuracy {fmt(overall.get('accuracy'))}" + ("" if interval == "-" else f" {interval}")]
     for k in ("kind", "dtype", "device"):
         if run.get(k) is not None:
             sub.append(f"{k} {run.get(k)}")
     if run.get("started"):
         sub.append(f"started {run.get('started')}")
-    out.append(f'<header class="top {cls}" id="top"><div class="badge">gate {esc(state)}</div>'
+    out.append(f'<header class="top {cls}" id="top"><div class="badge">{esc(badge)}</div>'
                f"<h1>rmbench report: {esc(model)}</h1><p class=\"sub\">{esc(' · '.join(sub))}</p>")
     ran, collected = run.get("ran"), run.get("collected")
     if isinstance(ran, int) and isinstance(collected, int) and ran < collected:

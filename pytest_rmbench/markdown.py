@@ -111,7 +111,7 @@ def check_rule(check: dict) -> str:
     return text
 
 
-def run_line(run: dict, report: dict) -> list[str]:
+def run_line(run: dict) -> list[str]:
     model = escape_md(run.get("model"))
     details = [escape_md(run.get(k)) for k in ("kind", "dtype", "device") if run.get(k) is not None]
     parts = [f"**model** {model}" + (f" ({', '.join(details)})" if details else "")]
@@ -146,7 +146,7 @@ def render_markdown(report: dict) -> str:
     acc = fmt(overall.get("accuracy"))
     out.append(f"## {icon} rmbench: gate {state} · overall accuracy {acc}")
     out.append("")
-    out.extend(run_line(run, report))
+    out.extend(run_line(run))
     out.append("")
     ran, collected = run.get("ran"), run.get("collected")
     if isinstance(ran, int) and isinstance(collected, int) and ran < collected:

@@ -427,6 +427,7 @@ class RmbenchPlugin:
         self.report = self._build_report(summary, gate)
         self.report["baseline"] = comparison
         self._record_run()
+        self._junit_properties()
         self._write_files()
         if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return  # interrupted, internal or usage errors keep pytest's own code
@@ -470,6 +471,23 @@ class RmbenchPlugin:
             self.report["run"]["id"] = run_id
         except Exception as exc:  # the history is a convenience: never lose the run over it
             self.warnings.append(f"the run could not be recorded in the run store: {type(exc).__name__}: {exc}")
+
+    def _junit_properties(self) -> None:
+        """Run-level figures as <testsuite> properties (pytest's junitxml writes after this hook)."""
+        try:
+            from _pytest.junitxml import xml_key  # no public accessor; guarded in case it moves
+        except ImportError:
+            return
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        report = self.report
+        xml.add_global_property("rm_model", report["run"]["model"])
+        xml.add_global_property("rm_gate_passed", report["gate"]["passed"])
+        xml.add_global_property("rm_accuracy_overall", report["overall"]["accuracy"])
+        for kind, blocks in (("subset", report["subsets"]), ("section", report["sections"])):
+            for name, block in blocks.items():
+                xml.add_global_property(f"rm_accuracy_{kind}_{name}", block["accuracy"])
 
     def _write_files(self) -> None:
         outputs = [(setting(self.config, "rm_report"), write_json)]

@@ -21,6 +21,7 @@ when a URL is opened.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -134,11 +135,28 @@ def _utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat()
 
 
+def _guarded(method):
+    """Driver errors (a locked, vanished or broken database, a lost connection) become StoreError."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except self._driver_errors as exc:
+            raise StoreError(f"the run store {self.target} failed in {method.__name__}: {str(exc).strip()}") from exc
+
+    return wrapper
+
+
 class RunStore:
-    """The interface the plugin and the CLI use; the subclasses only know their driver."""
+    """The interface the plugin and the CLI use; the subclasses only know their driver.
+
+    Every public method raises StoreError when the database fails underneath it.
+    """
 
     dialect: _Dialect
     target: str  # for messages (a URL with its password redacted)
+    _driver_errors: tuple = ()
 
     # -- what a back end provides ---------------------------------------------------------
 
@@ -177,6 +195,7 @@ class RunStore:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.target!r})"
 
+    @_guarded
     def record_run(self, report: dict, *, fingerprint: str | None = None, git_commit: str | None = None) -> int:
         """Store a finished report (the run row and all its items, in one transaction); returns the run id."""
         if not isinstance(report, dict):
@@ -220,6 +239,7 @@ class RunStore:
                 )
         return run_id
 
+    @_guarded
     def get_run(self, run_id: int) -> dict | None:
         """The stored report (items included) with run["id"] set; None if there is no such run."""
         try:
@@ -237,6 +257,7 @@ class RunStore:
         report["run"]["id"] = run_id
         return report
 
+    @_guarded
     def run_info(self, run_id: int) -> dict | None:
         """The run row's own columns (no report): id, started, finished, model, fingerprint, git_commit,
         suites, gate_passed, seconds, n (items stored)."""
@@ -251,6 +272,7 @@ class RunStore:
                 "fingerprint": fingerprint, "git_commit": git_commit, "suites": json.loads(suites or "[]"),
                 "gate_passed": None if passed is None else bool(passed), "seconds": seconds, "n": int(n)}
 
+    @_guarded
     def find_run(self, ref: str | int, items: dict[str, str] | None = None, exclude: int | None = None) -> dict | None:
         """Resolve a run reference to its report (as get_run), or None.
 
@@ -288,6 +310,7 @@ class RunStore:
                            [ref, *excl_params])
         return int(rows[0][0]) if rows else None
 
+    @_guarded
     def list_runs(self, limit: int | None = 20) -> list[dict]:
         """The most recent runs first: id, started, model, git_commit, n (items), accuracy (overall),
         gate_passed, plus fingerprint, seconds and suites. limit None or <= 0: all runs."""
@@ -327,6 +350,7 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
 
 class SqliteStore(RunStore):
     dialect = SQLITE
+    _driver_errors = (sqlite3.Error,)
 
     def __init__(self, path: str):
         self.path = path
@@ -466,7 +490,7 @@ class PostgresStore(RunStore):
                 f"the run store {self.target} is a PostgreSQL URL, which needs psycopg 3:"
                 f' pip install "pytest-rmbench[postgres]"'
             ) from exc
-        self._psycopg = psycopg
+        self._driver_errors = (psycopg.Error,)
         kwargs = {"autocommit": True}
         if "connect_timeout" not in url:
             kwargs["connect_timeout"] = 10

@@ -106,6 +106,9 @@ def test_incorrect_counts_for_junit_and_last_failed(suite):
     xml = (suite.path / "junit.xml").read_text()
     assert xml.count("<failure") == 2
     assert "margin -15 (must be &gt; 0)" in xml and "chosen   score 4: nope" in xml
+    assert '<property name="rm_margin" value="-15.0"' in xml and '<property name="rm_subset" value="chat"' in xml
+    assert '<property name="rm_accuracy_overall" value="0.6666666666666666"' in xml
+    assert '<property name="rm_accuracy_section_Chat" value="0.75"' in xml
     result = suite.runpytest("--rm-model=builtin:length", "--lf", "-v", "-p", "cacheprovider")
     result.stdout.fnmatch_lines(["*chat/trap INCORRECT*", "*math/m2 INCORRECT*"])
     result.stdout.fnmatch_lines(["*= 2 incorrect in*"])

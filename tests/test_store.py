@@ -265,6 +265,18 @@ def test_a_newer_schema_is_refused(target):
         open_store(target)
 
 
+def test_database_failures_are_store_errors(target):
+    with open_store(target) as s:
+        run_id = s.record_run(make_report("m", [("a", "h", "correct")]))
+        with s._write() as cur:
+            cur.execute("DROP TABLE items")
+        with pytest.raises(StoreError, match="record_run"):
+            s.record_run(make_report("m", [("a", "h", "correct")]))
+        with pytest.raises(StoreError, match="list_runs"):
+            s.list_runs()
+        assert s.get_run(run_id)["run"]["id"] == run_id  # what does not need the items table still works
+
+
 # ------------------------------------------------------------------- SQLite specifics
 
 
