@@ -144,7 +144,8 @@ def render_markdown(report: dict) -> str:
     state = gate_state(report)
     icon = {"PASSED": "✅", "FAILED": "❌"}.get(state, "ℹ️")
     acc = fmt(overall.get("accuracy"))
-    out.append(f"## {icon} rmbench: gate {state} · overall accuracy {acc}")
+    title = "no gate" if state == "no gate" else f"gate {state}"
+    out.append(f"## {icon} rmbench: {title} · overall accuracy {acc}")
     out.append("")
     out.extend(run_line(run))
     out.append("")

@@ -236,12 +236,33 @@ class RmbenchPlugin:
         if report.failed:
             self.collection_failed = True
 
+    @pytest.hookimpl(trylast=True)  # after -k/-m/--lf have made their selection
     def pytest_collection_modifyitems(self, config, items):
+        if config.option.rm_rerun_regressions:
+            self._select_regressions(config, items)
         if self.spec is None:
             skip = pytest.mark.skip(reason=SKIP_REASON)
             for item in items:
                 if isinstance(item, PairTest):
                     item.add_marker(skip)
+
+    def _select_regressions(self, config, items) -> None:
+        """Keep only the items that regressed in the latest recorded run."""
+        try:
+            latest = self.open_store().find_run("latest")
+        except Exception as exc:
+            raise pytest.UsageError(f"--rm-rerun-regressions: cannot read the run store: {exc}") from None
+        if latest is None:
+            raise pytest.UsageError("--rm-rerun-regressions: the run store holds no recorded run yet")
+        regressed = set(((latest.get("baseline") or {}).get("regressed")) or ())
+        keep = [item for item in items if item.nodeid in regressed]
+        drop = [item for item in items if item.nodeid not in regressed]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+        self.warnings.append(
+            f"--rm-rerun-regressions: running the {len(keep)} item(s) that regressed in run {latest['run'].get('id')}"
+        )
 
     def pytest_collection_finish(self, session):
         self.positions = {item.nodeid: i for i, item in enumerate(session.items)}

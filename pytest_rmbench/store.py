@@ -411,8 +411,9 @@ class SqliteStore(RunStore):
             if self._version(conn) != SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in SQLITE.ddl():
-                        conn.execute(statement)
+                    if self._version(conn) is None:  # no other process made it while we waited
+                        for statement in SQLITE.ddl():
+                            conn.execute(statement)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -501,10 +502,12 @@ class PostgresStore(RunStore):
         try:
             if self._version() != SCHEMA_VERSION:
                 with self._conn.transaction():
-                    # CREATE TABLE IF NOT EXISTS races between sessions: one at a time
+                    # One session creates the schema; the others wait here, then find it made. (DDL
+                    # run while other sessions insert would deadlock with them: CREATE INDEX locks the table.)
                     self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PG_DDL_LOCK,))
-                    for statement in POSTGRES.ddl():
-                        self._conn.execute(statement)
+                    if self._version() is None:
+                        for statement in POSTGRES.ddl():
+                            self._conn.execute(statement)
                 version = self._version()
                 if version != SCHEMA_VERSION:
                     raise StoreError(f"the run store {self.target} has schema version {version}; this"
