@@ -133,3 +133,26 @@ def test_compare_unit():
     assert c["overall"]["mcnemar_p"] == 1.0 and c["regressed"] == ["f::s/0"]
     names = [x["name"] for x in checks(c, "pass")]
     assert names == ["baseline:s", "baseline:overall"]
+
+
+def test_markdown_and_html_reports_from_a_session(pytester, monkeypatch):
+    items_file(pytester, 12, flip={1})
+    summary = pytester.path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run(pytester, "--rm-html=out/report.html", "--rm-min-accuracy", "overall=0.5")
+    text = summary.read_text()
+    assert text.startswith("earlier step\n"), "appended, not overwritten"
+    assert "gate PASSED" in text and "| a |" in text
+    html = (pytester.path / "out" / "report.html").read_text()
+    assert html.count("<svg") >= 3 and 'data-chart="subset-accuracy"' in html and "b/0" in html
+    run(pytester, "--rm-markdown=explicit.md")
+    assert "gate" in (pytester.path / "explicit.md").read_text()
+
+
+def test_unwritable_report_path_is_a_clear_error(pytester):
+    items_file(pytester, 4)
+    (pytester.path / "blocked").write_text("a file, not a folder")
+    result = pytester.runpytest("--rm-model=builtin:length", "--rm-no-store", "--rm-report=blocked/run.json")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["pytest-rmbench: could not write 'blocked/run.json'*"])
