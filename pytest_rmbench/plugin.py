@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from types import SimpleNamespace
 import platform
 import sys
 import time
@@ -422,7 +423,9 @@ class RmbenchPlugin:
             "peak_memory_bytes": peak_memory_bytes(),
             "device": getattr(self._model, "device", None),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "versions": dict(getattr(self._model, "versions", None) or {}),
+            "versions": {str(k): str(v) for k, v in (getattr(self._model, "versions", None) or {}).items()},
+            "kind": getattr(self._model, "kind", None),
+            "dtype": getattr(self._model, "dtype", None),
         }
 
     @pytest.hookimpl(tryfirst=True)
@@ -531,7 +534,8 @@ class RmbenchPlugin:
                 self.report_error = f"pytest-rmbench: could not write {path!r}: {exc}"
 
     def _build_report(self, summary: dict, gate: dict) -> dict:
-        model = self._model
+        # under xdist the model ran in the workers: describe it from their figures
+        model = self._model or next((SimpleNamespace(**w) for w in self.workers if w.get("device")), None)
         starts = [r["start"] for r in self.records.values() if r.get("start")]
         stops = [r["stop"] for r in self.records.values() if r.get("stop")]
         busy = (max(stops) - min(starts)) if starts and stops else None

@@ -406,7 +406,7 @@ class SqliteStore(RunStore):
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise _Corrupt(f"integrity check: {check}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._wal(conn)
             conn.execute("PRAGMA foreign_keys = ON")
             if self._version(conn) != SCHEMA_VERSION:
                 conn.execute("BEGIN IMMEDIATE")
@@ -431,6 +431,25 @@ class SqliteStore(RunStore):
             conn.close()
             raise
         return conn
+
+    @staticmethod
+    def _wal(conn) -> None:
+        """Switch to WAL. The switch does not wait on the busy handler (two processes creating the
+        file at once get "database is locked" at once), so wait here, as long as a writer would."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        delay = 0.01
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
     @staticmethod
     def _version(conn) -> int | None:
@@ -520,7 +539,11 @@ class PostgresStore(RunStore):
             raise
 
     def _version(self) -> int | None:
-        row = self._conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
+        # A plain catalog query, not to_regclass(): that reads the session's relation cache, which can
+        # still say "no such table" after another session created it while we waited for the lock.
+        row = self._conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
+            " AND tablename = 'meta')").fetchone()
         if not row[0]:
             return None
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()

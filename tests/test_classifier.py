@@ -579,8 +579,9 @@ def test_end_to_end_tiny_llama_and_batch_sizes(pytester, llama_dir):
 
     pytester.makefile(".rmbench.yaml", items=ITEMS_YAML)
     runs = {}
-    for batch_size in (1, 7):
-        result, report = run_bench(pytester, llama_dir, f"run-{batch_size}.json", "--rm-batch-size", str(batch_size))
+    # (batch size, extra args, batches): 3 chunks of 2 pairs (4 sequences) in batches of 3 -> 3 x 2
+    for batch_size, extra, batches in ((1, (), 12), (7, (), 2), (3, ("-n", "2", "--rm-chunk-size", "2"), 6)):
+        result, report = run_bench(pytester, llama_dir, f"run-{batch_size}.json", "--rm-batch-size", str(batch_size), *extra)
         assert result.ret == 0, result.stdout.str()  # no gate: incorrect items do not fail the run
         assert report["gate"]["passed"] is True
         versions = report["run"]["versions"]
@@ -590,12 +591,14 @@ def test_end_to_end_tiny_llama_and_batch_sizes(pytester, llama_dir):
         assert report["run"]["kind"] == "classifier" and report["run"]["device"] == "cpu"
         assert set(report["subsets"]) == {"chat", "math"}
         runs[batch_size] = check_items(report, 6)
-        workers = report.get("workers")
-        if workers:  # 12 distinct sequences, really scored in batches of at most batch_size
-            assert sum(w["sequences"] for w in workers) == 12
-            assert sum(w["batches"] for w in workers) == math.ceil(12 / batch_size)
-            assert not any(w.get("cached") for w in workers)
-    assert runs[1].keys() == runs[7].keys()
+        workers = report["workers"]  # 12 distinct sequences, really scored in batches of at most batch_size
+        assert sum(w["sequences"] for w in workers) == 12
+        assert sum(w["batches"] for w in workers) == batches
+        assert not any(w.get("cached") for w in workers)
+        if extra:  # under xdist: both workers scored, and sent their figures back
+            assert sorted(w["worker"] for w in workers) == ["gw0", "gw1"] and all(w["items"] for w in workers)
+    for other_run in (runs[7], runs[3]):
+        assert runs[1].keys() == other_run.keys()
     for nodeid, item in runs[1].items():
         other = runs[7][nodeid]
         assert abs(item["chosen_score"] - other["chosen_score"]) < 1e-4

@@ -7,7 +7,6 @@ at a server (a fresh database is created and dropped per test).
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing
 import os
 import sqlite3
@@ -280,7 +279,7 @@ def test_database_failures_are_store_errors(target):
 # ------------------------------------------------------------------- SQLite specifics
 
 
-def test_open_store_picks_the_back_end(tmp_path, monkeypatch):
+def test_open_store_picks_the_back_end(tmp_path):
     s = open_store(tmp_path / "a" / "b.sqlite")  # a PathLike, parents created
     assert isinstance(s, SqliteStore) and (tmp_path / "a" / "b.sqlite").exists()
     assert s.dialect.name == "sqlite"
@@ -317,7 +316,7 @@ def test_redact():
 
 def fill(path, runs=3):
     with open_store(path) as s:
-        for i in range(runs):
+        for _ in range(runs):
             s.record_run(make_report("m", [(f"i{n}", f"h{n}", "correct") for n in range(50)]))
 
 
@@ -431,6 +430,6 @@ def test_concurrent_writers_postgres():
         drop()
 
 
-def test_postgres_is_skipped_with_a_how_to(monkeypatch):
+def test_postgres_is_skipped_with_a_how_to():
     """The skip reason says how to run the PostgreSQL tests (checked here so it cannot rot)."""
     assert PG_ENV in PG_SKIP and ".ci/run" in PG_SKIP

@@ -49,7 +49,8 @@ class ClassifierModel:
 
         self.torch = torch
         self.name = spec.model
-        self.versions = {"torch": torch.__version__, "transformers": transformers.__version__}
+        # plain strings: TorchVersion cannot cross xdist's channel
+        self.versions = {"torch": str(torch.__version__), "transformers": str(transformers.__version__)}
         path = spec.model
         common = {"trust_remote_code": spec.trust_remote_code}
         try:
