@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
-import warnings
 from typing import Iterable
 
 from .items import ScoreRequest, ScoreResult
+from .sqlite_file import open_shared
 
 SCHEMA_VERSION = 1
 
 
 class CacheWarning(UserWarning):
+    pass
+
+
+class CacheError(Exception):
     pass
 
 
@@ -32,39 +35,16 @@ def request_key(request: ScoreRequest) -> str:
 class ScoreCache:
     def __init__(self, path: str):
         self.path = path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        self.moved_aside: str | None = None
-        try:
-            self._conn = self._open()
-        except sqlite3.DatabaseError as exc:
-            self.moved_aside = f"{path}.corrupt-{int(time.time())}"
-            os.replace(path, self.moved_aside)
-            for suffix in ("-wal", "-shm"):
-                if os.path.exists(path + suffix):
-                    os.unlink(path + suffix)
-            warnings.warn(CacheWarning(
-                f"the score cache {path} was unreadable ({exc}); it was moved to {self.moved_aside} and rebuilt"
-            ))
-            self._conn = self._open()
+        self._conn, self.moved_aside = open_shared(path, self._create, "the score cache", CacheWarning, CacheError)
 
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise sqlite3.DatabaseError(f"integrity check: {check}")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS scores (model TEXT NOT NULL, seq TEXT NOT NULL, score REAL NOT NULL,"
-                " truncated INTEGER NOT NULL, created REAL NOT NULL, PRIMARY KEY (model, seq)) WITHOUT ROWID"
-            )
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        except sqlite3.DatabaseError:
-            conn.close()
-            raise
-        return conn
+    @staticmethod
+    def _create(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS scores (model TEXT NOT NULL, seq TEXT NOT NULL, score REAL NOT NULL,"
+            " truncated INTEGER NOT NULL, created REAL NOT NULL, PRIMARY KEY (model, seq)) WITHOUT ROWID"
+        )
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     def get_many(self, model: str, requests: Iterable[ScoreRequest]) -> dict[ScoreRequest, ScoreResult]:
         keyed = {request_key(r): r for r in requests}

@@ -25,19 +25,17 @@ import functools
 import json
 import os
 import sqlite3
-import time
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from .report import json_safe
+from .sqlite_file import open_shared
 
 SCHEMA_VERSION = 1
 SUMMARY_KEYS = ("subsets", "sections", "overall", "gate", "length_baseline")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-BUSY_TIMEOUT_S = 120  # a writer waits this long for another one before giving up
 _PG_DDL_LOCK = 0x726D62656E6368  # "rmbench": serialises CREATE TABLE between concurrent first opens
 
 
@@ -335,19 +333,6 @@ class RunStore:
 # ------------------------------------------------------------------------------- SQLite
 
 
-class _Corrupt(Exception):
-    pass
-
-
-def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
-    """SQLITE_CORRUPT or SQLITE_NOTADB; a locked or busy database is not corrupt."""
-    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
-    if code is not None:
-        return code & 0xFF in (11, 26)
-    text = str(exc).lower()
-    return "malformed" in text or "not a database" in text or not isinstance(exc, sqlite3.OperationalError)
-
-
 class SqliteStore(RunStore):
     dialect = SQLITE
     _driver_errors = (sqlite3.Error,)
@@ -355,101 +340,24 @@ class SqliteStore(RunStore):
     def __init__(self, path: str):
         self.path = path
         self.target = path
-        self.moved_aside: str | None = None
-        if path != ":memory:" and not path.startswith("file:"):
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        reason = ""
-        for _ in range(3):
-            identity = self._identity()
+        self._conn, self.moved_aside = open_shared(path, self._create, "the run store", StoreWarning, StoreError)
+
+    def _create(self, conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self._version(conn) != SCHEMA_VERSION:
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn = self._open()
-                return
-            except _Corrupt as exc:
-                reason = str(exc)
-            if path != ":memory:" and self._identity() == identity:
-                self._move_aside(reason)  # else another process replaced the file meanwhile: look again
-        raise StoreError(f"the run store {path} is unreadable and could not be replaced: {reason}")
-
-    def _identity(self):
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino)
-
-    def _move_aside(self, reason: str) -> None:
-        stamp = int(time.time())
-        aside = f"{self.path}.corrupt-{stamp}"
-        n = 1
-        while os.path.exists(aside):
-            aside = f"{self.path}.corrupt-{stamp}-{n}"
-            n += 1
-        try:
-            os.replace(self.path, aside)
-        except FileNotFoundError:
-            return  # someone else moved it
-        for suffix in ("-wal", "-shm"):
-            try:
-                os.replace(self.path + suffix, aside + suffix)
-            except OSError:
-                pass
-        self.moved_aside = aside
-        warnings.warn(StoreWarning(
-            f"the run store {self.path} was unreadable ({reason}); it was moved to {aside} and a new store was created"
-        ), stacklevel=4)
-
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                               uri=self.path.startswith("file:"))
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise _Corrupt(f"integrity check: {check}")
-            self._wal(conn)
-            conn.execute("PRAGMA foreign_keys = ON")
-            if self._version(conn) != SCHEMA_VERSION:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    if self._version(conn) is None:  # no other process made it while we waited
-                        for statement in SQLITE.ddl():
-                            conn.execute(statement)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                version = self._version(conn)
-                if version != SCHEMA_VERSION:
-                    raise StoreError(f"the run store {self.path} has schema version {version}; this pytest-rmbench"
-                                     f" reads version {SCHEMA_VERSION} (upgrade pytest-rmbench or use another store)")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            if _is_corruption(exc):
-                raise _Corrupt(str(exc)) from exc
-            raise StoreError(f"the run store {self.path} could not be opened: {exc}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    @staticmethod
-    def _wal(conn) -> None:
-        """Switch to WAL. The switch does not wait on the busy handler (two processes creating the
-        file at once get "database is locked" at once), so wait here, as long as a writer would."""
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
-        delay = 0.01
-        while True:
-            try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+                if self._version(conn) is None:  # no other process made it while we waited
+                    for statement in SQLITE.ddl():
+                        conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            version = self._version(conn)
+            if version != SCHEMA_VERSION:
+                raise StoreError(f"the run store {self.path} has schema version {version}; this pytest-rmbench"
+                                 f" reads version {SCHEMA_VERSION} (upgrade pytest-rmbench or use another store)")
 
     @staticmethod
     def _version(conn) -> int | None:
