@@ -66,11 +66,18 @@ def score_requests(
     stats = stats if stats is not None else EngineStats()
     results: dict[ScoreRequest, ScoreResult] = {}
     prepared: list[Prepared] = []
-    for request in dict.fromkeys(requests):
-        try:
-            prepared.extend(model.prepare([request]))
-        except Exception as exc:  # one bad sequence must not sink the chunk
-            results[request] = ScoreResult(None, error=f"could not prepare the input: {_describe(exc)}")
+    distinct = list(dict.fromkeys(requests))
+    try:
+        prepared = list(model.prepare(distinct))  # all at once: tokenizers work faster on lists
+        if len(prepared) != len(distinct):
+            raise ValueError(f"prepare returned {len(prepared)} entries for {len(distinct)} requests")
+    except Exception:
+        prepared = []
+        for request in distinct:  # one by one, so one bad sequence errors alone
+            try:
+                prepared.extend(model.prepare([request]))
+            except Exception as exc:
+                results[request] = ScoreResult(None, error=f"could not prepare the input: {_describe(exc)}")
     # Longest first: padding per batch stays small, and a memory problem shows up early.
     prepared.sort(key=lambda p: -p.length)
     start = time.perf_counter()

@@ -69,6 +69,19 @@ class ChatEncoder:
         text = self.render(messages)
         return list(self.tokenizer(text, add_special_tokens=not self.has_template)["input_ids"])
 
+    def encode_many(self, conversations: list[list[dict]]) -> list[tuple[list[int], bool]]:
+        """encode_fitted for many conversations, tokenized in one call (the fast tokenizer
+        works through a list in parallel); only those over the limit take the slow path."""
+        texts = [self.render(m) for m in conversations]
+        all_ids = self.tokenizer(texts, add_special_tokens=not self.has_template)["input_ids"] if texts else []
+        out = []
+        for messages, ids in zip(conversations, all_ids):
+            if self.max_length is not None and len(ids) > self.max_length:
+                out.append(self.encode_fitted(messages))
+            else:
+                out.append((list(ids), False))
+        return out
+
     def encode_fitted(self, messages: list[dict]) -> tuple[list[int], bool]:
         """Token ids of the conversation, truncated to max_length; (ids, truncated)."""
         ids = self.encode(messages)

@@ -168,11 +168,8 @@ class ClassifierModel:
         return min(limits) if limits else None
 
     def prepare(self, requests: Sequence[ScoreRequest]) -> list[Prepared]:
-        out = []
-        for request in requests:
-            ids, truncated = self.encoder.encode_fitted(request.messages())
-            out.append(Prepared(request, len(ids), truncated, ids))
-        return out
+        encoded = self.encoder.encode_many([r.messages() for r in requests])
+        return [Prepared(r, len(ids), truncated, ids) for r, (ids, truncated) in zip(requests, encoded)]
 
     def score_batch(self, batch: Sequence[Prepared]) -> list[float]:
         torch = self.torch
