@@ -134,6 +134,20 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+CHUNKS_PER_WORKER = 4  # under xdist, small sets are cut finer so every worker gets work
+
+
+def chunk_size_for(configured: int, items: int, workers: int) -> int:
+    """The configured size, made smaller under xdist when there would be too few chunks to share.
+
+    Both the controller's scheduler and each worker compute this from the same numbers,
+    so they agree on the chunks.
+    """
+    if workers <= 1:
+        return max(1, configured)
+    return max(1, min(configured, -(-items // (workers * CHUNKS_PER_WORKER))))
+
+
 def plan_chunks(keys: Sequence[str], chunk_size: int) -> list[list[str]]:
     """Consecutive keys, chunk_size at a time.
 

@@ -8,29 +8,28 @@ transformers load only when a transformers model is built.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
-from types import SimpleNamespace
 import platform
 import sys
 import time
+from types import SimpleNamespace
 
 import pytest
 
-from . import __version__, hookspecs
-from .collect import (
-    DEFAULT_PATTERNS, OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, PairTest, RmbenchWarning, matches,
-)
-from .engine import BatchLimits, ChunkedScorer, error_outcome, plan_chunks
+from . import __version__, history, hookspecs, terminal
+from . import baseline as baseline_mod
+from .collect import OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, PairTest, matches
+from .engine import BatchLimits, ChunkedScorer, chunk_size_for, error_outcome, plan_chunks
 from .gate import INCONCLUSIVE, RULES, GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
 from .items import ERROR, PairOutcome
-from .models.base import ModelLoadError, ModelSpec
-from .parse import ParsedFile, parse_assignments, parse_section_assignment, parse_threshold_value
-from . import baseline as baseline_mod
-from . import history, terminal
-from .report import aggregate, append_text, table_lines, write_json, write_text
+from .models.base import ModelLoadError
+from .options import add_options, int_setting, model_spec, setting
+from .parse import ParsedFile, Section, parse_assignments, parse_section_assignment, parse_threshold_value
+from .report import aggregate, append_text, write_json, write_text
+from .terminal import LOAD_FAILED_AGAIN
 
 SKIP_REASON = "no reward model: run with --rm-model=PATH (or --rm-model=builtin:length) to score benchmark items"
-from .terminal import LOAD_FAILED_AGAIN
 
 
 def pytest_addhooks(pluginmanager):
@@ -38,55 +37,7 @@ def pytest_addhooks(pluginmanager):
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("rmbench", "reward-model benchmarks (pytest-rmbench)")
-
-    def option(flag, ini, help, ini_type="string", default=None, **kwargs):
-        group.addoption(flag, dest=ini, default=None, help=f"{help} (ini: {ini})", **kwargs)
-        parser.addini(ini, help=help, type=ini_type, default=default)
-
-    option("--rm-model", "rm_model", "reward model: a transformers folder or Hub id, or builtin:length / builtin:random", metavar="PATH")
-    option("--rm-kind", "rm_kind", "model kind: auto (default), classifier, builtin, or one a plugin adds", metavar="KIND", default="auto")
-    option("--rm-dtype", "rm_dtype", "float32, bfloat16 or float16 (default: the model config's dtype, else float32)", metavar="DTYPE")
-    option("--rm-device", "rm_device", "torch device (default: cuda if available, else cpu)", metavar="DEVICE")
-    option("--rm-max-length", "rm_max_length", "token limit per sequence (default: the smaller of the tokenizer's and the model's)", metavar="N")
-    option("--rm-seed", "rm_seed", "seed for builtin:random and anything random (default 0)", metavar="N", default="0")
-    option("--rm-batch-size", "rm_batch_size", "at most this many sequences per forward pass (default 64)", metavar="N", default="64")
-    option("--rm-max-batch-tokens", "rm_max_batch_tokens", "at most this many padded tokens per forward pass (default 16384)", metavar="N", default="16384")
-    option("--rm-chunk-size", "rm_chunk_size", "consecutive items scored together (default 128)", metavar="N", default="128")
-    option("--rm-gpus-per-worker", "rm_gpus_per_worker", "GPUs per xdist worker, for a model too large for one (default 1)", metavar="K", default="1")
-    option("--rm-cache-dir", "rm_cache_dir", "folder of the persistent score cache (default: .rmbench at the rootdir)", metavar="DIR")
-    group.addoption("--rm-no-cache", dest="rm_no_cache", action="store_true", default=None,
-                    help="neither read nor write the score cache")
-    parser.addini("rm_no_cache", help="neither read nor write the score cache", type="bool", default=False)
-    option("--rm-report", "rm_report", "write the JSON report to this path", metavar="PATH")
-    group.addoption("--rm-gate-rule", dest="rm_gate_rule", choices=RULES, default=None,
-                    help="point: accuracy >= threshold (default); wilson: the 95%% interval must clear it (ini rm_gate_rule)")
-    parser.addini("rm_gate_rule", help="point or wilson", default="point")
-    group.addoption("--rm-inconclusive", dest="rm_inconclusive", choices=INCONCLUSIVE, default=None,
-                    help="what an inconclusive decision does to the exit status: pass (default, with a warning) or fail")
-    parser.addini("rm_inconclusive", help="pass or fail", default="pass")
-    option("--rm-baseline", "rm_baseline", "compare with a baseline: latest, a run id, a model name or a report .json", metavar="REF")
-    option("--rm-max-regression", "rm_max_regression", "non-inferiority margin against the baseline (default 0.01)", metavar="M", default="0.01")
-    option("--rm-store", "rm_store", "run history: a SQLite path or a postgresql:// URL (default .rmbench/runs.sqlite)", metavar="PATH_OR_URL")
-    group.addoption("--rm-no-store", dest="rm_no_store", action="store_true", default=None, help="do not record this run in the run history")
-    parser.addini("rm_no_store", help="do not record runs in the run history", type="bool", default=False)
-    group.addoption("--rm-rerun-regressions", dest="rm_rerun_regressions", action="store_true", default=False,
-                    help="run only the items that regressed in the latest recorded run")
-    option("--rm-markdown", "rm_markdown", "write a Markdown summary here (default: $GITHUB_STEP_SUMMARY when set)", metavar="PATH")
-    option("--rm-html", "rm_html", "write a self-contained HTML report here", metavar="PATH")
-    group.addoption("--rm-min-accuracy", dest="rm_min_accuracy", action="append", default=[], metavar="NAME=VALUE",
-                    help="gate: minimum accuracy of overall, a section or a subset (repeatable; ini rm_min_accuracy, one per line)")
-    parser.addini("rm_min_accuracy", help="gate thresholds, one NAME=VALUE per line", type="linelist", default=[])
-    group.addoption("--rm-section", dest="rm_sections", action="append", default=[], metavar="NAME=SUBSETS",
-                    help="a section: NAME=subset,subset (weights by item count) or NAME=subset:w,subset:w (repeatable; ini rm_sections)")
-    parser.addini("rm_sections", help="sections, one NAME=SUBSETS per line", type="linelist", default=[])
-    group.addoption("--rm-trust-remote-code", dest="rm_trust_remote_code", action="store_true", default=None,
-                    help="allow a model to run code from its repository (off by default)")
-    parser.addini("rm_trust_remote_code", help="allow a model to run code from its repository", type="bool", default=False)
-    group.addoption("--rm-allow-pickle", dest="rm_allow_pickle", action="store_true", default=None,
-                    help="allow pickle (.bin) weights, loaded with weights_only=True (off by default: safetensors only)")
-    parser.addini("rm_allow_pickle", help="allow pickle (.bin) weights", type="bool", default=False)
-    parser.addini("rm_file_patterns", help="file name patterns of benchmark files", type="args", default=list(DEFAULT_PATTERNS))
+    add_options(parser)
 
 
 def pytest_configure(config):
@@ -117,42 +68,6 @@ def pytest_xdist_auto_num_workers(config):
     return auto_workers(int_setting(config, "rm_gpus_per_worker"))
 
 
-def setting(config, name):
-    """The command line wins over ini."""
-    value = getattr(config.option, name, None)
-    return config.getini(name) if value in (None, []) else value
-
-
-def int_setting(config, name, minimum=1):
-    raw = setting(config, name)
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise pytest.UsageError(f"{name}: expected an integer, got {raw!r}") from None
-    if value < minimum:
-        raise pytest.UsageError(f"{name}: must be at least {minimum}, got {value}")
-    return value
-
-
-def model_spec(config) -> ModelSpec | None:
-    model = setting(config, "rm_model")
-    if not model:
-        return None
-    return ModelSpec(
-        model=model,
-        kind=setting(config, "rm_kind") or "auto",
-        dtype=setting(config, "rm_dtype") or None,
-        device=setting(config, "rm_device") or None,
-        max_length=int_setting(config, "rm_max_length"),
-        seed=int_setting(config, "rm_seed", minimum=0) or 0,
-        trust_remote_code=bool(setting(config, "rm_trust_remote_code")),
-        allow_pickle=bool(setting(config, "rm_allow_pickle")),
-        gpus=int_setting(config, "rm_gpus_per_worker"),
-    )
-
-
 @pytest.fixture(scope="session")
 def reward_model(pytestconfig):
     """The session's reward model: `score(prompt, answer)` and `prefers(prompt, chosen, rejected)`."""
@@ -165,6 +80,17 @@ def reward_model(pytestconfig):
         return RewardModel(plugin.get_model(), plugin.batch_limits())
     except ModelLoadError as exc:
         pytest.fail(f"the reward model could not be loaded: {exc}", pytrace=False)
+
+
+def suite_versions(records) -> dict:
+    """Per benchmark file: how many of its items ran, and a version that changes with any item's text."""
+    by_file: dict[str, list[str]] = {}
+    for r in records:
+        by_file.setdefault(r["file"], []).append(r.get("content_hash") or "")
+    return {
+        name: {"items": len(hashes), "version": hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()[:16]}
+        for name, hashes in sorted(by_file.items())
+    }
 
 
 def peak_memory_bytes() -> int | None:
@@ -269,7 +195,8 @@ class RmbenchPlugin:
         self.positions = {item.nodeid: i for i, item in enumerate(session.items)}
         keys = [item.nodeid for item in session.items if isinstance(item, (PairTest, BadItem))]
         pairs = {item.nodeid: item.pair for item in session.items if isinstance(item, PairTest)}
-        chunks = plan_chunks(keys, self.chunk_size)
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1) if self.is_worker else 1
+        chunks = plan_chunks(keys, chunk_size_for(self.chunk_size, len(keys), workers))
         self.scorer.plan([[(key, pairs[key]) for key in chunk if key in pairs] for chunk in chunks])
         if self.is_worker:
             self.config.workeroutput["rmbench_catalog"] = self.catalog
@@ -288,8 +215,6 @@ class RmbenchPlugin:
             ini = {n: parse_threshold_value(n, v) for n, v in parse_assignments(self.config.getini("rm_min_accuracy"), "rm_min_accuracy")}
         except ValueError as exc:
             raise GateConfigError(str(exc)) from None
-        from .parse import Section
-
         file_sections = [(path, {n: Section(n, w) for n, w in f["sections"].items()}) for path, f in files.items()]
         config = GateConfig(
             thresholds=merge_thresholds([(p, f["gate"]) for p, f in files.items()] + [("ini", ini), ("command line", cli)]),
@@ -552,6 +477,7 @@ class RmbenchPlugin:
                 "pairs_per_second": len(self.records) / busy if busy else None,
                 "collected": len(self.catalog["items"]),
                 "ran": len(self.records),
+                "suites": suite_versions(self.records.values()),
             },
         }
         report.update(summary)

@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
-from .engine import plan_chunks
+from .engine import chunk_size_for, plan_chunks
 
 GPU_COUNT_ENV = "RMBENCH_GPU_COUNT"  # overrides GPU detection (tests fake GPUs with it)
 
@@ -34,10 +34,9 @@ class ChunkScheduling(LoadScopeScheduling):
     def _split_scope(self, nodeid: str) -> str:
         if self._scopes is None:
             keys = [n for n in self.collection or () if self._is_benchmark(n)]
+            size = chunk_size_for(self._chunk_size, len(keys), self.numnodes)
             self._scopes = {
-                key: f"rmbench-chunk-{index}"
-                for index, chunk in enumerate(plan_chunks(keys, self._chunk_size))
-                for key in chunk
+                key: f"rmbench-chunk-{index}" for index, chunk in enumerate(plan_chunks(keys, size)) for key in chunk
             }
         return self._scopes.get(nodeid, nodeid)
 

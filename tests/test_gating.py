@@ -156,3 +156,47 @@ def test_unwritable_report_path_is_a_clear_error(pytester):
     result = pytester.runpytest("--rm-model=builtin:length", "--rm-no-store", "--rm-report=blocked/run.json")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["pytest-rmbench: could not write 'blocked/run.json'*"])
+
+
+def test_runs_are_recorded_and_latest_is_the_baseline(pytester):
+    items_file(pytester, 40)
+    store = pytester.path / ".rmbench" / "runs.sqlite"
+    first = pytester.runpytest("--rm-model=builtin:length", "--rm-report=run.json")
+    first.stdout.fnmatch_lines(["recorded as run 1 *"])
+    assert store.exists()
+    result = pytester.runpytest("--rm-model=builtin:length", "--rm-report=run.json", "--rm-baseline=latest")
+    result.stdout.fnmatch_lines(["against baseline run 1 (builtin:length): 40 shared items*", "recorded as run 2 *"])
+    data = report(pytester)
+    assert data["baseline"]["run"] == 1 and data["run"]["id"] == 2
+    # the CLI reads the same history
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "pytest_rmbench", "runs", "list", "--store", str(store)],
+                         capture_output=True, text=True, cwd=pytester.path)
+    assert out.returncode == 0 and "builtin:length" in out.stdout
+
+
+def test_latest_without_history_warns_and_falls_back(pytester):
+    items_file(pytester, 10)
+    result = pytester.runpytest("--rm-model=builtin:length", "--rm-baseline=latest", "--rm-min-accuracy", "overall=0.5")
+    result.stdout.fnmatch_lines(["warning: baseline: no earlier recorded run shares items with this one*", "gate: PASSED"])
+    assert result.ret == 0
+
+
+def test_rerun_regressions_runs_just_those(pytester):
+    items_file(pytester, 20)
+    pytester.makeconftest(FLIP_CONFTEST)
+    pytester.runpytest("--rm-model=builtin:length")
+    result = pytester.runpytest("--rm-model=flip:3,8", "--rm-baseline=latest")
+    result.stdout.fnmatch_lines(["*REGRESSED items.rmbench.jsonl::a/3*", "*REGRESSED items.rmbench.jsonl::b/8*"])
+    rerun = pytester.runpytest("--rm-model=flip:3,8", "--rm-rerun-regressions", "-v")
+    rerun.stdout.fnmatch_lines(["*::a/3 INCORRECT*", "*::b/8 INCORRECT*", "*2 incorrect, 18 deselected*"])
+
+
+def test_store_can_be_switched_off_or_moved(pytester):
+    items_file(pytester, 5)
+    pytester.runpytest("--rm-model=builtin:length", "--rm-no-store")
+    assert not (pytester.path / ".rmbench" / "runs.sqlite").exists()
+    pytester.runpytest("--rm-model=builtin:length", "--rm-store=history/h.sqlite")
+    assert (pytester.path / "history" / "h.sqlite").exists()

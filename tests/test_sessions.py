@@ -1,7 +1,6 @@
 """Real pytest sessions (pytester): collection, outcomes, report, and every exit-status rule."""
 
 import json
-import textwrap
 
 import pytest
 

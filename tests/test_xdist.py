@@ -1,7 +1,6 @@
 """pytest -n N: whole chunks per worker, GPU pinning, a worker killed mid-chunk."""
 
 import json
-import os
 
 import pytest
 
@@ -61,18 +60,18 @@ def batches(pytester):
 
 def test_each_chunk_goes_whole_to_one_worker_and_is_scored_once(suite):
     result = suite.runpytest_subprocess(
-        "--rm-model=counting", "-n", "2", "--rm-chunk-size", "4", "--rm-batch-size", "100", "--rm-report=run.json"
+        "--rm-model=counting", "-n", "2", "--rm-chunk-size", "3", "--rm-batch-size", "100", "--rm-report=run.json"
     )
     assert result.ret == 0
     per_worker = batches(suite)
     assert set(per_worker) == {"gw0", "gw1"}, "both workers got work"
     all_batches = [b for bs in per_worker.values() for b in bs]
-    assert len(all_batches) == 6, "24 items in chunks of 4: one batch per chunk, each scored exactly once"
+    assert len(all_batches) == 8, "24 items in chunks of 3: one batch per chunk, each scored exactly once"
     scored = [a for b in all_batches for a in b]
     assert len(scored) == len(set(scored)) == 48
-    for batch in all_batches:  # a batch holds one whole chunk: 4 consecutive items
+    for batch in all_batches:  # a batch holds one whole chunk: 3 consecutive items
         ids = sorted({int(a.split()[-2] if a.startswith("chosen") else a.split()[-1]) for a in batch})
-        assert len(ids) == 4 and ids[-1] - ids[0] == 3 and ids[0] % 4 == 0
+        assert len(ids) == 3 and ids[-1] - ids[0] == 2 and ids[0] % 3 == 0
     data = json.loads((suite.path / "run.json").read_text())
     assert [w["worker"] for w in data["workers"]] == ["gw0", "gw1"]
     assert sum(w["items"] for w in data["workers"]) == 24
@@ -114,6 +113,24 @@ def test_no_gpus_leaves_the_environment_alone(suite, monkeypatch):
     monkeypatch.setenv("RMBENCH_GPU_COUNT", "0")
     suite.runpytest_subprocess("--rm-model=counting", "-n", "2")
     assert set((suite.path / "devices.log").read_text().split()) <= {"gw0", "gw1", "None"}
+
+
+def test_small_sets_are_cut_finer_under_xdist(suite):
+    # 24 items, 2 workers, chunk size 128: chunks of 3, so each worker gets several
+    suite.runpytest_subprocess("--rm-model=counting", "-n", "2", "--rm-batch-size", "100")
+    per_worker = batches(suite)
+    assert set(per_worker) == {"gw0", "gw1"}, "both workers got chunks"
+    assert sum(len(b) for b in per_worker.values()) == 8
+    assert all(len(batch) == 6 for bs in per_worker.values() for batch in bs)
+
+
+def test_chunk_size_for():
+    from pytest_rmbench.engine import chunk_size_for
+
+    assert chunk_size_for(128, 10_000, 1) == 128
+    assert chunk_size_for(128, 10_000, 2) == 128
+    assert chunk_size_for(128, 200, 2) == 25  # ceil(200 / 8)
+    assert chunk_size_for(128, 3, 4) == 1
 
 
 def test_assign_gpus_round_robin():
