@@ -13,7 +13,7 @@ import sqlite3
 import time
 from typing import Iterable
 
-from .items import ScoreRequest, ScoreResult
+from .items import ScoreRequest, ScoreResult, request_parts
 from .sqlite_file import open_shared
 
 SCHEMA_VERSION = 1
@@ -27,8 +27,8 @@ class CacheError(Exception):
     pass
 
 
-def request_key(request: ScoreRequest) -> str:
-    text = json.dumps([request.prompt_key(), request.answer], ensure_ascii=False)
+def request_key(request) -> str:
+    text = json.dumps(request_parts(request), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

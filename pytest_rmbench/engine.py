@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .items import ERROR, PairItem, PairOutcome, ScoreRequest, ScoreResult, judge_pair
+from .items import ERROR, PairItem, PairOutcome, ScoreRequest, ScoreResult, judge_both_orders, judge_pair
 from .cache import ScoreCache
 from .models.base import Prepared, RewardModelAdapter
 
@@ -165,6 +165,7 @@ class ChunkedScorer:
     get_model: Callable[[], RewardModelAdapter]
     limits: BatchLimits
     cache: Callable[[], tuple[ScoreCache, str] | None] = lambda: None  # (cache, model fingerprint)
+    pairwise_hint: bool | None = False  # None: ask the loaded model (a kind from a plugin)
     stats: EngineStats = field(default_factory=EngineStats)
     _chunk_of: dict[str, int] = field(default_factory=dict)
     _chunks: list[list[tuple[str, PairItem]] | None] = field(default_factory=list)
@@ -196,7 +197,9 @@ class ChunkedScorer:
         return self._outcomes.pop(key)
 
     def score_pairs(self, keyed_pairs: Sequence[tuple[str, PairItem]]) -> dict[str, PairOutcome]:
-        requests = list(dict.fromkeys(r for _, pair in keyed_pairs for r in pair.requests()))
+        pairwise = self.pairwise()
+        requests_of = (lambda pair: pair.judge_requests()) if pairwise else (lambda pair: pair.requests())
+        requests = list(dict.fromkeys(r for _, pair in keyed_pairs for r in requests_of(pair)))
         cache = self.cache()
         results = cache[0].get_many(cache[1], requests) if cache else {}
         self.stats.cached += len(results)
@@ -206,11 +209,14 @@ class ChunkedScorer:
             save = (lambda rows: cache[0].put_many(cache[1], rows)) if cache else None
             results.update(score_requests(model, missing, self.limits, self.stats, save))
         self.stats.pairs += len(keyed_pairs)
-        out = {}
-        for key, pair in keyed_pairs:
-            chosen, rejected = pair.requests()
-            out[key] = judge_pair(results[chosen], results[rejected])
-        return out
+        rule = judge_both_orders if pairwise else judge_pair
+        return {key: rule(*(results[r] for r in requests_of(pair))) for key, pair in keyed_pairs}
+
+    def pairwise(self) -> bool:
+        """A pairwise judge scores (prompt, A, B) in both orders instead of each answer alone."""
+        if self.pairwise_hint is not None:
+            return self.pairwise_hint
+        return bool(getattr(self.get_model(), "pairwise", False))
 
 
 def error_outcome(message: str) -> PairOutcome:

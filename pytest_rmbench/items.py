@@ -40,6 +40,10 @@ class PairItem:
     def requests(self) -> tuple["ScoreRequest", "ScoreRequest"]:
         return ScoreRequest(self.prompt, self.chosen), ScoreRequest(self.prompt, self.rejected)
 
+    def judge_requests(self) -> tuple["JudgeRequest", "JudgeRequest"]:
+        """Both orders: chosen shown first, then chosen shown second."""
+        return JudgeRequest(self.prompt, self.chosen, self.rejected), JudgeRequest(self.prompt, self.rejected, self.chosen)
+
     def content_hash(self) -> str:
         """Changes whenever the item's text changes: a baseline leaves edited items out."""
         return _digest([prompt_key(self.prompt), self.chosen, self.rejected])
@@ -65,6 +69,32 @@ class ScoreRequest:
 
     def prompt_key(self) -> str:
         return prompt_key(self.prompt)
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """A pairwise judge's question: which of answer_a and answer_b is better?
+
+    Its score is log p(label A) - log p(label B) after the judge prompt (or +1 / -1 / 0 for
+    a parsed verdict): positive means A>B, negative B>A, zero a tie.
+    """
+
+    prompt: Prompt
+    answer_a: str
+    answer_b: str
+
+    def prompt_key(self) -> str:
+        return prompt_key(self.prompt)
+
+    def messages(self) -> list[dict]:
+        return prompt_messages(self.prompt)
+
+
+def request_parts(request) -> list[str]:
+    """What identifies a request's text (the score cache and score files key on it)."""
+    if isinstance(request, JudgeRequest):
+        return ["judge", request.prompt_key(), request.answer_a, request.answer_b]
+    return [request.prompt_key(), request.answer]
 
 
 @dataclass
@@ -125,3 +155,27 @@ def judge_pair(chosen: ScoreResult, rejected: ScoreResult) -> PairOutcome:
         return PairOutcome(ERROR, truncated=truncated, error=error)
     outcome = CORRECT if chosen.score > rejected.score else INCORRECT
     return PairOutcome(outcome, chosen.score, rejected.score, truncated)
+
+
+def verdict(score: float) -> str:
+    return "A>B" if score > 0 else ("B>A" if score < 0 else "tie")
+
+
+def judge_both_orders(chosen_first: ScoreResult, chosen_second: ScoreResult) -> PairOutcome:
+    """JudgeBench's rule: correct when both orders are right, or one is right and the other a tie."""
+    truncated = chosen_first.truncated or chosen_second.truncated
+    for res in (chosen_first, chosen_second):
+        if res.error is not None:
+            return PairOutcome(ERROR, truncated=truncated, error=res.error)
+        if res.score is None or not math.isfinite(res.score):
+            return PairOutcome(ERROR, truncated=truncated, error=f"the judge returned a non-finite score: {res.score!r}")
+    verdicts = [verdict(chosen_first.score), verdict(chosen_second.score)]
+    right = [verdicts[0] == "A>B", verdicts[1] == "B>A"]
+    ties = [v == "tie" for v in verdicts]
+    correct = all(right) or (any(right) and any(ties))
+    # as a margin: how much the judge favours the chosen answer, averaged over the two orders
+    margin = (chosen_first.score - chosen_second.score) / 2
+    return PairOutcome(
+        CORRECT if correct else INCORRECT, margin, 0.0, truncated,
+        details={"verdicts": verdicts, "consistent": (verdicts[0], verdicts[1]) in (("A>B", "B>A"), ("B>A", "A>B"), ("tie", "tie"))},
+    )

@@ -10,6 +10,14 @@ import pytest
 from .collect import DEFAULT_PATTERNS
 from .gate import INCONCLUSIVE, RULES
 from .models.base import ModelSpec
+from .models.kinds import KIND_NAMES
+
+# kind options as they reach adapters in ModelSpec.options (None: not set)
+KIND_OPTIONS = (
+    "rm_ref_model", "rm_beta", "rm_ref_free", "rm_judge_template", "rm_judge_mode", "rm_step_separator",
+    "rm_step_token", "rm_step_threshold", "rm_head", "rm_head_weights", "rm_api_key_env", "rm_concurrency",
+    "rm_timeout",
+)
 
 
 def add_options(parser) -> None:
@@ -20,7 +28,8 @@ def add_options(parser) -> None:
         parser.addini(ini, help=help, type=ini_type, default=default)
 
     option("--rm-model", "rm_model", "reward model: a transformers folder or Hub id, or builtin:length / builtin:random", metavar="PATH")
-    option("--rm-kind", "rm_kind", "model kind: auto (default), classifier, builtin, or one a plugin adds", metavar="KIND", default="auto")
+    option("--rm-kind", "rm_kind", f"model kind: {', '.join(KIND_NAMES)}, or a kind a plugin adds (default auto: "
+           "detected where the model makes it certain)", metavar="KIND", default="auto")
     option("--rm-dtype", "rm_dtype", "float32, bfloat16 or float16 (default: the model config's dtype, else float32)", metavar="DTYPE")
     option("--rm-device", "rm_device", "torch device (default: cuda if available, else cpu)", metavar="DEVICE")
     option("--rm-max-length", "rm_max_length", "token limit per sequence (default: the smaller of the tokenizer's and the model's)", metavar="N")
@@ -33,6 +42,28 @@ def add_options(parser) -> None:
     group.addoption("--rm-no-cache", dest="rm_no_cache", action="store_true", default=None,
                     help="neither read nor write the score cache")
     parser.addini("rm_no_cache", help="neither read nor write the score cache", type="bool", default=False)
+    kinds = parser.getgroup("rmbench-kinds", "reward-model kinds (pytest-rmbench): options of one kind each")
+
+    def kind_option(flag, ini, help, default=None, **kwargs):
+        kinds.addoption(flag, dest=ini, default=None, help=f"{help} (ini: {ini})", **kwargs)
+        parser.addini(ini, help=help, default=default)
+
+    kind_option("--rm-ref-model", "rm_ref_model", "dpo: the reference model (default: reference-free, see --rm-ref-free)", metavar="PATH")
+    kind_option("--rm-beta", "rm_beta", "dpo: beta of the implicit reward (default 0.1)", metavar="BETA", default="0.1")
+    kind_option("--rm-ref-free", "rm_ref_free", "dpo without a reference: sum, mean or norm of the answer's token log-probs (default sum)",
+                metavar="MODE", default="sum")
+    kind_option("--rm-judge-template", "rm_judge_template", "judge: a file holding the pairwise prompt template", metavar="PATH")
+    kind_option("--rm-judge-mode", "rm_judge_mode", "judge: logprob (compare the two labels' next-token log-probs, default) or generate",
+                metavar="MODE", default="logprob")
+    kind_option("--rm-step-separator", "rm_step_separator", "prm: the text between steps (default a blank line)", metavar="TEXT", default="\n\n")
+    kind_option("--rm-step-token", "rm_step_token", "prm with a causal LM: the 'good step' token", metavar="TOKEN")
+    kind_option("--rm-step-threshold", "rm_step_threshold", "prm: a step under this probability is wrong (default 0.5)", metavar="P", default="0.5")
+    kind_option("--rm-head", "rm_head", "classifier with several outputs: the output that is the reward (default 0)", metavar="N")
+    kind_option("--rm-head-weights", "rm_head_weights", "classifier with several outputs: reward = weighted sum, e.g. 0.5,0,1", metavar="W,W,...")
+    kind_option("--rm-api-key-env", "rm_api_key_env", "http: the environment variable holding the API key (never printed or stored)", metavar="NAME")
+    kind_option("--rm-concurrency", "rm_concurrency", "http: requests in flight, across all xdist workers together (default 8)", metavar="N", default="8")
+    kind_option("--rm-timeout", "rm_timeout", "http: seconds per request before it is retried (default 60)", metavar="S", default="60")
+    kind_option("--rm-save-scores", "rm_save_scores", "write every score of this run as JSONL {prompt, answer, score} (replay with scores:PATH)", metavar="PATH")
     option("--rm-report", "rm_report", "write the JSON report to this path", metavar="PATH")
     group.addoption("--rm-gate-rule", dest="rm_gate_rule", choices=RULES, default=None,
                     help="point: accuracy >= threshold (default); wilson: the 95%% interval must clear it (ini rm_gate_rule)")
@@ -97,4 +128,5 @@ def model_spec(config) -> ModelSpec | None:
         trust_remote_code=bool(setting(config, "rm_trust_remote_code")),
         allow_pickle=bool(setting(config, "rm_allow_pickle")),
         gpus=int_setting(config, "rm_gpus_per_worker"),
+        options={name[3:]: setting(config, name) for name in KIND_OPTIONS if setting(config, name) not in (None, "")},
     )

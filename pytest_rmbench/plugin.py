@@ -24,6 +24,7 @@ from .engine import BatchLimits, ChunkedScorer, chunk_size_for, error_outcome, p
 from .gate import INCONCLUSIVE, RULES, GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
 from .items import ERROR, PairOutcome
 from .models.base import ModelLoadError
+from .models.kinds import pairwise_hint
 from .options import add_options, int_setting, model_spec, setting
 from .parse import ParsedFile, Section, parse_assignments, parse_section_assignment, parse_threshold_value
 from .report import aggregate, append_text, write_json, write_text
@@ -122,7 +123,7 @@ class RmbenchPlugin:
         self._model = None
         self.model_error: str | None = None
         self._load_error_shown = False
-        self.scorer = ChunkedScorer(self.get_model, self.batch_limits(), self.score_cache)
+        self.scorer = ChunkedScorer(self.get_model, self.batch_limits(), self.score_cache, self._pairwise_hint())
         self._cache: tuple | None | bool = False  # False: not opened yet
         self.files: dict[str, ParsedFile] = {}
         self.catalog = {"files": {}, "items": []}  # every collected item, selected or not
@@ -142,6 +143,14 @@ class RmbenchPlugin:
         if matches(file_path, self.patterns):
             return BenchmarkFile.from_parent(parent, path=file_path)
         return None
+
+    def _pairwise_hint(self) -> bool | None:
+        if self.spec is None:
+            return False
+        try:
+            return pairwise_hint(self.spec)
+        except ModelLoadError:
+            return False  # the same error comes again, once, when the model is built
 
     def batch_limits(self) -> BatchLimits:
         return BatchLimits(self.max_sequences, self.max_tokens)
@@ -298,6 +307,7 @@ class RmbenchPlugin:
             "strict": bool(pair and pair.strict),
             "length_correct": bool(pair and pair.length_prefers_chosen()),
             "chosen_longer": bool(pair and len(pair.chosen) > len(pair.rejected)),
+            "verdicts": outcome.details.get("verdicts"),
             "content_hash": pair.content_hash() if pair else None,
             "prompt_hash": pair.prompt_hash() if pair else None,
             "error": outcome.error,

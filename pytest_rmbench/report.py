@@ -16,7 +16,7 @@ from .parse import Section
 from .stats import wilson_interval
 
 ITEM_KEYS = ("nodeid", "file", "id", "subset", "outcome", "chosen_score", "rejected_score", "margin", "truncated",
-             "chosen_longer", "content_hash", "prompt_hash")
+             "chosen_longer", "content_hash", "prompt_hash", "verdicts")
 
 
 def block(records: list[dict]) -> dict:
@@ -40,6 +40,16 @@ def block(records: list[dict]) -> dict:
 def _accuracy(records: list[dict]) -> dict:
     b = block(records)
     return {"n": b["n"], "accuracy": b["accuracy"]}
+
+
+def _judge_block(records: list[dict]) -> dict | None:
+    """Position consistency of a pairwise judge: does its preference survive swapping A and B?"""
+    judged = [r["verdicts"] for r in records if r.get("verdicts")]
+    if not judged:
+        return None
+    swapped = {"A>B": "B>A", "B>A": "A>B", "tie": "tie"}
+    inconsistent = sum(second != swapped[first] for first, second in judged)
+    return {"n": len(judged), "inconsistent": inconsistent, "inconsistency": inconsistent / len(judged)}
 
 
 def section_block(section: Section, subsets: dict[str, dict]) -> dict:
@@ -83,6 +93,7 @@ def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
             "chosen_shorter": _accuracy([r for r in records if not r.get("chosen_longer")]),
         },
         "truncated": sum(bool(r["truncated"]) for r in records),
+        "judge": _judge_block(records),
         "strict": {
             "n": len(strict),
             "correct": sum(r["outcome"] == CORRECT for r in strict),

@@ -24,16 +24,27 @@ def local_model_dir(model: str) -> str | None:
         return None
 
 
-def classifier_fingerprint(spec: ModelSpec) -> str | None:
+def local_model_fingerprint(spec: ModelSpec, kind: str) -> str | None:
     folder = local_model_dir(spec.model)
     if folder is None:
         return None  # not available locally: loading will say why; nothing to cache against
     digest = hashlib.sha256()
     settings = {
-        "kind": "classifier", "dtype": spec.dtype, "max_length": spec.max_length, "seed": spec.seed,
+        "kind": kind, "dtype": spec.dtype, "max_length": spec.max_length, "seed": spec.seed,
         "format": FORMAT_VERSION, "options": sorted(spec.options.items()),
     }
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    _hash_folder(digest, folder)
+    reference = spec.options.get("ref_model")
+    if reference:  # a DPO reward depends on the reference model too
+        ref_folder = local_model_dir(reference)
+        if ref_folder is None:
+            return None
+        _hash_folder(digest, ref_folder)
+    return f"{kind}:{digest.hexdigest()}"
+
+
+def _hash_folder(digest, folder: str) -> None:
     for root, dirs, files in os.walk(folder):
         dirs.sort()
         for name in sorted(files):
@@ -45,4 +56,3 @@ def classifier_fingerprint(spec: ModelSpec) -> str | None:
             else:
                 with open(path, "rb") as fh:
                     digest.update(f"{rel}\0".encode() + hashlib.sha256(fh.read()).digest())
-    return f"classifier:{digest.hexdigest()}"
