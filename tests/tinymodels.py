@@ -216,3 +216,40 @@ def build_minilm_classifier(folder: Path, seed: int = 0) -> Path:
     model.save_pretrained(str(folder))
     AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(folder))
     return folder
+
+
+# CHAT_TEMPLATE plus the assistant header when asked for a generation prompt (as real chat
+# templates do): the prompt rendered alone is then a prefix of the whole conversation.
+GENERATION_CHAT_TEMPLATE = CHAT_TEMPLATE + "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+
+
+# -- pairwise judges (tests/test_judge.py) ------------------------------------------------------
+
+# CHAT_TEMPLATE plus the assistant header that add_generation_prompt=True asks for.
+JUDGE_CHAT_TEMPLATE = CHAT_TEMPLATE + "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+
+
+def build_judge_tokenizer(folder: Path, *, chat_template: str | None = JUDGE_CHAT_TEMPLATE):
+    """build_tokenizer, trained on CORPUS plus the judge's words: the default judge template,
+    the labels "A" / "B" and the "[[A]]" verdict marks (the plain word list has no capitals)."""
+    global CORPUS
+    from pytest_rmbench.models.judge import DEFAULT_TEMPLATE
+
+    saved = CORPUS
+    CORPUS = saved + [DEFAULT_TEMPLATE, "A B [[A]] [[B]]"]  # build_tokenizer reads the global
+    try:
+        return build_tokenizer(folder, chat_template=chat_template)
+    finally:
+        CORPUS = saved
+
+
+def build_judge_llama(folder: Path, *, chat_template: str | None = JUDGE_CHAT_TEMPLATE, seed: int = 0) -> Path:
+    """A random-init tiny LlamaForCausalLM with the judge tokenizer, saved as safetensors."""
+    import torch
+    from transformers import LlamaForCausalLM
+
+    folder = Path(folder)
+    tokenizer = build_judge_tokenizer(folder, chat_template=chat_template)
+    torch.manual_seed(seed)
+    LlamaForCausalLM(llama_config(tokenizer)).eval().save_pretrained(str(folder))
+    return folder

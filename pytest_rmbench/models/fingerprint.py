@@ -34,6 +34,14 @@ def local_model_fingerprint(spec: ModelSpec, kind: str) -> str | None:
         "format": FORMAT_VERSION, "options": sorted(spec.options.items()),
     }
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for name, value in sorted(spec.options.items()):
+        if isinstance(value, str) and name != "ref_model" and os.path.isfile(value):
+            with open(value, "rb") as fh:  # e.g. a judge template: its text, not its name, decides
+                digest.update(name.encode() + b"\0" + hashlib.sha256(fh.read()).digest())
+    if kind == "judge":
+        from .judge import DEFAULT_TEMPLATE  # a changed default template changes the scores
+
+        digest.update(DEFAULT_TEMPLATE.encode())
     _hash_folder(digest, folder)
     reference = spec.options.get("ref_model")
     if reference:  # a DPO reward depends on the reference model too
