@@ -16,7 +16,7 @@ from .parse import Section
 from .stats import wilson_interval
 
 ITEM_KEYS = ("nodeid", "file", "id", "subset", "outcome", "chosen_score", "rejected_score", "margin", "truncated",
-             "chosen_longer", "content_hash", "prompt_hash", "verdicts")
+             "chosen_longer", "content_hash", "prompt_hash", "verdicts", "error")
 
 
 def block(records: list[dict]) -> dict:

@@ -406,14 +406,23 @@ def test_template_refusing_consecutive_roles_gets_merged_messages(llama_strict_d
 
 
 @pytest.mark.usefixtures("offline")
-@pytest.mark.parametrize("name", ["no-such-owner/no-such-reward-model", "/no/such/folder/rm"])
-def test_missing_model_names_the_cache_and_the_hub(name):
+@pytest.mark.usefixtures("offline")
+def test_missing_hub_model_names_the_cache_and_the_hub():
+    name = "no-such-owner/no-such-reward-model"
     with pytest.raises(ModelLoadError) as info:
         make(name)
     message = str(info.value)
     assert "not a local folder" in message
     assert "local Hugging Face cache" in message and "Hub" in message
     assert name in message
+
+
+@pytest.mark.usefixtures("offline")
+@pytest.mark.parametrize("name", ["/no/such/folder/rm", "./checkpoints/rm-step-900"])
+def test_missing_local_folder_says_so(name):
+    with pytest.raises(ModelLoadError) as info:
+        make(name)
+    assert str(info.value) == f"could not load the model config: there is no folder {name!r}"
 
 
 @pytest.mark.usefixtures("offline")

@@ -15,9 +15,16 @@ DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16":
 UNBOUNDED = 10**8
 
 
+def looks_local(name: str) -> bool:
+    """A path, not a Hub id (those are 'name' or 'org/name')."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+
+
 def hub_failure_message(what: str, name: str, exc: BaseException) -> str:
     if os.path.isdir(name):
         return f"could not load {what} from the local folder {name!r}: {type(exc).__name__}: {exc}"
+    if looks_local(name):
+        return f"could not load {what}: there is no folder {name!r}"
     return (
         f"could not load {what} {name!r}: it is not a local folder, and it is not in the local "
         f"Hugging Face cache while the Hub is unreachable or refused it ({type(exc).__name__}: {exc})"
@@ -75,6 +82,38 @@ class ClassifierModel:
                 f"the model {path!r} is a {', '.join(architectures)}, not a sequence classifier: "
                 "a reward model needs a ...ForSequenceClassification head (output 0 is the reward)"
             )
+        # several outputs (multi-objective reward models): which one is the reward, or a
+        # weighted sum of all of them; checked before any weights load
+        import math
+
+        num_labels = int(getattr(config, "num_labels", 1) or 1)
+        head, weights = spec.options.get("head"), spec.options.get("head_weights")
+        head = None if head is None or str(head).strip() == "" else str(head).strip()
+        weights = None if weights is None or str(weights).strip() == "" else str(weights).strip()
+        self.head, self.head_weights = 0, None
+        if head is not None and weights is not None:
+            raise ModelLoadError("--rm-head and --rm-head-weights exclude each other: pick one output, or weight them all")
+        if head is not None:
+            if not (head.isascii() and head.isdigit()):
+                raise ModelLoadError(f"--rm-head must be an output index 0..{num_labels - 1}, got {head!r}")
+            self.head = int(head)
+            if self.head >= num_labels:
+                raise ModelLoadError(
+                    f"--rm-head {self.head} is out of range: the model {path!r} has num_labels={num_labels} "
+                    f"(outputs 0..{num_labels - 1})"
+                )
+        if weights is not None:
+            try:
+                self.head_weights = [float(w) for w in weights.split(",")]
+            except ValueError:
+                raise ModelLoadError(f"--rm-head-weights must be comma-separated numbers, e.g. 0.5,0,1; got {weights!r}") from None
+            if not all(math.isfinite(w) for w in self.head_weights):
+                raise ModelLoadError(f"--rm-head-weights must be finite numbers, got {weights!r}")
+            if len(self.head_weights) != num_labels:
+                raise ModelLoadError(
+                    f"--rm-head-weights gives {len(self.head_weights)} weight(s), but the model {path!r} has "
+                    f"num_labels={num_labels}: give one weight per output"
+                )
         self.dtype = self._dtype_name(spec.dtype, config)
         self.device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
         share_cpu_threads(torch, self.device)
@@ -190,7 +229,15 @@ class ClassifierModel:
             logits = self.model(**inputs).logits
         if logits.ndim != 2 or logits.shape[0] != len(batch):
             raise ValueError(f"expected logits of shape ({len(batch)}, num_labels), got {tuple(logits.shape)}")
-        return logits[:, 0].float().cpu().tolist()
+        head_weights, head = getattr(self, "head_weights", None), getattr(self, "head", 0)
+        if head_weights is not None:
+            if logits.shape[1] != len(head_weights):
+                raise ValueError(f"--rm-head-weights has {len(head_weights)} weights for {logits.shape[1]} outputs")
+            weights = torch.tensor(head_weights, dtype=torch.float32, device=logits.device)
+            return (logits.float() @ weights).cpu().tolist()
+        if head >= logits.shape[1]:
+            raise ValueError(f"--rm-head {head} is out of range for {logits.shape[1]} outputs")
+        return logits[:, head].float().cpu().tolist()
 
 
 def build(spec: ModelSpec) -> ClassifierModel:
