@@ -166,6 +166,7 @@ class ChunkedScorer:
     limits: BatchLimits
     cache: Callable[[], tuple[ScoreCache, str] | None] = lambda: None  # (cache, model fingerprint)
     pairwise_hint: bool | None = False  # None: ask the loaded model (a kind from a plugin)
+    on_scores: list = field(default_factory=list)  # callbacks: [(request, result)], cached ones too
     stats: EngineStats = field(default_factory=EngineStats)
     _chunk_of: dict[str, int] = field(default_factory=dict)
     _chunks: list[list[tuple[str, PairItem]] | None] = field(default_factory=list)
@@ -197,25 +198,39 @@ class ChunkedScorer:
         return self._outcomes.pop(key)
 
     def score_pairs(self, keyed_pairs: Sequence[tuple[str, PairItem]]) -> dict[str, PairOutcome]:
-        pairwise = self.pairwise()
-        requests_of = (lambda pair: pair.judge_requests()) if pairwise else (lambda pair: pair.requests())
-        requests = list(dict.fromkeys(r for _, pair in keyed_pairs for r in requests_of(pair)))
         cache = self.cache()
+        pairwise = self.pairwise_hint
+        if pairwise is None and not cache:  # nothing to look up first: ask the model
+            pairwise = self._model_is_pairwise()
+        requests = self._requests(keyed_pairs, bool(pairwise))
         results = cache[0].get_many(cache[1], requests) if cache else {}
+        if pairwise is None and len(results) < len(requests):
+            # only the model knows its kind: a pairwise one finds no single-answer scores
+            pairwise = self._model_is_pairwise()
+            if pairwise:
+                requests = self._requests(keyed_pairs, True)
+                results = cache[0].get_many(cache[1], requests)
         self.stats.cached += len(results)
+        for callback in self.on_scores if results else ():
+            callback(list(results.items()))  # cached scores are part of the run too
         missing = [r for r in requests if r not in results]
         if missing:  # a fully cached chunk never loads the model
             model = self.get_model()  # raises ModelLoadError: the caller reports it
-            save = (lambda rows: cache[0].put_many(cache[1], rows)) if cache else None
+            savers = ([lambda rows: cache[0].put_many(cache[1], rows)] if cache else []) + self.on_scores
+            save = (lambda rows: [f(rows) for f in savers]) if savers else None
             results.update(score_requests(model, missing, self.limits, self.stats, save))
         self.stats.pairs += len(keyed_pairs)
-        rule = judge_both_orders if pairwise else judge_pair
-        return {key: rule(*(results[r] for r in requests_of(pair))) for key, pair in keyed_pairs}
+        if pairwise:
+            return {key: judge_both_orders(*(results[r] for r in pair.judge_requests())) for key, pair in keyed_pairs}
+        return {key: judge_pair(*(results[r] for r in pair.requests())) for key, pair in keyed_pairs}
 
-    def pairwise(self) -> bool:
-        """A pairwise judge scores (prompt, A, B) in both orders instead of each answer alone."""
-        if self.pairwise_hint is not None:
-            return self.pairwise_hint
+    @staticmethod
+    def _requests(keyed_pairs: Sequence[tuple[str, PairItem]], pairwise: bool) -> list:
+        """A pairwise judge sees (prompt, A, B) in both orders; other models score each answer alone."""
+        per_pair = (lambda pair: pair.judge_requests()) if pairwise else (lambda pair: pair.requests())
+        return list(dict.fromkeys(r for _, pair in keyed_pairs for r in per_pair(pair)))
+
+    def _model_is_pairwise(self) -> bool:
         return bool(getattr(self.get_model(), "pairwise", False))
 
 

@@ -125,6 +125,15 @@ class RmbenchPlugin:
         self._load_error_shown = False
         self.scorer = ChunkedScorer(self.get_model, self.batch_limits(), self.score_cache, self._pairwise_hint())
         self._cache: tuple | None | bool = False  # False: not opened yet
+        self._score_writer = None
+        self.save_scores_path = setting(config, "rm_save_scores") or None
+        if self.save_scores_path and self.spec is not None:
+            from .scorefile import start_score_file
+
+            self.save_scores_path = os.path.abspath(self.save_scores_path)
+            if not self.is_worker:  # emptied once, before any xdist worker starts
+                start_score_file(self.save_scores_path)
+            self.scorer.on_scores.append(self.save_scores)
         self.files: dict[str, ParsedFile] = {}
         self.catalog = {"files": {}, "items": []}  # every collected item, selected or not
         self.positions: dict[str, int] = {}
@@ -267,6 +276,14 @@ class RmbenchPlugin:
                     self._cache = (ScoreCache(os.path.join(folder, "scores.sqlite")), fingerprint)
         return self._cache
 
+    def save_scores(self, rows) -> None:
+        """--rm-save-scores: every process appends its scores to the one file."""
+        from .scorefile import ScoreWriter
+
+        if self._score_writer is None:
+            self._score_writer = ScoreWriter(self.save_scores_path)
+        self._score_writer.write(rows)
+
     def outcome_for(self, item: PairTest) -> PairOutcome:
         try:
             return self.scorer.outcome(item.nodeid, item.pair)
@@ -365,6 +382,8 @@ class RmbenchPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session, exitstatus):
+        if self._score_writer is not None:
+            self._score_writer.close()
         if self.is_worker:
             if self.spec is not None:
                 self.config.workeroutput["rmbench_worker"] = self.worker_figures()

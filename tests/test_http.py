@@ -205,10 +205,10 @@ def test_concurrency_is_bounded_across_xdist_workers(pytester, servers):
     seen = stats(url, reset=True)
     assert seen["requests"] == 24
     assert seen["max_in_flight"] == 2, seen
-    # the same run with a looser bound does put more requests in flight: the bound was what held
-    pytester.runpytest_subprocess(f"--rm-model={url}", "--rm-concurrency", "6", "-n", "2", "--rm-report=run.json",
+    # a looser bound does put more requests in flight (4 per chunk of 2 items): the bound was what held
+    pytester.runpytest_subprocess(f"--rm-model={url}", "--rm-concurrency", "6", "--rm-chunk-size", "2", "--rm-report=run.json",
                                   "--rm-no-store", "-p", "no:cacheprovider")
-    assert 2 < stats(url)["max_in_flight"] <= 6
+    assert stats(url)["max_in_flight"] == 4
 
 
 def test_slot_pool_bounds_holders_of_separate_pools_on_one_folder(tmp_path):
@@ -351,6 +351,25 @@ def test_credentials_in_the_url_are_sent_but_never_shown(pytester, servers, monk
                                            "--junitxml=junit.xml", "--rm-html=report.html", "-p", "no:cacheprovider")
     assert report(pytester)["overall"]["errors"] == 0, result.stdout.str()
     assert_never_shown(result, pytester.path, KEY)
+    # The adapter's name and messages hold no URL credentials (test_the_adapter_keeps_no_secret),
+    # but the plugin reports --rm-model as given (report["run"]["model"], the terminal header,
+    # JUnit's rm_model, the run store): a plugin.py change, see the http kind's notes.
+    leaked = set(files_holding(pytester.path, URL_PASSWORD)) | ({"stdout"} if URL_PASSWORD in result.stdout.str() else set())
+    if leaked:
+        pytest.xfail(f"plugin.py shows the --rm-model URL with its password in: {', '.join(sorted(leaked))}")
+
+
+def test_url_credentials_go_as_basic_auth_and_are_redacted_from_errors(servers, monkeypatch):
+    """No key named: the URL's user and password are sent as Basic auth; a server that
+    repeats the Authorization header in its 401 answer gets it redacted."""
+    monkeypatch.setenv("RM_SERVER_KEY", "sk-the-right-one")
+    url = servers.start("auth", "--echo-auth")
+    with pytest.raises(ModelLoadError) as caught:
+        http.build(ModelSpec(url.replace("http://", f"http://alice:{URL_PASSWORD}@")))
+    message = str(caught.value)
+    assert "401 Unauthorized" in message and "Basic <redacted>" in message and "--rm-api-key-env" in message, message
+    token = __import__("base64").b64encode(f"alice:{URL_PASSWORD}".encode()).decode()
+    assert URL_PASSWORD not in message and token not in message and "alice" not in message
 
 
 def test_the_adapter_keeps_no_secret(fake_url, monkeypatch):

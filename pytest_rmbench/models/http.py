@@ -59,8 +59,11 @@ Timeouts and retries (``--rm-timeout S``, default 60; ``?retries=R``, default 3)
     0.5 s x 2^k (at most 8 s, or the server's Retry-After up to 8 s) plus up to 50 %
     jitter from an RNG seeded by --rm-seed and the xdist worker id. Other 4xx answers
     and answers of the wrong shape fail at once. A request therefore ends within
-    about (R + 1) x S + 8 x R seconds, plus waiting for a slot, and then raises
-    HttpModelError naming the status or the reason: the engine errors just that item.
+    (R + 1) x S + 12 x R seconds (each back-off is at most 8 s x 1.5), plus waiting for a
+    slot (whose holders are bounded the same way), and then raises HttpModelError naming
+    the status or the reason: the engine errors just that item. A batch whose requests
+    partly failed raises once; the engine then asks for each request alone and gets the
+    outcome already known, so no request is sent twice and no item waits twice.
 
 Secrets
     ``--rm-api-key-env NAME`` names the environment variable that holds the key, sent as
