@@ -370,3 +370,19 @@ def test_xdist_usage_error_for_unknown_names(suite):
     result = suite.runpytest_subprocess("--rm-model=builtin:length", "-n", "2", "--rm-min-accuracy", "ghost=0.5")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "matches no subset or section" in result.stdout.str() + result.stderr.str()
+
+
+def test_autouse_fixtures_apply_to_every_item(suite):
+    suite.makeconftest("""
+        import pytest
+        calls = []
+
+        @pytest.fixture(autouse=True)
+        def count(request):
+            calls.append(request.node.nodeid)
+
+        def pytest_sessionfinish():
+            print(f"AUTOUSE-CALLS={len(calls)}")
+    """)
+    result = suite.runpytest("--rm-model=builtin:length", "-s", "--rm-no-store")
+    result.stdout.fnmatch_lines(["*AUTOUSE-CALLS=6*"])
