@@ -41,7 +41,18 @@ from typing import Sequence
 from ..items import ScoreRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import ChatEncoder, RmbenchWarning, fallback_text, merge_consecutive
-from .classifier import ClassifierModel, dtype_keyword, hub_failure_message, share_cpu_threads
+from .loading import (
+    default_device,
+    dtype_name,
+    library_versions,
+    load_config,
+    load_tokenizer,
+    load_weights,
+    max_length,
+    require_transformers,
+    setup_padding,
+    share_cpu_threads,
+)
 
 REF_FREE_MODES = ("sum", "mean", "norm")
 DEFAULT_BETA = "0.1"
@@ -111,10 +122,11 @@ def answer_start(full_ids: Sequence[int], prompt_ids: Sequence[int]) -> int:
     return common_prefix_length(full_ids, prompt_ids)
 
 
-class DpoModel(ClassifierModel):
+class DpoModel:
     """The DPO implicit reward of (prompt, answer) under a causal LM policy (and reference).
 
-    Reuses ClassifierModel's dtype, padding and length rules; loads causal LMs instead.
+    Loading, dtype, padding and length rules are the classifier's
+    (pytest_rmbench.models.loading); it loads causal LMs instead.
     """
 
     kind = "dpo"
@@ -125,7 +137,7 @@ class DpoModel(ClassifierModel):
 
         self.torch = torch
         self.name = spec.model
-        self.versions = {"torch": str(torch.__version__), "transformers": str(transformers.__version__)}
+        self.versions = library_versions(torch, transformers)
         options = spec.options or {}
         self.ref_path = options.get("ref_model") or None
         self.beta = _parse_beta(options.get("beta", DEFAULT_BETA))
@@ -135,29 +147,16 @@ class DpoModel(ClassifierModel):
 
         config = _load_config(transformers, spec.model, spec, "the policy model")
         ref_config = _load_config(transformers, self.ref_path, spec, "the reference model (--rm-ref-model)") if self.ref_path else None
-        self.dtype = self._dtype_name(spec.dtype, config)
-        self.device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = dtype_name(spec.dtype, config)
+        self.device = default_device(torch, spec)
         share_cpu_threads(torch, self.device)
-        try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(spec.model, trust_remote_code=spec.trust_remote_code)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(hub_failure_message("the tokenizer", spec.model, exc)) from None
-        sharded = spec.gpus > 1 and self.device.startswith("cuda")
-        if sharded:
-            try:
-                import accelerate  # noqa: F401
-            except ImportError:
-                raise ModelLoadError(
-                    "--rm-gpus-per-worker above 1 shards the model with device_map='auto', which needs "
-                    "accelerate: pip install 'pytest-rmbench[multi-gpu]'"
-                ) from None
-        self.model, self.device = _load_causal_lm(transformers, torch, spec, spec.model, "the policy model", self.dtype, self.device, sharded)
+        self.tokenizer = load_tokenizer(transformers, spec, spec.model)
+        self.model, self.device = _load_causal_lm(transformers, torch, spec, spec.model, "the policy model", self.dtype)
         self.ref_model = None
         self.ref_device = self.device
         if self.ref_path:
             self.ref_model, self.ref_device = _load_causal_lm(
-                transformers, torch, spec, self.ref_path, "the reference model (--rm-ref-model)", self.dtype,
-                spec.device or ("cuda" if torch.cuda.is_available() else "cpu"), sharded,
+                transformers, torch, spec, self.ref_path, "the reference model (--rm-ref-model)", self.dtype
             )
             policy_vocab, ref_vocab = _output_vocab_size(self.model), _output_vocab_size(self.ref_model)
             if policy_vocab != ref_vocab:
@@ -166,12 +165,12 @@ class DpoModel(ClassifierModel):
                     f"{spec.model!r} one of {policy_vocab}: DPO rewards need both to share the policy's tokenizer"
                 )
             self._warn_if_reference_tokenizer_differs(transformers, spec)
-        self._setup_padding(spec)
-        max_length = self._max_length(spec.max_length, config)
+        self.pad_id = setup_padding(self.tokenizer, self.model, spec, self.name)
+        limit = max_length(self.tokenizer, spec.max_length, config)
         ref_positions = getattr(ref_config, "max_position_embeddings", None) if ref_config is not None else None
-        if isinstance(ref_positions, int) and 0 < ref_positions and (max_length is None or ref_positions < max_length):
-            max_length = ref_positions
-        self.encoder = FittedEncoder(self.tokenizer, max_length)
+        if isinstance(ref_positions, int) and 0 < ref_positions and (limit is None or ref_positions < limit):
+            limit = ref_positions
+        self.encoder = FittedEncoder(self.tokenizer, limit)
         self._accepts = {
             id(m): set(inspect.signature(m.forward).parameters) for m in (self.model, self.ref_model) if m is not None
         }
@@ -291,62 +290,18 @@ def looks_like_a_path(name: str) -> bool:
 def _load_config(transformers, path: str, spec: ModelSpec, what: str):
     if looks_like_a_path(path) and not os.path.isdir(os.path.expanduser(path)):
         raise ModelLoadError(f"{what}: there is no folder {path!r}")
-    try:
-        config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
-    except ValueError as exc:
-        if "trust_remote_code" in str(exc):
-            raise ModelLoadError(
-                f"{what} {path!r} asks to run code from its repository; pass --rm-trust-remote-code only if you trust that code"
-            ) from None
-        raise ModelLoadError(hub_failure_message(f"the config of {what}", path, exc)) from None
-    except OSError as exc:
-        raise ModelLoadError(hub_failure_message(f"the config of {what}", path, exc)) from None
-    if getattr(config, "auto_map", None) and not spec.trust_remote_code:
-        raise ModelLoadError(
-            f"{what} {path!r} asks to run code from its repository (auto_map in config.json); "
-            "pass --rm-trust-remote-code only if you trust that code"
-        )
-    architectures = getattr(config, "architectures", None) or []
-    if architectures and not any(a.endswith(CAUSAL_SUFFIXES) for a in architectures):
-        raise ModelLoadError(
-            f"{what} {path!r} is a {', '.join(architectures)}, not a causal language model: --rm-kind dpo "
-            "needs a ...ForCausalLM (a sequence classifier is scored with --rm-kind classifier)"
-        )
-    return config
+    return load_config(
+        transformers, spec, path, accepts=CAUSAL_SUFFIXES, what=what,
+        refusal="a causal language model: --rm-kind dpo needs a ...ForCausalLM (a sequence classifier is scored with --rm-kind classifier)",
+    )
 
 
-def _load_causal_lm(transformers, torch, spec: ModelSpec, path: str, what: str, dtype: str, device: str, sharded: bool):
-    """(model in eval mode, the device its inputs go to)."""
-    load = {"trust_remote_code": spec.trust_remote_code, dtype_keyword(transformers): getattr(torch, dtype), "output_loading_info": True}
-    if not spec.allow_pickle:
-        load["use_safetensors"] = True
-    if sharded:
-        load["device_map"] = "auto"
-    cls = transformers.AutoModelForCausalLM
-    try:
-        try:
-            model, info = cls.from_pretrained(path, attn_implementation="sdpa", **load)
-        except (ValueError, ImportError) as exc:
-            if "sdpa" not in str(exc).lower() and "attn_implementation" not in str(exc):
-                raise
-            model, info = cls.from_pretrained(path, **load)
-    except (OSError, ValueError, EnvironmentError) as exc:
-        if not spec.allow_pickle and os.path.isdir(path) and not any(f.endswith(".safetensors") for f in os.listdir(path)):
-            raise ModelLoadError(
-                f"the folder of {what} {path!r} holds no .safetensors weights; pickle weights (.bin) run code when "
-                "loaded, so they are refused unless you pass --rm-allow-pickle (they are then loaded with weights_only=True)"
-            ) from None
-        if "Unrecognized configuration class" in str(exc):
-            raise ModelLoadError(f"{what} {path!r} is not a causal language model that transformers can load: {exc}") from None
-        raise ModelLoadError(hub_failure_message(f"the weights of {what}", path, exc) if str(exc) else repr(exc)) from None
-    missing = sorted((info or {}).get("missing_keys") or [])
-    if missing:
-        # e.g. a classifier's folder loaded as a causal LM: the LM head would be random
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise ModelLoadError(f"{what} {path!r} lacks weights that a causal language model needs ({shown}): they would be random")
-    if sharded:
-        return model.eval(), str(next(model.parameters()).device)
-    return model.to(device).eval(), device
+def _load_causal_lm(transformers, torch, spec: ModelSpec, path: str, what: str, dtype: str):
+    """(model in eval mode, the device its inputs go to); refused if its LM head would be random."""
+    return load_weights(
+        transformers, torch, spec, path, transformers.AutoModelForCausalLM, dtype, default_device(torch, spec),
+        what=what, must_be="a causal language model",
+    )
 
 
 def _output_vocab_size(model) -> int:
@@ -358,9 +313,5 @@ def _output_vocab_size(model) -> int:
 
 
 def build(spec: ModelSpec) -> DpoModel:
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        raise ModelLoadError(f"a transformers model needs torch and transformers installed: {exc}") from None
+    require_transformers()
     return DpoModel(spec)

@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import os
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -69,7 +68,18 @@ from typing import Sequence
 from ..items import JudgeRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import FALLBACK_ROLE_NAMES
-from .classifier import ClassifierModel, dtype_keyword, hub_failure_message, share_cpu_threads
+from .loading import (
+    default_device,
+    dtype_name,
+    library_versions,
+    load_config,
+    load_tokenizer,
+    load_weights,
+    max_length,
+    require_transformers,
+    setup_padding,
+    share_cpu_threads,
+)
 
 PLACEHOLDERS = ("question", "answer_a", "answer_b")
 LABELS = ("A", "B")
@@ -193,9 +203,9 @@ class FittedPrompt:
 # -- the adapter -------------------------------------------------------------------------------
 
 
-class JudgeModel(ClassifierModel):
-    """A causal LM as a pairwise judge. It borrows the classifier's dtype, padding and
-    length-limit rules (methods of ClassifierModel); loading and scoring are its own."""
+class JudgeModel:
+    """A causal LM as a pairwise judge. Loading, dtype, padding and length-limit rules are
+    the classifier's (pytest_rmbench.models.loading); the prompt and scoring are its own."""
 
     kind = "judge"
     pairwise = True
@@ -212,25 +222,24 @@ class JudgeModel(ClassifierModel):
         self.template = load_template(self.template_path)  # before the (slow) model load
         self.torch = torch
         self.name = spec.model
-        self.versions = {"torch": str(torch.__version__), "transformers": str(transformers.__version__)}
+        self.versions = library_versions(torch, transformers)
         path = spec.model
-        common = {"trust_remote_code": spec.trust_remote_code}
-        config = self._load_config(transformers, spec, path, common)
-        self.dtype = self._dtype_name(spec.dtype, config)
-        self.device = spec.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        config = load_config(
+            transformers, spec, path, accepts=CAUSAL_SUFFIXES,
+            refusal="a causal language model: a judge (--rm-kind judge) needs a ...ForCausalLM that can write the verdict",
+        )
+        self.dtype = dtype_name(spec.dtype, config)
+        self.device = default_device(torch, spec)
         share_cpu_threads(torch, self.device)
-        try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, **common)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(hub_failure_message("the tokenizer", path, exc)) from None
+        self.tokenizer = load_tokenizer(transformers, spec, path)
         self.label_ids = label_token_ids(self.tokenizer)
         self.has_template = bool(getattr(self.tokenizer, "chat_template", None))
         self._check_chat_template()
-        self.model, sharded = self._load_weights(transformers, torch, spec, path, common)
-        if sharded:
-            self.device = str(next(self.model.parameters()).device)  # where inputs go
-        self._setup_padding(spec)
-        limit = self._max_length(spec.max_length, config)
+        self.model, self.device = load_weights(
+            transformers, torch, spec, path, transformers.AutoModelForCausalLM, self.dtype, self.device
+        )
+        self.pad_id = setup_padding(self.tokenizer, self.model, spec, self.name)
+        limit = max_length(self.tokenizer, spec.max_length, config)
         if self.mode == "generate" and limit is not None and limit > 2 * MAX_NEW_TOKENS:
             limit -= MAX_NEW_TOKENS  # the reply needs room too
         self.limit = limit
@@ -240,64 +249,6 @@ class JudgeModel(ClassifierModel):
         self._keep_argument = next((n for n in ("logits_to_keep", "num_logits_to_keep") if n in parameters), None)
 
     # -- loading ---------------------------------------------------------------------------
-    @staticmethod
-    def _load_config(transformers, spec: ModelSpec, path: str, common: dict):
-        try:
-            config = transformers.AutoConfig.from_pretrained(path, **common)
-        except ValueError as exc:
-            if "trust_remote_code" in str(exc):
-                raise ModelLoadError(
-                    f"the model {path!r} asks to run code from its repository; "
-                    "pass --rm-trust-remote-code only if you trust that code"
-                ) from None
-            raise ModelLoadError(hub_failure_message("the model config", path, exc)) from None
-        except OSError as exc:
-            raise ModelLoadError(hub_failure_message("the model config", path, exc)) from None
-        if getattr(config, "auto_map", None) and not spec.trust_remote_code:
-            raise ModelLoadError(
-                f"the model {path!r} asks to run code from its repository (auto_map in config.json); "
-                "pass --rm-trust-remote-code only if you trust that code"
-            )
-        architectures = getattr(config, "architectures", None) or []
-        if architectures and not any(a.endswith(CAUSAL_SUFFIXES) for a in architectures):
-            raise ModelLoadError(
-                f"the model {path!r} is a {', '.join(architectures)}, not a causal language model: "
-                "a judge (--rm-kind judge) needs a ...ForCausalLM that can write the verdict"
-            )
-        return config
-
-    def _load_weights(self, transformers, torch, spec: ModelSpec, path: str, common: dict):
-        load = dict(common, **{dtype_keyword(transformers): getattr(torch, self.dtype)})
-        if not spec.allow_pickle:
-            load["use_safetensors"] = True
-        sharded = spec.gpus > 1 and self.device.startswith("cuda")
-        if sharded:
-            try:
-                import accelerate  # noqa: F401
-            except ImportError:
-                raise ModelLoadError(
-                    "--rm-gpus-per-worker above 1 shards the model with device_map='auto', which needs "
-                    "accelerate: pip install 'pytest-rmbench[multi-gpu]'"
-                ) from None
-            load["device_map"] = "auto"
-        cls = transformers.AutoModelForCausalLM
-        try:
-            try:
-                model = cls.from_pretrained(path, attn_implementation="sdpa", **load)
-            except (ValueError, ImportError) as exc:
-                if "sdpa" not in str(exc).lower() and "attn_implementation" not in str(exc):
-                    raise
-                model = cls.from_pretrained(path, **load)
-        except (OSError, ValueError) as exc:
-            if not spec.allow_pickle and os.path.isdir(path) and not any(f.endswith(".safetensors") for f in os.listdir(path)):
-                raise ModelLoadError(
-                    f"the model folder {path!r} holds no .safetensors weights; pickle weights (.bin) "
-                    "run code when loaded, so they are refused unless you pass --rm-allow-pickle "
-                    "(they are then loaded with weights_only=True)"
-                ) from None
-            raise ModelLoadError(hub_failure_message("the model weights", path, exc) if str(exc) else repr(exc)) from None
-        return (model if sharded else model.to(self.device)).eval(), sharded
-
     def _check_chat_template(self) -> None:
         if not self.has_template:
             return
@@ -451,9 +402,5 @@ class JudgeModel(ClassifierModel):
 
 
 def build(spec: ModelSpec) -> JudgeModel:
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as exc:
-        raise ModelLoadError(f"a transformers model needs torch and transformers installed: {exc}") from None
+    require_transformers()
     return JudgeModel(spec)
