@@ -27,7 +27,7 @@ def add_options(parser) -> None:
         group.addoption(flag, dest=ini, default=None, help=f"{help} (ini: {ini})", **kwargs)
         parser.addini(ini, help=help, type=ini_type, default=default)
 
-    option("--rm-model", "rm_model", "reward model: a transformers folder or Hub id, or builtin:length / builtin:random", metavar="PATH")
+    option("--rm-model", "rm_model", "reward model: a transformers folder or Hub id, http(s)://host:port[/v1] (a vLLM-compatible server), scores:FILE.jsonl, or builtin:length / builtin:random", metavar="PATH")
     option("--rm-kind", "rm_kind", f"model kind: {', '.join(KIND_NAMES)}, or a kind a plugin adds (default auto: "
            "detected where the model makes it certain)", metavar="KIND", default="auto")
     option("--rm-dtype", "rm_dtype", "float32, bfloat16 or float16 (default: the model config's dtype, else float32)", metavar="DTYPE")

@@ -153,6 +153,15 @@ class RmbenchPlugin:
             return BenchmarkFile.from_parent(parent, path=file_path)
         return None
 
+    @property
+    def model_name(self) -> str:
+        """--rm-model as reports, logs and the store may show it: no credentials from a URL."""
+        if "://" not in self.spec.model:
+            return self.spec.model
+        from .models.http import strip_credentials
+
+        return strip_credentials(self.spec.model)
+
     def _pairwise_hint(self) -> bool | None:
         if self.spec is None:
             return False
@@ -253,7 +262,7 @@ class RmbenchPlugin:
             try:
                 model = self.config.hook.pytest_rmbench_make_model(config=self.config, spec=self.spec)
                 if model is None:
-                    raise ModelLoadError(f"no installed plugin builds a model of kind {self.spec.kind!r} for {self.spec.model!r}")
+                    raise ModelLoadError(f"no installed plugin builds a model of kind {self.spec.kind!r} for {self.model_name!r}")
             except ModelLoadError as exc:
                 self.model_error = str(exc)
                 raise
@@ -444,7 +453,7 @@ class RmbenchPlugin:
         try:
             fingerprint = self.config.hook.pytest_rmbench_model_fingerprint(config=self.config, spec=self.spec)
             run_id = self.open_store().record_run(
-                self.report, fingerprint=fingerprint or self.spec.model, git_commit=history.git_commit(str(self.config.rootpath))
+                self.report, fingerprint=fingerprint or self.model_name, git_commit=history.git_commit(str(self.config.rootpath))
             )
             self.report["run"]["id"] = run_id
         except Exception as exc:  # the history is a convenience: never lose the run over it
@@ -495,7 +504,7 @@ class RmbenchPlugin:
         busy = (max(stops) - min(starts)) if starts and stops else None
         report = {
             "run": {
-                "model": self.spec.model,
+                "model": self.model_name,
                 "kind": getattr(model, "kind", None) or self.spec.kind,
                 "dtype": getattr(model, "dtype", None) or self.spec.dtype,
                 "device": getattr(model, "device", None) or self.spec.device,

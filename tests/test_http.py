@@ -208,7 +208,7 @@ def test_concurrency_is_bounded_across_xdist_workers(pytester, servers):
     # a looser bound does put more requests in flight (4 per chunk of 2 items): the bound was what held
     pytester.runpytest_subprocess(f"--rm-model={url}", "--rm-concurrency", "6", "--rm-chunk-size", "2", "--rm-report=run.json",
                                   "--rm-no-store", "-p", "no:cacheprovider")
-    assert stats(url)["max_in_flight"] == 4
+    assert 2 < stats(url)["max_in_flight"] <= 4
 
 
 def test_slot_pool_bounds_holders_of_separate_pools_on_one_folder(tmp_path):

@@ -38,9 +38,9 @@ Pairwise judges (``?judge=1``, or ``--rm-judge-template`` given): ``POST {base}/
     score = logprob("A") - logprob("B"), read from the first token's top logprobs (the
     sampled token counts too; tokens compare after stripping whitespace, the best of
     several spellings wins). A label missing from the top list, or below the floor,
-    counts as LOGPROB_FLOOR (-100): both missing is a tie (0). The judge prompt is
-    JUDGE_TEMPLATE, or the file given by --rm-judge-template, with the placeholders
-    {prompt}, {answer_a} and {answer_b} (each replaced once, in one pass).
+    counts as LOGPROB_FLOOR (-100): both missing is a tie (0). The judge prompt is the
+    judge kind's (pytest_rmbench.models.judge: DEFAULT_TEMPLATE, or the file given by
+    --rm-judge-template, with {question}, {answer_a} and {answer_b}), filled the same way.
 
 Concurrency (``--rm-concurrency N``, default 8)
     At most N requests are in flight against one server from ALL processes of this
@@ -96,7 +96,7 @@ from typing import Any, Sequence
 
 from ..items import JudgeRequest
 from .base import ModelLoadError, ModelSpec, Prepared
-from .chat import fallback_text
+from .judge import DEFAULT_TEMPLATE, fill_template, load_template, question_text
 
 try:
     import fcntl
@@ -117,20 +117,8 @@ URL_PARAMS = ("model", "judge", "endpoint", "task", "retries")
 REDACTED = "<redacted>"
 RETRY_STATUSES = (408, 429)
 
-JUDGE_TEMPLATE = """You are comparing two answers to the same user request. Decide which answer is better: more helpful, correct, honest and harmless. Ignore the order in which they are shown and their length.
+JUDGE_TEMPLATE = DEFAULT_TEMPLATE  # one default judge prompt for local and served judges
 
-[Conversation]
-{prompt}
-
-[Answer A]
-{answer_a}
-
-[Answer B]
-{answer_b}
-
-Reply with one letter only: A if Answer A is better, B if Answer B is better."""
-
-_PLACEHOLDERS = re.compile(r"\{(prompt|answer_a|answer_b)\}")
 
 
 class HttpModelError(Exception):
@@ -206,10 +194,8 @@ def _flag(value: str | None) -> bool:
 
 
 def judge_text(request: JudgeRequest, template: str = JUDGE_TEMPLATE) -> str:
-    """The judge prompt: the conversation so far and both answers, in the template's slots."""
-    prompt = request.prompt if isinstance(request.prompt, str) else fallback_text(request.messages())
-    values = {"prompt": prompt, "answer_a": request.answer_a, "answer_b": request.answer_b}
-    return _PLACEHOLDERS.sub(lambda m: values[m.group(1)], template)
+    """The judge prompt, filled exactly as the local judge kind fills it."""
+    return fill_template(template, question_text(request.prompt), request.answer_a, request.answer_b)
 
 
 def label_margin(entries: Sequence[dict], labels: Sequence[str] = LABELS, floor: float = LOGPROB_FLOOR) -> float:
@@ -417,7 +403,7 @@ class HttpModel:
             if (options.get("judge_mode") or "logprob") != "logprob":
                 raise ModelLoadError("an http judge compares the labels' logprobs: --rm-judge-mode must be logprob")
             if template_path:
-                self.judge_template = self._read_template(template_path)
+                self.judge_template = load_template(template_path)
 
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         rng_seed = int.from_bytes(hashlib.sha256(f"{spec.seed}\0{worker}".encode()).digest()[:8], "big")
@@ -480,18 +466,6 @@ class HttpModel:
             return [float(w) for w in str(raw).split(",")]
         except ValueError:
             raise ModelLoadError(f"--rm-head-weights: expected numbers separated by commas, got {raw!r}") from None
-
-    @staticmethod
-    def _read_template(path: str) -> str:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                template = fh.read()
-        except OSError as exc:
-            raise ModelLoadError(f"--rm-judge-template: cannot read {path!r}: {exc.strerror or exc}") from None
-        missing = [p for p in ("{answer_a}", "{answer_b}") if p not in template]
-        if missing:
-            raise ModelLoadError(f"--rm-judge-template {path!r} lacks the placeholder(s) {', '.join(missing)}")
-        return template
 
     def __repr__(self) -> str:
         return (
