@@ -22,6 +22,8 @@ from .loading import (  # the shared names are re-exported: other modules and te
     load_weights,
     looks_local,
     max_length,
+    pad_rows,
+    position_ids,
     require_transformers,
     setup_padding,
     share_cpu_threads,
@@ -94,19 +96,11 @@ class ClassifierModel:
 
     def score_batch(self, batch: Sequence[Prepared]) -> list[float]:
         torch = self.torch
-        width = max(p.length for p in batch)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
         left = self.tokenizer.padding_side == "left"
-        for row, p in enumerate(batch):
-            ids = torch.tensor(p.payload, dtype=torch.long)
-            span = slice(width - p.length, width) if left else slice(0, p.length)
-            input_ids[row, span] = ids
-            attention[row, span] = 1
+        input_ids, attention, _ = pad_rows(torch, [p.payload for p in batch], self.pad_id, left)
         inputs = {"input_ids": input_ids.to(self.device), "attention_mask": attention.to(self.device)}
         if self._accepts_position_ids:
-            # positions count real tokens only, so left padding does not shift them
-            inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            inputs["position_ids"] = position_ids(inputs["attention_mask"])
         with torch.inference_mode():
             logits = self.model(**inputs).logits
         if logits.ndim != 2 or logits.shape[0] != len(batch):

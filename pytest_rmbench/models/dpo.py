@@ -49,6 +49,8 @@ from .loading import (
     load_tokenizer,
     load_weights,
     max_length,
+    pad_rows,
+    position_ids,
     require_transformers,
     setup_padding,
     share_cpu_threads,
@@ -218,18 +220,10 @@ class DpoModel:
         return out
 
     def score_batch(self, batch: Sequence[Prepared]) -> list[float]:
-        torch = self.torch
-        width = max(p.length for p in batch)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
         left = self.tokenizer.padding_side == "left"
-        spans = []  # per row: the positions whose logits predict the answer tokens, [first, end)
-        for row, p in enumerate(batch):
-            ids, start = p.payload
-            offset = width - p.length if left else 0
-            input_ids[row, offset : offset + p.length] = torch.tensor(ids, dtype=torch.long)
-            attention[row, offset : offset + p.length] = 1
-            spans.append((offset + start - 1, offset + p.length - 1))
+        input_ids, attention, offsets = pad_rows(self.torch, [p.payload[0] for p in batch], self.pad_id, left)
+        # per row: the positions whose logits predict the answer tokens, [first, end)
+        spans = [(offset + p.payload[1] - 1, offset + p.length - 1) for p, offset in zip(batch, offsets)]
         policy = self._answer_logprobs(self.model, self.device, input_ids, attention, spans)
         if self.ref_model is None:
             return [self._ref_free_reward(lp) for lp in policy]
@@ -252,7 +246,7 @@ class DpoModel:
         inputs = {"input_ids": input_ids.to(device), "attention_mask": attention.to(device)}
         if "position_ids" in accepts:
             # positions count real tokens only, so left padding does not shift them
-            inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+            inputs["position_ids"] = position_ids(inputs["attention_mask"])
         if "logits_to_keep" in accepts and first_needed > 0:
             inputs["logits_to_keep"] = width - first_needed  # only the last positions' logits are needed
         with torch.inference_mode():

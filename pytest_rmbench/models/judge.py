@@ -76,6 +76,8 @@ from .loading import (
     load_tokenizer,
     load_weights,
     max_length,
+    pad_rows,
+    position_ids,
     require_transformers,
     setup_padding,
     share_cpu_threads,
@@ -335,16 +337,8 @@ class JudgeModel:
 
     # -- scoring ---------------------------------------------------------------------------
     def _pad(self, batch: Sequence[Prepared], left: bool):
-        torch = self.torch
-        width = max(p.length for p in batch)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        last = []
-        for row, p in enumerate(batch):
-            span = slice(width - p.length, width) if left else slice(0, p.length)
-            input_ids[row, span] = torch.tensor(p.payload, dtype=torch.long)
-            attention[row, span] = 1
-            last.append(width - 1 if left else p.length - 1)
+        input_ids, attention, offsets = pad_rows(self.torch, [p.payload for p in batch], self.pad_id, left)
+        last = [offset + p.length - 1 for p, offset in zip(batch, offsets)]
         return input_ids.to(self.device), attention.to(self.device), last
 
     def score_batch(self, batch: Sequence[Prepared]) -> list[float]:
@@ -359,7 +353,7 @@ class JudgeModel:
         inputs = {"input_ids": input_ids, "attention_mask": attention}
         if self._accepts_position_ids:
             # positions count real tokens only, so left padding does not shift them
-            inputs["position_ids"] = (attention.cumsum(-1) - 1).clamp(min=0)
+            inputs["position_ids"] = position_ids(attention)
         if self._accepts_use_cache:
             inputs["use_cache"] = False
         positions = sorted(set(last))

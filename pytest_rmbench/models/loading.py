@@ -218,3 +218,26 @@ def max_length(tokenizer, requested: int | None, config) -> int | None:
     if requested:
         return min([requested] + limits)
     return min(limits) if limits else None
+
+
+def pad_rows(torch, rows, pad_id: int, left: bool):
+    """Token id rows -> (input_ids, attention_mask, offsets), padded to the longest row.
+
+    offsets[i] is where row i starts (0 with right padding). One place for the padding
+    every transformers kind does, so scores cannot depend on which kind padded them.
+    """
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    offsets = []
+    for i, ids in enumerate(rows):
+        offset = width - len(ids) if left else 0
+        input_ids[i, offset : offset + len(ids)] = torch.tensor(list(ids), dtype=torch.long)
+        attention[i, offset : offset + len(ids)] = 1
+        offsets.append(offset)
+    return input_ids, attention, offsets
+
+
+def position_ids(attention):
+    """Positions that count real tokens only, so left padding does not shift them."""
+    return (attention.cumsum(-1) - 1).clamp(min=0)
