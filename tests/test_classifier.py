@@ -627,3 +627,22 @@ def test_end_to_end_minilm_on_the_core_suite(pytester, bert_dir):
     expected = 0 if report["gate"]["passed"] else 1
     assert result.ret == expected, result.stdout.str()
     result.stdout.fnmatch_lines(["*rmbench: *minilm* (classifier, float32, cpu)*"])
+
+
+@pytest.mark.usefixtures("subprocess_env")
+def test_a_one_megabyte_answer_is_truncated_and_counted(pytester, llama_dir):
+    words = tinymodels.WORDS
+    huge = " ".join(words[i % 40] for i in range(280_000))  # over 1 MB of text
+    assert len(huge) > 1_000_000
+    rows = [
+        {"id": "huge", "subset": "s", "prompt": "What is two add two ?", "chosen": huge, "rejected": "four"},
+        {"id": "small", "subset": "s", "prompt": "What is two add two ?", "chosen": "four", "rejected": "five"},
+    ]
+    (pytester.path / "big.rmbench.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result, report = run_bench(pytester, llama_dir, "big.json")
+    assert result.ret == 0, result.stdout.str()
+    items = {i["id"]: i for i in report["items"]}
+    assert items["huge"]["truncated"] is True and items["huge"]["outcome"] in ("correct", "incorrect")
+    assert items["small"]["truncated"] is False
+    assert report["truncated"] == 1
+    result.stdout.fnmatch_lines(["*truncated: 1*"])

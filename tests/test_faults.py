@@ -88,3 +88,23 @@ def test_out_of_memory_halves_batches_and_the_summary_says_so(pytester):
     result.stdout.fnmatch_lines(["warning: out of memory * time(s): batches were halved and retried*"])
     data = json.loads((pytester.path / "run.json").read_text())
     assert data["overall"]["correct"] == 10 and data["workers"][0]["oom_halvings"] >= 1
+
+
+def test_disk_full_while_writing_the_report_is_a_clear_error(pytester):
+    """A real write failure: the file-size limit (RLIMIT_FSIZE) makes writes past it fail with EFBIG."""
+    import resource
+
+    rows = [{"id": i, "subset": "s", "prompt": "p" * 200, "chosen": f"good answer {i}" * 20, "rejected": f"bad {i}"}
+            for i in range(300)]
+    (pytester.path / "items.rmbench.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))  # Python ignores SIGXFSZ
+
+    args = [sys.executable, "-m", "pytest", "--rm-model=builtin:length", "--rm-no-store", "--rm-report=run.json",
+            "-p", "no:cacheprovider", "-q"]
+    proc = subprocess.run(args, cwd=pytester.path, capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size)
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert "pytest-rmbench: could not write 'run.json'" in proc.stdout and "File too large" in proc.stdout
+    assert not (pytester.path / "run.json").exists(), "no half-written report is left behind"
+    assert not list(pytester.path.glob("run.json.tmp*"))
