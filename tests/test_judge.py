@@ -419,7 +419,7 @@ def test_end_to_end_judge_run(pytester, judge_dir):
 
 def test_a_causal_lm_without_rm_kind_is_one_clear_error(pytester, judge_dir):
     pytester.makefile(".rmbench.yaml", items=ITEMS_YAML)
-    result = pytester.runpytest(f"--rm-model={judge_dir}", "--rm-no-store", "-p", "no:cacheprovider")
+    result = pytester.runpytest(f"--rm-model={judge_dir}", "--rm-no-store", "-p", "no:cacheprovider", "-rN")  # -rN: no short summary, whose width CI=true changes
     assert result.ret != 0
     text = result.stdout.str()
     assert "--rm-kind dpo" in text and "--rm-kind judge" in text
