@@ -30,10 +30,16 @@ class EngineStats:
 
 @dataclass
 class BatchLimits:
-    """A batch ends before it would exceed either limit; padded tokens = rows x longest row."""
+    """A batch ends before it would exceed a limit; padded tokens = rows x longest row.
+
+    min_fill keeps padding low: a sequence shorter than min_fill x the batch's longest
+    starts a new batch (on a CPU a padded token costs as much as a real one; on a GPU
+    wide batches of similar lengths still form).
+    """
 
     max_sequences: int = 64
     max_tokens: int = 16384
+    min_fill: float = 0.8
 
     def batches(self, prepared: Sequence[Prepared]) -> list[list[Prepared]]:
         """Consecutive slices of `prepared`, which the caller sorted longest first."""
@@ -41,7 +47,11 @@ class BatchLimits:
         batch: list[Prepared] = []
         for p in prepared:
             width = max([p.length] + [q.length for q in batch[:1]])  # sorted: the first is the longest
-            if batch and (len(batch) >= self.max_sequences or width * (len(batch) + 1) > self.max_tokens):
+            if batch and (
+                len(batch) >= self.max_sequences
+                or width * (len(batch) + 1) > self.max_tokens
+                or p.length < self.min_fill * width
+            ):
                 out.append(batch)
                 batch = []
             batch.append(p)

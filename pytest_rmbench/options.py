@@ -37,6 +37,8 @@ def add_options(parser) -> None:
     option("--rm-batch-size", "rm_batch_size", "at most this many sequences per forward pass (default 64)", metavar="N", default="64")
     option("--rm-max-batch-tokens", "rm_max_batch_tokens", "at most this many padded tokens per forward pass (default 16384)", metavar="N", default="16384")
     option("--rm-chunk-size", "rm_chunk_size", "consecutive items scored together (default 128)", metavar="N", default="128")
+    option("--rm-min-batch-fill", "rm_min_batch_fill", "a sequence shorter than this fraction of its batch's longest starts a new batch "
+           "(default 0.8; 0 turns it off)", metavar="F", default="0.8")
     option("--rm-gpus-per-worker", "rm_gpus_per_worker", "GPUs per xdist worker, for a model too large for one (default 1)", metavar="K", default="1")
     option("--rm-cache-dir", "rm_cache_dir", "folder of the persistent score cache (default: .rmbench at the rootdir)", metavar="DIR")
     group.addoption("--rm-no-cache", dest="rm_no_cache", action="store_true", default=None,
@@ -111,6 +113,17 @@ def int_setting(config, name, minimum=1):
         raise pytest.UsageError(f"{name}: expected an integer, got {raw!r}") from None
     if value < minimum:
         raise pytest.UsageError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def float_setting(config, name, low: float, high: float) -> float:
+    raw = setting(config, name)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{name}: expected a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise pytest.UsageError(f"{name}: must be between {low} and {high}, got {value}")
     return value
 
 

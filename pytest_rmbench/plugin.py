@@ -25,7 +25,7 @@ from .gate import INCONCLUSIVE, RULES, GateConfig, GateConfigError, evaluate, me
 from .items import ERROR, PairOutcome
 from .models.base import ModelLoadError
 from .models.kinds import pairwise_hint
-from .options import add_options, int_setting, model_spec, setting
+from .options import add_options, float_setting, int_setting, model_spec, setting
 from .parse import ParsedFile, Section, parse_assignments, parse_section_assignment, parse_threshold_value
 from .report import aggregate, append_text, write_json, write_text
 from .terminal import LOAD_FAILED_AGAIN
@@ -114,6 +114,7 @@ class RmbenchPlugin:
         self.spec = model_spec(config)
         self.max_sequences = int_setting(config, "rm_batch_size")
         self.max_tokens = int_setting(config, "rm_max_batch_tokens")
+        self.min_fill = float_setting(config, "rm_min_batch_fill", 0.0, 1.0)
         self.chunk_size = int_setting(config, "rm_chunk_size")
         self.patterns = config.getini("rm_file_patterns")
         self.gpus_per_worker = int_setting(config, "rm_gpus_per_worker")
@@ -171,7 +172,7 @@ class RmbenchPlugin:
             return False  # the same error comes again, once, when the model is built
 
     def batch_limits(self) -> BatchLimits:
-        return BatchLimits(self.max_sequences, self.max_tokens)
+        return BatchLimits(self.max_sequences, self.max_tokens, self.min_fill)
 
     def is_benchmark_nodeid(self, nodeid: str) -> bool:
         return matches(nodeid.split("::", 1)[0], self.patterns)

@@ -73,7 +73,7 @@ def offline(monkeypatch):
 
 def score_requests(model, requests, batch_size: int):
     """engine.score_requests with at most batch_size sequences per forward pass."""
-    return engine.score_requests(model, requests, engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9))
+    return engine.score_requests(model, requests, engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9, min_fill=0))
 
 
 def make(folder: Path, **spec) -> classifier.ClassifierModel:
@@ -256,9 +256,9 @@ def test_scores_agree_across_token_budgets(llama_dir):
     model = make(llama_dir)
     lengths = [p.length for p in model.prepare(requests)]
     budgets = {  # padded tokens per batch -> sequences per batch
-        1: engine.BatchLimits(max_sequences=10**6, max_tokens=min(lengths)),
-        7: engine.BatchLimits(max_sequences=7, max_tokens=7 * max(lengths)),
-        64: engine.BatchLimits(max_sequences=10**6, max_tokens=64 * max(lengths)),
+        1: engine.BatchLimits(max_sequences=10**6, max_tokens=min(lengths), min_fill=0),
+        7: engine.BatchLimits(max_sequences=7, max_tokens=7 * max(lengths), min_fill=0),
+        64: engine.BatchLimits(max_sequences=10**6, max_tokens=64 * max(lengths), min_fill=0),
     }
     scores = {}
     for per_batch, limits in budgets.items():

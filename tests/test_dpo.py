@@ -86,7 +86,7 @@ def make(policy: Path, ref: Path | None = None, **spec) -> dpo.DpoModel:
 
 
 def score(model, requests, batch_size: int = 8) -> list[float]:
-    results = engine.score_requests(model, requests, engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9))
+    results = engine.score_requests(model, requests, engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9, min_fill=0))
     assert all(results[r].error is None for r in requests), [results[r].error for r in requests]
     return [results[r].score for r in requests]
 

@@ -47,9 +47,18 @@ def requests(lengths):
 
 def test_token_budget_counts_padded_tokens():
     model = Fake()
-    score_requests(model, requests([10, 9, 8, 5, 5, 5, 1]), BatchLimits(max_sequences=100, max_tokens=20))
+    score_requests(model, requests([10, 9, 8, 5, 5, 5, 1]), BatchLimits(max_sequences=100, max_tokens=20, min_fill=0))
     # longest first; a batch stops before rows x longest exceeds 20
     assert [[len(a) for a in b] for b in model.batches] == [[10, 9], [8, 5], [5, 5, 1]]
+
+
+def test_min_fill_starts_a_new_batch_for_much_shorter_sequences():
+    model = Fake()
+    stats = EngineStats()
+    score_requests(model, requests([10, 9, 8, 7, 5, 5, 4, 1]), BatchLimits(max_sequences=100, max_tokens=10**6), stats)
+    # 7 < 0.8 x 10, then 5 < 0.8 x 7; 4 >= 0.8 x 5 joins; 1 < 0.8 x 5
+    assert [[len(a) for a in b] for b in model.batches] == [[10, 9, 8], [7], [5, 5, 4], [1]]
+    assert stats.padded_tokens == 30 + 7 + 15 + 1
 
 
 def test_sequence_cap():
@@ -101,7 +110,7 @@ def test_plan_chunks():
 def test_chunked_scorer_scores_a_chunk_when_its_first_item_asks():
     model = Fake()
     pairs = [(f"k{i}", PairItem(str(i), "s", "p", "y" * (i + 2), "n")) for i in range(5)]
-    scorer = ChunkedScorer(lambda: model, BatchLimits())
+    scorer = ChunkedScorer(lambda: model, BatchLimits(min_fill=0))
     scorer.plan([pairs[:3], pairs[3:]])
     assert scorer.outcome("k1", pairs[1][1]).outcome == "correct"
     assert len(model.batches) == 1 and len(model.batches[0]) == 4  # 3 chosen + the shared "n"
@@ -129,7 +138,7 @@ def test_wrong_number_of_scores_is_an_error():
             return [1.0]
 
     model = Short()
-    results = score_requests(model, requests([3, 2]), BatchLimits())
+    results = score_requests(model, requests([3, 2]), BatchLimits(min_fill=0))
     # the batch of two fails the shape check, then each sequence is retried alone
     assert [len(b) for b in model.batches] == [2, 1, 1]
     assert all(r.score == 1.0 for r in results.values())

@@ -53,7 +53,7 @@ def make(folder: Path, **options) -> classifier.ClassifierModel:
 
 
 def adapter_scores(model, batch_size: int = 4) -> list[float]:
-    results = engine.score_requests(model, REQUESTS, engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9))
+    results = engine.score_requests(model, REQUESTS, engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9, min_fill=0))
     assert all(results[r].error is None for r in REQUESTS), results
     return [results[r].score for r in REQUESTS]
 

@@ -71,7 +71,7 @@ def judge_model(judge_dir) -> judge.JudgeModel:
 
 
 def score_all(model, requests, batch_size: int) -> dict:
-    results = engine.score_requests(model, requests, engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9))
+    results = engine.score_requests(model, requests, engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9, min_fill=0))
     assert all(r.error is None for r in results.values()), results
     return {request: result.score for request, result in results.items()}
 

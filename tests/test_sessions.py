@@ -302,7 +302,7 @@ def test_chunks_are_scored_in_length_sorted_batches_once(pytester):
     )
     pytester.makefile(".rmbench.yaml", demo="items:\n" + items)
     pytester.makeconftest(COUNTING_CONFTEST)
-    result = pytester.runpytest("--rm-model=counting", "--rm-chunk-size", "4", "--rm-batch-size", "3")
+    result = pytester.runpytest("--rm-model=counting", "--rm-chunk-size", "4", "--rm-batch-size", "3", "--rm-min-batch-fill", "0")
     result.assert_outcomes(passed=10)
     batches = [json.loads(line) for line in (pytester.path / "batches.log").read_text().splitlines()]
     # chunks of 4, 4, 2 items; each chunk's distinct answers: 4+2, 4+2, 2+2 -> batches of 3: 2, 2, 2

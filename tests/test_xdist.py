@@ -60,7 +60,8 @@ def batches(pytester):
 
 def test_each_chunk_goes_whole_to_one_worker_and_is_scored_once(suite):
     result = suite.runpytest_subprocess(
-        "--rm-model=counting", "-n", "2", "--rm-chunk-size", "3", "--rm-batch-size", "100", "--rm-report=run.json"
+        "--rm-model=counting", "-n", "2", "--rm-chunk-size", "3", "--rm-batch-size", "100", "--rm-report=run.json",
+        "--rm-min-batch-fill", "0",
     )
     assert result.ret == 0
     per_worker = batches(suite)
@@ -117,7 +118,7 @@ def test_no_gpus_leaves_the_environment_alone(suite, monkeypatch):
 
 def test_small_sets_are_cut_finer_under_xdist(suite):
     # 24 items, 2 workers, chunk size 128: chunks of 3, so each worker gets several
-    suite.runpytest_subprocess("--rm-model=counting", "-n", "2", "--rm-batch-size", "100")
+    suite.runpytest_subprocess("--rm-model=counting", "-n", "2", "--rm-batch-size", "100", "--rm-min-batch-fill", "0")
     per_worker = batches(suite)
     assert set(per_worker) == {"gw0", "gw1"}, "both workers got chunks"
     assert sum(len(b) for b in per_worker.values()) == 8
