@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
@@ -103,6 +103,7 @@ class BoundedLoader(yaml.SafeLoader):
 
 def parse_file(path: str, data: bytes) -> ParsedFile:
     text = _decode(path, data)
+    del data  # a big file should not sit in memory twice
     if path.endswith(".jsonl"):
         return _parse_jsonl(path, text)
     return _parse_yaml(path, text)
@@ -122,15 +123,22 @@ def _decode(path: str, data: bytes) -> str:
 
 def _parse_jsonl(path: str, text: str) -> ParsedFile:
     parsed = ParsedFile(path)
-    raw_items: list[tuple[Any, int]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw_items.append((json.loads(line), lineno))
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise FileParseError(path, lineno, f"invalid JSON: {exc}") from None
-    _add_items(parsed, raw_items)
+
+    def rows():
+        # one line at a time: a 100,000-line file is never held as parsed rows all at once
+        start, lineno = 0, 0
+        while start < len(text):
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            line, start, lineno = text[start:end], end + 1, lineno + 1
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line), lineno
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise FileParseError(path, lineno, f"invalid JSON: {exc}") from None
+
+    _add_items(parsed, rows())
     return parsed
 
 
@@ -191,7 +199,7 @@ def _parse_yaml(path: str, text: str) -> ParsedFile:
     return parsed
 
 
-def _add_items(parsed: ParsedFile, raw_items: list[tuple[Any, int]]) -> None:
+def _add_items(parsed: ParsedFile, raw_items: Iterable[tuple[Any, int]]) -> None:
     seen: dict[str, int] = {}
     unknown: list[str] = list(parsed.unknown_fields)
     for index, (raw, line) in enumerate(raw_items):
