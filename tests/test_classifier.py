@@ -590,7 +590,8 @@ def test_end_to_end_tiny_llama_and_batch_sizes(pytester, llama_dir):
     runs = {}
     # (batch size, extra args, batches): under -n 2, 6 pairs are cut into chunks of 1 pair (2 sequences) -> 6
     for batch_size, extra, batches in ((1, (), 12), (7, (), 2), (3, ("-n", "2", "--rm-chunk-size", "2"), 6)):
-        result, report = run_bench(pytester, llama_dir, f"run-{batch_size}.json", "--rm-batch-size", str(batch_size), *extra)
+        result, report = run_bench(pytester, llama_dir, f"run-{batch_size}.json", "--rm-batch-size", str(batch_size),
+                                   "--rm-min-batch-fill", "0", *extra)  # batches of exactly batch_size, to count them
         assert result.ret == 0, result.stdout.str()  # no gate: incorrect items do not fail the run
         assert report["gate"]["passed"] is True
         versions = report["run"]["versions"]
