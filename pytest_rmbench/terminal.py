@@ -97,6 +97,8 @@ def _write_baseline(tr, baseline: dict, verbose: int) -> None:
 
 def _write_gate(tr, gate: dict) -> None:
     marks = {"pass": "ok  ", "fail": "FAIL", "not run": "skip", "inconclusive": "??  "}
+    if gate["checks"]:
+        tr.write_line("gate checks:")
     for check in gate["checks"]:
         mark = marks[check["status"]]
         if check["kind"] == "accuracy":
