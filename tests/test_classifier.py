@@ -552,14 +552,6 @@ items:
 """
 
 
-@pytest.fixture
-def subprocess_env(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-
-
 def run_bench(pytester, model_dir: Path, report: str, *args: str):
     # --rm-no-cache: every run really scores (a later run would read the first one's scores)
     result = pytester.runpytest_subprocess(

@@ -419,12 +419,8 @@ items:
 
 
 @pytest.fixture
-def subprocess_env(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+def subprocess_env(subprocess_env, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the subprocess pytest runs share two cores
 
 
 def run_dpo(pytester, policy: Path, ref: Path, report: str, subprocess: bool = True):

@@ -385,14 +385,6 @@ items:
 """
 
 
-@pytest.fixture
-def subprocess_env(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
-
-
 @pytest.mark.usefixtures("subprocess_env")
 def test_end_to_end_judge_run(pytester, judge_dir):
     pytester.makefile(".rmbench.yaml", items=ITEMS_YAML)
