@@ -33,3 +33,15 @@ def pytest_rmbench_model_fingerprint(config, spec):
     files by content, weight files by name, size and modification time, dtype, max
     length, formatting rules, kind and seed); builtin:* models are not cached.
     """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_rmbench_make_suite(config, name):
+    """The benchmark suite called `name` (from ``--rm-bench NAME``), or None.
+
+    :returns: an object with ``name`` and ``headline`` attributes and the methods
+        ``load(source) -> iterable of items`` (each a :class:`pytest_rmbench.items.Item`, or an
+        :class:`pytest_rmbench.parse.ItemProblem` for a bad row), ``sections(subsets) -> dict``
+        and ``score(results) -> dict | None`` (see :class:`pytest_rmbench.suites.Suite`).
+        The built-in suites are trylast implementations: a user's suite of the same name wins.
+    """
