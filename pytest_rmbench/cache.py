@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import time
 from typing import Iterable
@@ -57,14 +58,16 @@ class ScoreCache:
                 f"SELECT seq, score, truncated FROM scores WHERE model = ? AND seq IN ({marks})", [model, *part]
             )
             for seq, score, truncated in rows:
+                if isinstance(score, str):  # per-step scores, stored as a JSON list
+                    score = tuple(json.loads(score))
                 found[keyed[seq]] = ScoreResult(score, bool(truncated))
         return found
 
     def put_many(self, model: str, results: Iterable[tuple[ScoreRequest, ScoreResult]]) -> None:
         rows = [
-            (model, request_key(r), res.score, int(res.truncated), time.time())
+            (model, request_key(r), _stored(res.score), int(res.truncated), time.time())
             for r, res in results
-            if res.error is None and res.score is not None and res.score == res.score and abs(res.score) != float("inf")
+            if res.error is None and _finite(res.score)
         ]
         if rows:
             with self._conn:  # one transaction per batch
@@ -73,3 +76,13 @@ class ScoreCache:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _finite(score) -> bool:
+    if isinstance(score, tuple):
+        return bool(score) and all(_finite(s) for s in score)
+    return isinstance(score, (int, float)) and math.isfinite(score)
+
+
+def _stored(score):
+    return json.dumps(list(score)) if isinstance(score, tuple) else score

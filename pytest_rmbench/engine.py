@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .items import ERROR, PairItem, PairOutcome, ScoreRequest, ScoreResult, judge_both_orders, judge_pair
+from .items import ERROR, Item, ItemOutcome, Rules, ScoreRequest, ScoreResult, StepsRequest, item_outcome
 from .cache import ScoreCache
 from .models.base import Prepared, RewardModelAdapter
 
@@ -122,7 +122,7 @@ def _score_batch(model: RewardModelAdapter, batch: list[Prepared], limits: Batch
     stats.batches += 1
     stats.tokens += sum(p.length for p in batch)
     stats.padded_tokens += max(p.length for p in batch) * len(batch)
-    return [ScoreResult(_as_float(s), p.truncated) for p, s in zip(batch, scores)]
+    return [ScoreResult(_as_score(s), p.truncated) for p, s in zip(batch, scores)]
 
 
 def _free_accelerator_memory() -> None:
@@ -133,7 +133,11 @@ def _free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _as_float(score) -> float | None:
+def _as_score(score):
+    """A float, or a tuple of floats (per-step scores); None for anything else."""
+    if isinstance(score, (list, tuple)):
+        values = tuple(_as_score(s) for s in score)
+        return None if any(v is None or isinstance(v, tuple) for v in values) else values
     try:
         return float(score)
     except (TypeError, ValueError):
@@ -170,20 +174,21 @@ def plan_chunks(keys: Sequence[str], chunk_size: int) -> list[list[str]]:
 
 @dataclass
 class ChunkedScorer:
-    """Per-process: scores whole chunks of pairs on first use, hands out outcomes."""
+    """Per-process: scores whole chunks of items on first use, hands out outcomes."""
 
     get_model: Callable[[], RewardModelAdapter]
     limits: BatchLimits
     cache: Callable[[], tuple[ScoreCache, str] | None] = lambda: None  # (cache, model fingerprint)
     pairwise_hint: bool | None = False  # None: ask the loaded model (a kind from a plugin)
     on_scores: list = field(default_factory=list)  # callbacks: [(request, result)], cached ones too
+    step_threshold: float = 0.5
     stats: EngineStats = field(default_factory=EngineStats)
     _chunk_of: dict[str, int] = field(default_factory=dict)
-    _chunks: list[list[tuple[str, PairItem]] | None] = field(default_factory=list)
-    _outcomes: dict[str, PairOutcome] = field(default_factory=dict)
+    _chunks: list[list[tuple[str, Item]] | None] = field(default_factory=list)
+    _outcomes: dict[str, ItemOutcome] = field(default_factory=dict)
 
-    def plan(self, chunks: Sequence[Sequence[tuple[str, PairItem]]]) -> None:
-        """Chunks as made by plan_chunks, each a list of (key, pair)."""
+    def plan(self, chunks: Sequence[Sequence[tuple[str, Item]]]) -> None:
+        """Chunks as made by plan_chunks, each a list of (key, item)."""
         self._chunk_of.clear()
         self._chunks = []
         self._outcomes.clear()
@@ -195,30 +200,30 @@ class ChunkedScorer:
     def chunk_index(self, key: str) -> int | None:
         return self._chunk_of.get(key)
 
-    def outcome(self, key: str, pair: PairItem) -> PairOutcome:
+    def outcome(self, key: str, item: Item) -> ItemOutcome:
         if key in self._outcomes:
             return self._outcomes.pop(key)
         index = self._chunk_of.get(key)
         chunk = self._chunks[index] if index is not None else None
         if chunk is None:  # not planned (e.g. a chunk already freed): score it alone
-            chunk = [(key, pair)]
+            chunk = [(key, item)]
         else:
             self._chunks[index] = None  # freed: its outcomes live in _outcomes until read
-        self._outcomes.update(self.score_pairs(chunk))
+        self._outcomes.update(self.score_items(chunk))
         return self._outcomes.pop(key)
 
-    def score_pairs(self, keyed_pairs: Sequence[tuple[str, PairItem]]) -> dict[str, PairOutcome]:
+    def score_items(self, keyed_items: Sequence[tuple[str, Item]]) -> dict[str, ItemOutcome]:
         cache = self.cache()
         pairwise = self.pairwise_hint
         if pairwise is None and not cache:  # nothing to look up first: ask the model
             pairwise = self._model_is_pairwise()
-        requests = self._requests(keyed_pairs, bool(pairwise))
+        requests = self._requests(keyed_items, self._rules(pairwise))
         results = cache[0].get_many(cache[1], requests) if cache else {}
         if pairwise is None and len(results) < len(requests):
             # only the model knows its kind: a pairwise one finds no single-answer scores
             pairwise = self._model_is_pairwise()
             if pairwise:
-                requests = self._requests(keyed_pairs, True)
+                requests = self._requests(keyed_items, self._rules(True))
                 results = cache[0].get_many(cache[1], requests)
         self.stats.cached += len(results)
         for callback in self.on_scores if results else ():
@@ -226,23 +231,35 @@ class ChunkedScorer:
         missing = [r for r in requests if r not in results]
         if missing:  # a fully cached chunk never loads the model
             model = self.get_model()  # raises ModelLoadError: the caller reports it
+            if not getattr(model, "steps", False):
+                # steps items need per-step scores, which only a process reward model gives
+                unable = ScoreResult(None, error=(
+                    f"items of kind 'steps' need a process reward model (--rm-kind prm); a {getattr(model, 'kind', '?')} "
+                    "model gives one score per answer"))
+                results.update((r, unable) for r in missing if isinstance(r, StepsRequest))
+                missing = [r for r in missing if not isinstance(r, StepsRequest)]
             savers = ([lambda rows: cache[0].put_many(cache[1], rows)] if cache else []) + self.on_scores
             save = (lambda rows: [f(rows) for f in savers]) if savers else None
             results.update(score_requests(model, missing, self.limits, self.stats, save))
-        self.stats.pairs += len(keyed_pairs)
-        if pairwise:
-            return {key: judge_both_orders(*(results[r] for r in pair.judge_requests())) for key, pair in keyed_pairs}
-        return {key: judge_pair(*(results[r] for r in pair.requests())) for key, pair in keyed_pairs}
+        self.stats.pairs += len(keyed_items)
+        rules = self._rules(pairwise)
+        return {key: item_outcome(item, results, rules) for key, item in keyed_items}
+
+    score_pairs = score_items  # the name before there were other item kinds
+
+    def _rules(self, pairwise) -> Rules:
+        return Rules(pairwise=bool(pairwise), step_threshold=self.step_threshold)
 
     @staticmethod
-    def _requests(keyed_pairs: Sequence[tuple[str, PairItem]], pairwise: bool) -> list:
+    def _requests(keyed_items: Sequence[tuple[str, Item]], rules: Rules) -> list:
         """A pairwise judge sees (prompt, A, B) in both orders; other models score each answer alone."""
-        per_pair = (lambda pair: pair.judge_requests()) if pairwise else (lambda pair: pair.requests())
-        return list(dict.fromkeys(r for _, pair in keyed_pairs for r in per_pair(pair)))
+        return list(dict.fromkeys(
+            r for _, item in keyed_items if not (rules.pairwise and item.scalar_only) for r in item.requests(rules)
+        ))
 
     def _model_is_pairwise(self) -> bool:
         return bool(getattr(self.get_model(), "pairwise", False))
 
 
-def error_outcome(message: str) -> PairOutcome:
-    return PairOutcome(ERROR, error=message)
+def error_outcome(message: str) -> ItemOutcome:
+    return ItemOutcome(ERROR, error=message)

@@ -64,8 +64,11 @@ def merge_thresholds(layers: list[tuple[str, dict[str, float]]]) -> dict[str, Th
     return merged
 
 
-def validate(config: GateConfig, known_subsets: set[str]) -> None:
-    """Every name must match collected items; a name may not be both a section and a subset."""
+def validate(config: GateConfig, known_subsets: set[str], suites: set[str] = frozenset()) -> None:
+    """Every name must match collected items; a name may not be both a section and a subset.
+
+    A suite's name (rewardbench, rmbench, ...) names its official headline score.
+    """
     sections = config.sections
     problems = []
     for name in sorted(set(sections) & known_subsets):
@@ -75,10 +78,11 @@ def validate(config: GateConfig, known_subsets: set[str]) -> None:
             if subset not in known_subsets:
                 problems.append(f"section {section.name!r} lists subset {subset!r}, which no collected item has")
     for name, threshold in config.thresholds.items():
-        if name != OVERALL and name not in sections and name not in known_subsets:
+        if name != OVERALL and name not in sections and name not in known_subsets and name not in suites:
             problems.append(f"threshold {name!r} (from {threshold.source}) matches no subset or section")
     if problems:
-        known = ", ".join([OVERALL] + [f"section {s}" for s in sorted(sections)] + sorted(known_subsets))
+        known = ", ".join([OVERALL] + [f"suite {s}" for s in sorted(suites)] + [f"section {s}" for s in sorted(sections)]
+                          + sorted(known_subsets))
         raise GateConfigError("; ".join(problems) + f". Known names: {known}")
 
 
@@ -107,6 +111,8 @@ def evaluate(config: GateConfig, summary: dict, baseline_checks: list[dict] | No
             block = summary["overall"]
         elif name in config.sections:
             block = summary["sections"].get(name, {})
+        elif name in (summary.get("headlines") or {}):
+            block = {"accuracy": summary["headlines"][name]}  # an official score: the point rule
         else:
             block = summary["subsets"].get(name, {})
         checks.append(threshold_check(config, threshold, block))

@@ -153,10 +153,10 @@ class Item:
     def node_name(self) -> str:
         return self.node or f"{self.subset}/{self.id}"
 
-    def requests(self, rules: Rules) -> list:
+    def requests(self, rules: Rules = Rules()) -> list:
         raise NotImplementedError
 
-    def outcome(self, results: Mapping, rules: Rules) -> ItemOutcome:
+    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         raise NotImplementedError
 
     def texts(self) -> list:
@@ -189,7 +189,7 @@ class PairItem(Item):
     kind: ClassVar[str] = "pair"
     scalar_only: ClassVar[bool] = False
 
-    def requests(self, rules: Rules) -> list:
+    def requests(self, rules: Rules = Rules()) -> list:
         if rules.pairwise:
             return list(self.judge_requests())
         return [ScoreRequest(self.prompt, self.chosen), ScoreRequest(self.prompt, self.rejected)]
@@ -198,7 +198,7 @@ class PairItem(Item):
         """Both orders: chosen shown first, then chosen shown second."""
         return JudgeRequest(self.prompt, self.chosen, self.rejected), JudgeRequest(self.prompt, self.rejected, self.chosen)
 
-    def outcome(self, results: Mapping, rules: Rules) -> ItemOutcome:
+    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         found = [results[r] for r in self.requests(rules)]
         return judge_both_orders(*found) if rules.pairwise else judge_pair(*found)
 
@@ -231,13 +231,13 @@ class JudgedItem(Item):
     def prompt(self) -> Prompt:
         return self.question
 
-    def requests(self, rules: Rules) -> list:
+    def requests(self, rules: Rules = Rules()) -> list:
         if rules.pairwise:  # both orders; the swapped verdict is flipped back
             return [JudgeRequest(self.question, self.response_a, self.response_b),
                     JudgeRequest(self.question, self.response_b, self.response_a)]
         return [ScoreRequest(self.question, self.response_a), ScoreRequest(self.question, self.response_b)]
 
-    def outcome(self, results: Mapping, rules: Rules) -> ItemOutcome:
+    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         first, second = (results[r] for r in self.requests(rules))
         problem = _problem([first, second])
         if problem:
@@ -278,10 +278,10 @@ class BestOfNItem(Item):
     kind: ClassVar[str] = "best_of_n"
     RULES: ClassVar[tuple] = ("fractional", "strict")
 
-    def requests(self, rules: Rules) -> list:
+    def requests(self, rules: Rules = Rules()) -> list:
         return [ScoreRequest(self.prompt, a) for a in (*self.chosen, *self.rejected)]
 
-    def outcome(self, results: Mapping, rules: Rules) -> ItemOutcome:
+    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         found = [results[r] for r in self.requests(rules)]
         problem = _problem(found)
         if problem:
@@ -317,10 +317,10 @@ class TiesItem(Item):
     rejected: tuple
     kind: ClassVar[str] = "ties"
 
-    def requests(self, rules: Rules) -> list:
+    def requests(self, rules: Rules = Rules()) -> list:
         return [ScoreRequest(self.prompt, a) for a in (*self.chosen, *self.rejected)]
 
-    def outcome(self, results: Mapping, rules: Rules) -> ItemOutcome:
+    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         found = [results[r] for r in self.requests(rules)]
         problem = _problem(found)
         if problem:
@@ -349,10 +349,10 @@ class StyleMatrixItem(Item):
     rejected: tuple
     kind: ClassVar[str] = "style_matrix"
 
-    def requests(self, rules: Rules) -> list:
+    def requests(self, rules: Rules = Rules()) -> list:
         return [ScoreRequest(self.prompt, a) for a in (*self.chosen, *self.rejected)]
 
-    def outcome(self, results: Mapping, rules: Rules) -> ItemOutcome:
+    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         found = [results[r] for r in self.requests(rules)]
         problem = _problem(found)
         if problem:
@@ -385,10 +385,10 @@ class StepsItem(Item):
     def prompt(self) -> Prompt:
         return self.problem
 
-    def requests(self, rules: Rules) -> list:
+    def requests(self, rules: Rules = Rules()) -> list:
         return [StepsRequest(self.problem, self.steps)]
 
-    def outcome(self, results: Mapping, rules: Rules) -> ItemOutcome:
+    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         (found,) = (results[r] for r in self.requests(rules))
         if found.error is not None:
             return ItemOutcome(ERROR, truncated=found.truncated, error=found.error)
@@ -415,10 +415,10 @@ class ConsistencyItem(Item):
     answer: str
     kind: ClassVar[str] = "consistency"
 
-    def requests(self, rules: Rules) -> list:
+    def requests(self, rules: Rules = Rules()) -> list:
         return [ScoreRequest(self.prompt, self.answer), ScoreRequest(self.contrast_prompt, self.answer)]
 
-    def outcome(self, results: Mapping, rules: Rules) -> ItemOutcome:
+    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         return judge_pair(*(results[r] for r in self.requests(rules)))
 
     def texts(self) -> list:

@@ -66,6 +66,33 @@ def add_options(parser) -> None:
     kind_option("--rm-concurrency", "rm_concurrency", "http: requests in flight, across all xdist workers together (default 8)", metavar="N", default="8")
     kind_option("--rm-timeout", "rm_timeout", "http: seconds per request before it is retried (default 60)", metavar="S", default="60")
     kind_option("--rm-save-scores", "rm_save_scores", "write every score of this run as JSONL {prompt, answer, score} (replay with scores:PATH)", metavar="PATH")
+    suites = parser.getgroup("rmbench-suites", "published benchmarks (pytest-rmbench)")
+    from .suites import BUILTIN_SUITES
+
+    suites.addoption("--rm-bench", dest="rm_bench", action="append", default=[], metavar="NAME",
+                     help=f"run a published benchmark: {', '.join(BUILTIN_SUITES)}, or a suite a plugin adds "
+                          "(repeatable; ini rm_bench, one per line)")
+    parser.addini("rm_bench", help="published benchmarks to run, one name per line", type="linelist", default=[])
+    suites.addoption("--rm-dataset", dest="rm_dataset", action="append", default=[], metavar="NAME_OR_PATH",
+                     help="run any preference dataset: a Hugging Face id or a local file/folder (repeatable; ini rm_dataset)")
+    parser.addini("rm_dataset", help="preference datasets to run, one per line", type="linelist", default=[])
+
+    def suite_option(flag, ini, help, default=None, **kwargs):
+        suites.addoption(flag, dest=ini, default=None, help=f"{help} (ini: {ini})", **kwargs)
+        parser.addini(ini, help=help, default=default)
+
+    suite_option("--rm-columns", "rm_columns", "--rm-dataset's columns: prompt=COL,chosen=COL,rejected=COL[,subset=COL][,id=COL]",
+                 metavar="MAPPING")
+    suite_option("--rm-dataset-split", "rm_dataset_split", "--rm-dataset's split (default: every split)", metavar="SPLIT")
+    suite_option("--rm-dataset-config", "rm_dataset_config", "--rm-dataset's configuration (subset) name", metavar="NAME")
+    suite_option("--rm-data-dir", "rm_data_dir", "read the suites' files from this folder instead of the Hub, under the "
+                 "file names the benchmarks' own repositories use", metavar="DIR")
+    suite_option("--rm-revision", "rm_revision", "dataset revision (a commit, tag or branch) to load from the Hub", metavar="REV")
+    suite_option("--rm-languages", "rm_languages", "m-rewardbench: the languages to run, e.g. deu_Latn,zho_Hans (default all 23)",
+                 metavar="CODES")
+    suites.addoption("--rm-prior-sets", dest="rm_prior_sets", action="store_true", default=None,
+                     help="rewardbench: add the Prior Sets section (allenai/pref-test-sets) as older leaderboards did")
+    parser.addini("rm_prior_sets", help="rewardbench: add the Prior Sets section", type="bool", default=False)
     option("--rm-report", "rm_report", "write the JSON report to this path", metavar="PATH")
     group.addoption("--rm-gate-rule", dest="rm_gate_rule", choices=RULES, default=None,
                     help="point: accuracy >= threshold (default); wilson: the 95%% interval must clear it (ini rm_gate_rule)")

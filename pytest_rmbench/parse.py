@@ -2,7 +2,7 @@
 
 Pure parsing and validation: no pytest here, so the parsers can be fuzzed on their own.
 A file that cannot be read at all raises FileParseError; a readable file yields one
-entry per item, either a PairItem or an ItemProblem, so its good items still run.
+entry per item, either an Item or an ItemProblem, so its good items still run.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, Iterable
 
 import yaml
 
-from .items import PairItem, freeze_prompt
+from .items import ITEM_KINDS, LABELS, BestOfNItem, Item, Prompt, freeze_prompt
 
-ITEM_FIELDS = ("id", "subset", "prompt", "chosen", "rejected", "strict", "tags")
+COMMON_FIELDS = ("id", "subset", "kind", "strict", "tags")
 HEADER_FIELDS = ("name", "description", "strict", "sections", "gate", "items")
 ROLES = ("system", "user", "assistant")
 
@@ -62,7 +62,7 @@ class ParsedFile:
     strict: bool = False
     sections: dict[str, Section] = field(default_factory=dict)
     gate: dict[str, float] = field(default_factory=dict)
-    entries: list[PairItem | ItemProblem] = field(default_factory=list)
+    entries: list[Item | ItemProblem] = field(default_factory=list)
     unknown_fields: list[str] = field(default_factory=list)
 
 
@@ -204,18 +204,19 @@ def _add_items(parsed: ParsedFile, raw_items: Iterable[tuple[Any, int]]) -> None
     unknown: list[str] = list(parsed.unknown_fields)
     for index, (raw, line) in enumerate(raw_items):
         entry = validate_item(raw, index, line, parsed.path, file_strict=parsed.strict)
-        if isinstance(entry, PairItem):
+        if isinstance(entry, Item):
             if entry.id in seen:
                 entry = ItemProblem(index, line, "id", f"duplicate id {entry.id!r} (first used by item #{seen[entry.id]})", entry.id, entry.subset, parsed.path)
             else:
                 seen[entry.id] = index
         if isinstance(raw, dict):
-            unknown.extend(str(k) for k in raw if k not in ITEM_FIELDS and str(k) not in unknown)
+            known = COMMON_FIELDS + KIND_FIELD_NAMES.get(raw.get("kind", "pair"), ())
+            unknown.extend(str(k) for k in raw if k not in known and str(k) not in unknown)
         parsed.entries.append(entry)
     parsed.unknown_fields = unknown
 
 
-def validate_item(raw: Any, index: int, line: int | None, path: str, file_strict: bool = False) -> PairItem | ItemProblem:
+def validate_item(raw: Any, index: int, line: int | None, path: str, file_strict: bool = False) -> Item | ItemProblem:
     def problem(fieldname: str, message: str, item_id=None, subset=None) -> ItemProblem:
         return ItemProblem(index, line, fieldname, message, item_id, subset, path)
 
@@ -232,36 +233,133 @@ def validate_item(raw: Any, index: int, line: int | None, path: str, file_strict
     subset = raw.get("subset")
     if not isinstance(subset, str) or not subset.strip() or "::" in subset or "\n" in subset:
         return problem("subset", "missing" if subset is None else "must be a non-empty string without '::' or a newline", item_id)
-    if "prompt" not in raw:
-        return problem("prompt", "missing", item_id, subset)
-    prompt_error = _prompt_error(raw["prompt"])
-    if prompt_error:
-        return problem("prompt", prompt_error, item_id, subset)
-    for name in ("chosen", "rejected"):
-        value = raw.get(name)
-        if value is None:
-            return problem(name, "missing", item_id, subset)
-        if not isinstance(value, str):
-            return problem(name, f"must be a string, got {type(value).__name__}", item_id, subset)
-        if not value.strip():
-            return problem(name, "is empty", item_id, subset)
+    kind = raw.get("kind", "pair")
+    if kind not in ITEM_KINDS:
+        return problem("kind", f"unknown kind {kind!r}; kinds are {', '.join(ITEM_KINDS)}", item_id, subset)
     strict = raw.get("strict", False)
     if not isinstance(strict, bool):
         return problem("strict", "must be true or false", item_id, subset)
     tags = raw.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
         return problem("tags", "must be a list of non-empty strings", item_id, subset)
-    return PairItem(
+    try:
+        fields = KIND_FIELDS[kind](raw)
+    except FieldError as exc:
+        return problem(exc.field, exc.message, item_id, subset)
+    return ITEM_KINDS[kind](
         id=item_id,
         subset=subset,
-        prompt=freeze_prompt(raw["prompt"]),
-        chosen=raw["chosen"],
-        rejected=raw["rejected"],
         strict=strict or file_strict,
         tags=tuple(tags),
         source=f"{path}:{line}" if line else f"{path}#{index}",
         order=index,
+        **fields,
     )
+
+
+class FieldError(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+def _prompt(raw: dict, name: str = "prompt") -> Prompt:
+    if name not in raw:
+        raise FieldError(name, "missing")
+    error = _prompt_error(raw[name])
+    if error:
+        raise FieldError(name, error)
+    return freeze_prompt(raw[name])
+
+
+def _answer(raw: dict, name: str) -> str:
+    value = raw.get(name)
+    if value is None:
+        raise FieldError(name, "missing")
+    if not isinstance(value, str):
+        raise FieldError(name, f"must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise FieldError(name, "is empty")
+    return value
+
+
+def _answers(raw: dict, name: str) -> tuple:
+    value = raw.get(name)
+    if value is None:
+        raise FieldError(name, "missing")
+    if not isinstance(value, list) or not value:
+        raise FieldError(name, f"must be a non-empty list of answers, got {type(value).__name__}")
+    for i, answer in enumerate(value):
+        if not isinstance(answer, str) or not answer.strip():
+            raise FieldError(name, f"answer {i} must be a non-empty string")
+    return tuple(value)
+
+
+def _pair_fields(raw: dict) -> dict:
+    return {"prompt": _prompt(raw), "chosen": _answer(raw, "chosen"), "rejected": _answer(raw, "rejected")}
+
+
+def _best_of_n_fields(raw: dict) -> dict:
+    rule = raw.get("rule", "fractional")
+    if rule not in BestOfNItem.RULES:
+        raise FieldError("rule", f"must be one of {', '.join(BestOfNItem.RULES)}, got {rule!r}")
+    return {"prompt": _prompt(raw), "chosen": _answers(raw, "chosen"), "rejected": _answers(raw, "rejected"), "rule": rule}
+
+
+def _lists_fields(raw: dict) -> dict:
+    return {"prompt": _prompt(raw), "chosen": _answers(raw, "chosen"), "rejected": _answers(raw, "rejected")}
+
+
+def _style_matrix_fields(raw: dict) -> dict:
+    fields = _lists_fields(raw)
+    if len(fields["chosen"]) != len(fields["rejected"]):
+        raise FieldError("rejected", f"needs one answer per style: {len(fields['chosen'])} chosen but {len(fields['rejected'])} rejected")
+    return fields
+
+
+def _judged_fields(raw: dict) -> dict:
+    label = raw.get("label")
+    if label not in LABELS:
+        raise FieldError("label", f"must be \"A>B\" or \"B>A\", got {label!r}")
+    return {"question": _prompt(raw, "question"), "response_a": _answer(raw, "response_a"),
+            "response_b": _answer(raw, "response_b"), "label": label}
+
+
+def _steps_fields(raw: dict) -> dict:
+    problem = _answer(raw, "problem")
+    steps = _answers(raw, "steps")
+    label = raw.get("label")
+    if isinstance(label, bool) or not isinstance(label, int) or not -1 <= label < len(steps):
+        raise FieldError("label", f"must be the index of the earliest wrong step (0..{len(steps) - 1}) or -1, got {label!r}")
+    return {"problem": problem, "steps": steps, "label": label}
+
+
+def _consistency_fields(raw: dict) -> dict:
+    fields = {"prompt": _prompt(raw), "contrast_prompt": _prompt(raw, "contrast_prompt"), "answer": _answer(raw, "answer")}
+    if fields["prompt"] == fields["contrast_prompt"]:
+        raise FieldError("contrast_prompt", "is the same as prompt: it must be a different (near-duplicate) instruction")
+    return fields
+
+
+KIND_FIELDS = {
+    "pair": _pair_fields,
+    "best_of_n": _best_of_n_fields,
+    "style_matrix": _style_matrix_fields,
+    "ties": _lists_fields,
+    "judged": _judged_fields,
+    "steps": _steps_fields,
+    "consistency": _consistency_fields,
+}
+# the fields each kind reads (unknown ones draw a warning)
+KIND_FIELD_NAMES = {
+    "pair": ("prompt", "chosen", "rejected"),
+    "best_of_n": ("prompt", "chosen", "rejected", "rule"),
+    "style_matrix": ("prompt", "chosen", "rejected"),
+    "ties": ("prompt", "chosen", "rejected"),
+    "judged": ("question", "response_a", "response_b", "label"),
+    "steps": ("problem", "steps", "label"),
+    "consistency": ("prompt", "contrast_prompt", "answer"),
+}
 
 
 def _prompt_error(prompt: Any) -> str | None:

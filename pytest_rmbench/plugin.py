@@ -19,14 +19,14 @@ import pytest
 
 from . import __version__, history, hookspecs, terminal
 from . import baseline as baseline_mod
-from .collect import OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, PairTest, matches
+from .collect import OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, BenchmarkSuite, BenchmarkTest, matches
 from .engine import BatchLimits, ChunkedScorer, chunk_size_for, error_outcome, plan_chunks
 from .gate import INCONCLUSIVE, RULES, GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
-from .items import ERROR, PairOutcome
+from .items import ERROR, ItemOutcome
 from .models.base import ModelLoadError
 from .models.kinds import pairwise_hint
 from .options import add_options, float_setting, int_setting, model_spec, setting
-from .parse import ParsedFile, Section, parse_assignments, parse_section_assignment, parse_threshold_value
+from .parse import ItemProblem, ParsedFile, Section, parse_assignments, parse_section_assignment, parse_threshold_value
 from .report import aggregate, append_text, write_json, write_text
 from .terminal import LOAD_FAILED_AGAIN
 
@@ -52,10 +52,12 @@ def pytest_configure(config):
 
         plugin.xdist = XdistHooks(config, plugin.is_benchmark_nodeid, plugin.chunk_size, plugin.gpus_per_worker)
         config.pluginmanager.register(plugin.xdist, "rmbench-xdist")
+    from . import suites
     from .models import kinds
 
-    if not config.pluginmanager.is_registered(kinds):
-        config.pluginmanager.register(kinds, "rmbench-kinds")
+    for module, name in ((kinds, "rmbench-kinds"), (suites, "rmbench-suites")):
+        if not config.pluginmanager.is_registered(module):
+            config.pluginmanager.register(module, name)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -124,7 +126,8 @@ class RmbenchPlugin:
         self._model = None
         self.model_error: str | None = None
         self._load_error_shown = False
-        self.scorer = ChunkedScorer(self.get_model, self.batch_limits(), self.score_cache, self._pairwise_hint())
+        self.scorer = ChunkedScorer(self.get_model, self.batch_limits(), self.score_cache, self._pairwise_hint(),
+                                    step_threshold=float_setting(config, "rm_step_threshold", 0.0, 1.0))
         self._cache: tuple | None | bool = False  # False: not opened yet
         self._score_writer = None
         self.save_scores_path = setting(config, "rm_save_scores") or None
@@ -136,7 +139,7 @@ class RmbenchPlugin:
                 start_score_file(self.save_scores_path)
             self.scorer.on_scores.append(self.save_scores)
         self.files: dict[str, ParsedFile] = {}
-        self.catalog = {"files": {}, "items": []}  # every collected item, selected or not
+        self.catalog = {"files": {}, "items": [], "suites": {}}  # every collected item, selected or not
         self.positions: dict[str, int] = {}
         self.records: dict[str, dict] = {}
         self.other_failures = 0
@@ -153,6 +156,79 @@ class RmbenchPlugin:
         if matches(file_path, self.patterns):
             return BenchmarkFile.from_parent(parent, path=file_path)
         return None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector):
+        """The session's collectors, plus one per --rm-bench / --rm-dataset suite."""
+        report = yield
+        if isinstance(collector, pytest.Session) and report.passed:
+            report.result.extend(self._suite_collectors(collector))
+        return report
+
+    def _suite_collectors(self, session) -> list:
+        from .suites import DataSource
+
+        options = {
+            "languages": [c.strip() for c in (setting(self.config, "rm_languages") or "").split(",") if c.strip()],
+            "prior_sets": bool(setting(self.config, "rm_prior_sets")),
+        }
+        collectors = []
+        for suite in self._suites():
+            source = DataSource(suite=suite.name, data_dir=setting(self.config, "rm_data_dir") or None,
+                                revision=setting(self.config, "rm_revision") or None, options=options)
+            collectors.append(BenchmarkSuite.from_parent(session, name=suite.name, nodeid=suite.name, suite=suite, source=source))
+        return collectors
+
+    def _suites(self) -> list:
+        names = list(dict.fromkeys(setting(self.config, "rm_bench") or []))
+        found = []
+        for name in names:
+            suite = self.config.hook.pytest_rmbench_make_suite(config=self.config, name=name)
+            if suite is None:
+                from .suites import BUILTIN_SUITES
+
+                raise pytest.UsageError(
+                    f"--rm-bench {name!r}: no such suite; choose from {', '.join(BUILTIN_SUITES)} (or a suite a plugin adds)"
+                )
+            found.append(suite)
+        datasets = list(dict.fromkeys(setting(self.config, "rm_dataset") or []))
+        if datasets:
+            from .suites.dataset import DatasetSuite, parse_columns
+
+            try:
+                columns = parse_columns(setting(self.config, "rm_columns") or "")
+            except ValueError as exc:
+                raise pytest.UsageError(f"--rm-columns: {exc}") from None
+            for target in datasets:
+                found.append(DatasetSuite.for_target(target, columns, split=setting(self.config, "rm_dataset_split") or None,
+                                                     config=setting(self.config, "rm_dataset_config") or None))
+        elif setting(self.config, "rm_columns"):
+            raise pytest.UsageError("--rm-columns maps the columns of --rm-dataset: give --rm-dataset NAME_OR_PATH too")
+        taken = [s.name for s in found]
+        duplicates = sorted({n for n in taken if taken.count(n) > 1})
+        if duplicates:
+            raise pytest.UsageError(f"two suites are named {', '.join(duplicates)}: node ids would clash")
+        return found
+
+    def note_suite(self, suite, source, entries) -> None:
+        name = suite.name
+        subsets = {e.subset for e in entries if not isinstance(e, ItemProblem)}
+        sections = suite.sections(subsets) or {}
+        self.catalog["files"][name] = {
+            "name": name,
+            "strict": False,
+            "sections": {f"{name}/{n}": {f"{name}/{k}": w for k, w in s.weights.items()} for n, s in sections.items()},
+            "gate": {},
+        }
+        self.catalog["suites"][name] = {
+            "headline": suite.headline,
+            "items": len(entries),
+            "datasets": source.used,
+            "not_run": source.not_run,
+        }
+        for entry in entries:
+            subset = getattr(entry, "subset", None)
+            self.catalog["items"].append(f"{name}/{subset}" if subset is not None else None)
 
     @property
     def model_name(self) -> str:
@@ -198,7 +274,7 @@ class RmbenchPlugin:
         if self.spec is None:
             skip = pytest.mark.skip(reason=SKIP_REASON)
             for item in items:
-                if isinstance(item, PairTest):
+                if isinstance(item, BenchmarkTest):
                     item.add_marker(skip)
 
     def _select_regressions(self, config, items) -> None:
@@ -221,8 +297,8 @@ class RmbenchPlugin:
 
     def pytest_collection_finish(self, session):
         self.positions = {item.nodeid: i for i, item in enumerate(session.items)}
-        keys = [item.nodeid for item in session.items if isinstance(item, (PairTest, BadItem))]
-        pairs = {item.nodeid: item.pair for item in session.items if isinstance(item, PairTest)}
+        keys = [item.nodeid for item in session.items if isinstance(item, (BenchmarkTest, BadItem))]
+        pairs = {item.nodeid: item.item for item in session.items if isinstance(item, BenchmarkTest)}
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1) if self.is_worker else 1
         chunks = plan_chunks(keys, chunk_size_for(self.chunk_size, len(keys), workers))
         self.scorer.plan([[(key, pairs[key]) for key in chunk if key in pairs] for chunk in chunks])
@@ -252,8 +328,32 @@ class RmbenchPlugin:
         )
         if config.rule not in RULES or config.inconclusive not in INCONCLUSIVE:
             raise GateConfigError(f"rm_gate_rule must be one of {RULES} and rm_inconclusive one of {INCONCLUSIVE}")
-        validate(config, {s for s in self.catalog["items"] if s is not None})
+        validate(config, {s for s in self.catalog["items"] if s is not None}, set(self.catalog.get("suites") or ()))
         return config
+
+    def _suite_scores(self) -> tuple[dict, dict]:
+        """Each suite's official scores from its items' results, and the datasets it read."""
+        from .suites import SuiteResult
+
+        scores, datasets = {}, {}
+        for name, info in (self.catalog.get("suites") or {}).items():
+            datasets[name] = {"datasets": info["datasets"], "not_run": info["not_run"], "items": info["items"]}
+            results = [
+                SuiteResult(r["id"], r["suite_subset"], r["outcome"], r.get("credit"), r.get("details") or {})
+                for r in self.records.values() if r["file"] == name and r.get("suite_subset") is not None
+            ]
+            if not results:
+                continue
+            suite = self.config.hook.pytest_rmbench_make_suite(config=self.config, name=name) or self._dataset_suite(name)
+            try:
+                scores[name] = suite.score(results) if suite is not None else None
+            except Exception as exc:  # a scorer's bug must not lose the run's item results
+                self.warnings.append(f"{name}: the official score could not be computed: {type(exc).__name__}: {exc}")
+                scores[name] = None
+        return scores, datasets
+
+    def _dataset_suite(self, name: str):
+        return next((s for s in self._suites() if s.name == name), None)
 
     # -- running ------------------------------------------------------------------------
     def get_model(self):
@@ -294,9 +394,9 @@ class RmbenchPlugin:
             self._score_writer = ScoreWriter(self.save_scores_path)
         self._score_writer.write(rows)
 
-    def outcome_for(self, item: PairTest) -> PairOutcome:
+    def outcome_for(self, item: BenchmarkTest) -> ItemOutcome:
         try:
-            return self.scorer.outcome(item.nodeid, item.pair)
+            return self.scorer.outcome(item.nodeid, item.item)
         except ModelLoadError as exc:
             if self._load_error_shown:
                 return error_outcome(LOAD_FAILED_AGAIN)
@@ -306,37 +406,44 @@ class RmbenchPlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
         report = yield
-        if call.when == "call" and isinstance(item, (PairTest, BadItem)):
+        if call.when == "call" and isinstance(item, (BenchmarkTest, BadItem)):
             report.rmbench = self._record(item)
         return report
 
     def _record(self, item) -> dict:
         """What the controller learns about one item: plain data, carried on the test report."""
+        suite = isinstance(item.parent, BenchmarkSuite)
         if isinstance(item, BadItem):
             p = item.problem
-            outcome, pair = PairOutcome(ERROR, error=p.describe()), None
+            outcome, entry = ItemOutcome(ERROR, error=p.describe()), None
             subset, item_id = p.subset or "(invalid)", p.id
         else:
-            outcome = item.stash.get(OUTCOME_KEY, None) or PairOutcome(ERROR, error="the item did not run")
-            pair = item.pair
-            subset, item_id = pair.subset, pair.id
+            outcome = item.stash.get(OUTCOME_KEY, None) or ItemOutcome(ERROR, error="the item did not run")
+            entry = item.item
+            subset, item_id = entry.subset, entry.id
+        chosen_longer = entry.chosen_longer() if entry is not None else None
         return {
             "index": self.positions.get(item.nodeid, 0),
             "nodeid": item.nodeid,
             "file": item.nodeid.split("::", 1)[0],
             "id": item_id,
-            "subset": subset,
+            # suites share subset names (Safety, Math, ...): the report keeps them apart
+            "subset": f"{item.parent.name}/{subset}" if suite else subset,
+            "suite_subset": subset if suite else None,
+            "kind": entry.kind if entry is not None else None,
             "outcome": outcome.outcome,
+            "credit": outcome.credit,
             "chosen_score": outcome.chosen_score,
             "rejected_score": outcome.rejected_score,
             "margin": outcome.margin,
             "truncated": outcome.truncated,
-            "strict": bool(pair and pair.strict),
-            "length_correct": bool(pair and pair.length_prefers_chosen()),
-            "chosen_longer": bool(pair and len(pair.chosen) > len(pair.rejected)),
+            "strict": bool(entry and entry.strict),
+            "length_correct": entry.length_prefers_chosen() if chosen_longer is not None else None,
+            "chosen_longer": chosen_longer,
             "verdicts": outcome.details.get("verdicts"),
-            "content_hash": pair.content_hash() if pair else None,
-            "prompt_hash": pair.prompt_hash() if pair else None,
+            "details": outcome.details or None,
+            "content_hash": entry.content_hash() if entry else None,
+            "prompt_hash": entry.prompt_hash() if entry else None,
             "error": outcome.error,
         }
 
@@ -366,6 +473,7 @@ class RmbenchPlugin:
         catalog = output.get("rmbench_catalog")
         if catalog and not self.catalog["items"]:
             self.catalog = catalog
+            self.catalog.setdefault("suites", {})
         if output.get("rmbench_worker"):
             self.workers.append(output["rmbench_worker"])
 
@@ -409,9 +517,13 @@ class RmbenchPlugin:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
             return
         summary = aggregate(list(self.records.values()), gate_config.sections)
+        summary["scores"], summary["datasets"] = self._suite_scores()
+        suites = self.catalog.get("suites") or {}
+        summary["headlines"] = {n: (sc or {}).get(suites[n]["headline"]) for n, sc in summary["scores"].items()}
         comparison = self._compare_with_baseline(summary["items"])
         baseline_checks = baseline_mod.checks(comparison, gate_config.inconclusive) if comparison else []
         gate = evaluate(gate_config, summary, baseline_checks)
+        summary.pop("headlines")
         self.report = self._build_report(summary, gate)
         self.report["baseline"] = comparison
         self._record_run()

@@ -15,20 +15,31 @@ from .items import CORRECT, ERROR, INCORRECT
 from .parse import Section
 from .stats import wilson_interval
 
-ITEM_KEYS = ("nodeid", "file", "id", "subset", "outcome", "chosen_score", "rejected_score", "margin", "truncated",
-             "chosen_longer", "content_hash", "prompt_hash", "verdicts", "error")
+ITEM_KEYS = ("nodeid", "file", "id", "subset", "kind", "outcome", "credit", "chosen_score", "rejected_score", "margin",
+             "truncated", "chosen_longer", "content_hash", "prompt_hash", "verdicts", "details", "error")
+
+
+def credit(record: dict) -> float:
+    """An item's credit in [0, 1]: 1 or 0 for a pair, a fraction for best-of-n and style matrices."""
+    value = record.get("credit")
+    if value is None:
+        return 1.0 if record["outcome"] == CORRECT else 0.0
+    return value
 
 
 def block(records: list[dict]) -> dict:
-    """n, correct, accuracy (errored items left out), Wilson 95% interval, mean margin, errors."""
+    """n, correct (the sum of credits), accuracy (mean credit; errored items left out),
+    Wilson 95% interval, mean margin, errors, and how many items passed outright."""
     scored = [r for r in records if r["outcome"] != ERROR]
     n = len(scored)
-    correct = sum(r["outcome"] == CORRECT for r in scored)
+    correct = sum(credit(r) for r in scored)
+    correct = int(correct) if float(correct).is_integer() else correct
     low, high = wilson_interval(correct, n)
     margins = [r["margin"] for r in scored if r["margin"] is not None]
     return {
         "n": n,
         "correct": correct,
+        "passed": sum(r["outcome"] == CORRECT for r in scored),
         "accuracy": correct / n if n else None,
         "ci_low": low,
         "ci_high": high,
@@ -72,6 +83,33 @@ def section_block(section: Section, subsets: dict[str, dict]) -> dict:
     }
 
 
+def _steps_block(records: list[dict]) -> dict | None:
+    """ProcessBench's figures per subset: accuracy on erroneous and on correct solutions, and F1."""
+    by_subset: dict[str, list[dict]] = {}
+    for r in records:
+        if r.get("kind") == "steps" and r["outcome"] != ERROR and r.get("details"):
+            by_subset.setdefault(r["subset"], []).append(r)
+    if not by_subset:
+        return None
+    out = {}
+    for name, rs in sorted(by_subset.items()):
+        erroneous = [r["outcome"] == CORRECT for r in rs if r["details"]["label"] >= 0]
+        correct = [r["outcome"] == CORRECT for r in rs if r["details"]["label"] == -1]
+        out[name] = processbench_f1(erroneous, correct)
+    return out
+
+
+def processbench_f1(erroneous: list[bool], correct: list[bool]) -> dict:
+    """F1 = harmonic mean of the accuracy on erroneous and on correct solutions (0 when both are 0)."""
+    acc_error = sum(erroneous) / len(erroneous) if erroneous else None
+    acc_correct = sum(correct) / len(correct) if correct else None
+    if acc_error is None or acc_correct is None:
+        f1 = None
+    else:
+        f1 = 2 * acc_error * acc_correct / (acc_error + acc_correct) if acc_error + acc_correct else 0.0
+    return {"n_error": len(erroneous), "n_correct": len(correct), "acc_error": acc_error, "acc_correct": acc_correct, "f1": f1}
+
+
 def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
     records = sorted(records, key=lambda r: r["index"])
     by_subset: dict[str, list[dict]] = {}
@@ -79,21 +117,24 @@ def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
         by_subset.setdefault(r["subset"], []).append(r)
     subsets = {name: block(rs) for name, rs in by_subset.items()}
     strict = [r for r in records if r.get("strict") and r["outcome"] != ERROR]
+    paired = [r for r in records if r.get("length_correct") is not None]
     return {
         "items": [{k: r.get(k) for k in ITEM_KEYS} for r in records],
         "subsets": subsets,
         "sections": {name: section_block(s, subsets) for name, s in sections.items()},
         "overall": block(records),
         "length_baseline": {
-            "accuracy": sum(bool(r["length_correct"]) for r in records) / len(records) if records else None,
+            "n": len(paired),
+            "accuracy": sum(bool(r["length_correct"]) for r in paired) / len(paired) if paired else None,
             "rule": "the longer answer in characters wins; equal lengths are wrong",
         },
         "length_bias": {
-            "chosen_longer": _accuracy([r for r in records if r.get("chosen_longer")]),
-            "chosen_shorter": _accuracy([r for r in records if not r.get("chosen_longer")]),
+            "chosen_longer": _accuracy([r for r in paired if r.get("chosen_longer")]),
+            "chosen_shorter": _accuracy([r for r in paired if r.get("chosen_longer") is False]),
         },
         "truncated": sum(bool(r["truncated"]) for r in records),
         "judge": _judge_block(records),
+        "steps": _steps_block(records),
         "strict": {
             "n": len(strict),
             "correct": sum(r["outcome"] == CORRECT for r in strict),

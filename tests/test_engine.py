@@ -109,7 +109,7 @@ def test_plan_chunks():
 
 def test_chunked_scorer_scores_a_chunk_when_its_first_item_asks():
     model = Fake()
-    pairs = [(f"k{i}", PairItem(str(i), "s", "p", "y" * (i + 2), "n")) for i in range(5)]
+    pairs = [(f"k{i}", PairItem(id=str(i), subset="s", prompt="p", chosen="y" * (i + 2), rejected="n")) for i in range(5)]
     scorer = ChunkedScorer(lambda: model, BatchLimits(min_fill=0))
     scorer.plan([pairs[:3], pairs[3:]])
     assert scorer.outcome("k1", pairs[1][1]).outcome == "correct"
@@ -127,7 +127,7 @@ def test_non_finite_scores_make_errors(bad):
             return [bad if p.request.answer == "chosen" else 1.0 for p in batch]
 
     scorer = ChunkedScorer(lambda: Bad(), BatchLimits())
-    outcome = scorer.score_pairs([("k", PairItem("1", "s", "p", "chosen", "rejected"))])["k"]
+    outcome = scorer.score_pairs([("k", PairItem(id="1", subset="s", prompt="p", chosen="chosen", rejected="rejected"))])["k"]
     assert outcome.outcome == "error" and outcome.chosen_score is None and "non-finite" in outcome.error
 
 
