@@ -57,8 +57,8 @@ def add_options(parser) -> None:
     kind_option("--rm-judge-template", "rm_judge_template", "judge: a file holding the pairwise prompt template", metavar="PATH")
     kind_option("--rm-judge-mode", "rm_judge_mode", "judge: logprob (compare the two labels' next-token log-probs, default) or generate",
                 metavar="MODE", default="logprob")
-    kind_option("--rm-step-separator", "rm_step_separator", "prm: the text between steps (default a blank line)", metavar="TEXT", default="\n\n")
-    kind_option("--rm-step-token", "rm_step_token", "prm with a causal LM: the 'good step' token", metavar="TOKEN")
+    kind_option("--rm-step-separator", "rm_step_separator", "prm: the text after each step, where its score is read (default a blank line; \\n, \\t and \\\\ are decoded)", metavar="TEXT", default="\n\n")
+    kind_option("--rm-step-token", "rm_step_token", "prm with a causal LM: the token predicted after a correct step, GOOD or GOOD,BAD (e.g. '+,-')", metavar="TOKEN")
     kind_option("--rm-step-threshold", "rm_step_threshold", "prm: a step under this probability is wrong (default 0.5)", metavar="P", default="0.5")
     kind_option("--rm-head", "rm_head", "classifier with several outputs: the output that is the reward (default 0)", metavar="N")
     kind_option("--rm-head-weights", "rm_head_weights", "classifier with several outputs: reward = weighted sum, e.g. 0.5,0,1", metavar="W,W,...")

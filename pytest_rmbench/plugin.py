@@ -263,6 +263,10 @@ class RmbenchPlugin:
         for entry in parsed.entries:
             self.catalog["items"].append(getattr(entry, "subset", None))
 
+    def pytest_sessionstart(self, session):
+        if not self.is_worker:
+            self._suites()  # an unknown --rm-bench name is a usage error here, not once per xdist worker
+
     def pytest_collectreport(self, report):
         if report.failed:
             self.collection_failed = True

@@ -188,7 +188,9 @@ def table_lines(report: dict) -> Iterable[str]:
 
     def row(label: str, b: dict):
         ci = "-" if b.get("ci_low") is None else f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]"
-        rows.append((label, str(b["n"]), str(b.get("correct", "")), _fmt(b["accuracy"]), ci,
+        correct = b.get("correct", "")
+        correct = format(correct, ".4g") if isinstance(correct, float) else str(correct)
+        rows.append((label, str(b["n"]), correct, _fmt(b["accuracy"]), ci,
                      _fmt(b.get("mean_margin"), "+.3g"), str(b.get("errors", ""))))
 
     for name in sorted(report["subsets"]):

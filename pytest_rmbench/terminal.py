@@ -39,12 +39,15 @@ def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *,
     ))
     for message in errors[:5]:
         tr.write_line(f"error: {message}", red=True)
-    incorrect = sorted((r for r in records if r["outcome"] == INCORRECT), key=lambda r: r["margin"])
+    # worst margin first; kinds without a margin (steps) last
+    incorrect = sorted((r for r in records if r["outcome"] == INCORRECT),
+                       key=lambda r: (r["margin"] is None, r["margin"] or 0.0))
     if incorrect:
         shown = incorrect if verbose > 0 else incorrect[:SHOWN]
         tr.write_line(f"incorrect ({len(incorrect)}):")
         for r in shown:
-            tr.write_line(f"  {r['nodeid']}  margin {r['margin']:+.4g}")
+            figure = f"margin {r['margin']:+.4g}" if r["margin"] is not None else f"credit {r.get('credit') or 0:.3g}"
+            tr.write_line(f"  {r['nodeid']}  {figure}")
         if len(shown) < len(incorrect):
             tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all; --rm-report has every item)")
     for w in report["workers"]:

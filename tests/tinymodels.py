@@ -253,3 +253,58 @@ def build_judge_llama(folder: Path, *, chat_template: str | None = JUDGE_CHAT_TE
     torch.manual_seed(seed)
     LlamaForCausalLM(llama_config(tokenizer)).eval().save_pretrained(str(folder))
     return folder
+
+
+# -- process reward models (tests/test_prm.py) --------------------------------------------------
+
+PRM_SEPARATOR = "<extra_0>"  # a special-token step separator, as Qwen2.5-Math-PRM's
+
+
+def build_prm_tokenizer(folder: Path, *, chat_template: str | None = CHAT_TEMPLATE):
+    """build_tokenizer, trained on CORPUS plus Math-Shepherd's step tag "ки" and its labels
+    "+" / "-", with the special token PRM_SEPARATOR added."""
+    global CORPUS
+    saved = CORPUS
+    CORPUS = saved + ["ки + -"]  # build_tokenizer reads the global
+    try:
+        tokenizer = build_tokenizer(folder, chat_template=chat_template)
+    finally:
+        CORPUS = saved
+    tokenizer.add_special_tokens({"additional_special_tokens": list(ROLE_TOKENS) + [PRM_SEPARATOR]})
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer
+
+
+def build_tiny_prm(
+    folder: Path,
+    *,
+    causal_lm: bool = False,
+    num_labels: int = 2,
+    chat_template: str | None = CHAT_TEMPLATE,
+    seed: int = 0,
+) -> Path:
+    """A random-init tiny LlamaForTokenClassification (num_labels outputs per token) or
+    LlamaForCausalLM, with the PRM tokenizer, saved as safetensors in `folder`."""
+    import torch
+    from transformers import LlamaForCausalLM, LlamaForTokenClassification
+
+    folder = Path(folder)
+    tokenizer = build_prm_tokenizer(folder, chat_template=chat_template)
+    torch.manual_seed(seed)
+    cls = LlamaForCausalLM if causal_lm else LlamaForTokenClassification
+    cls(llama_config(tokenizer, num_labels=num_labels)).eval().save_pretrained(str(folder))
+    return folder
+
+
+def build_minilm_token_classifier(folder: Path, *, num_labels: int = 2, seed: int = 0) -> Path:
+    """The packaged MiniLM BERT with a seeded random token-classification head (no chat template)."""
+    import torch
+    from transformers import AutoTokenizer, BertForTokenClassification
+
+    source = minilm_folder()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    BertForTokenClassification.from_pretrained(str(source), num_labels=num_labels).save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(folder))
+    return folder

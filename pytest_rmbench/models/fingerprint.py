@@ -10,6 +10,7 @@ from .base import ModelSpec
 from .chat import FORMAT_VERSION
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
+OUTCOME_ONLY_OPTIONS = ("step_threshold",)
 MAX_HASHED_FILE = 64 * 2**20  # config and tokenizer files are small; weights are not read
 
 
@@ -29,10 +30,16 @@ def local_model_fingerprint(spec: ModelSpec, kind: str) -> str | None:
     if folder is None:
         return None  # not available locally: loading will say why; nothing to cache against
     digest = hashlib.sha256()
+    # the step threshold decides outcomes from scores, never the scores themselves
+    options = sorted((k, v) for k, v in spec.options.items() if k not in OUTCOME_ONLY_OPTIONS)
     settings = {
         "kind": kind, "dtype": spec.dtype, "max_length": spec.max_length, "seed": spec.seed,
-        "format": FORMAT_VERSION, "options": sorted(spec.options.items()),
+        "format": FORMAT_VERSION, "options": options,
     }
+    if kind == "prm":
+        from .prm import PRM_FORMAT_VERSION  # no torch at import
+
+        settings["prm_format"] = PRM_FORMAT_VERSION
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for name, value in sorted(spec.options.items()):
         if isinstance(value, str) and name != "ref_model" and os.path.isfile(value):

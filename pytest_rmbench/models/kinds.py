@@ -24,6 +24,8 @@ def detect_kind(spec: ModelSpec) -> str:
         if spec.model.startswith(prefix):
             return kind
     architectures = _architectures(spec.model)
+    if any(a.endswith(("ForTokenClassification", "ForProcessRewardModel")) for a in architectures):
+        return "prm"  # a score per token: read at each step's end
     if any(a.endswith("ForCausalLM") for a in architectures):
         raise ModelLoadError(
             f"{spec.model!r} is a causal language model ({', '.join(architectures)}): it could be scored as a "
