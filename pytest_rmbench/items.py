@@ -268,15 +268,12 @@ class JudgedItem(Item):
 
 
 @dataclass(frozen=True, kw_only=True)
-class BestOfNItem(Item):
-    """Several chosen and several rejected answers to one prompt."""
+class AnswerListsItem(Item):
+    """A prompt with lists of chosen and rejected answers, each scored alone."""
 
     prompt: Prompt
     chosen: tuple
     rejected: tuple
-    rule: str = "fractional"  # or "strict"
-    kind: ClassVar[str] = "best_of_n"
-    RULES: ClassVar[tuple] = ("fractional", "strict")
 
     def requests(self, rules: Rules = Rules()) -> list:
         return [ScoreRequest(self.prompt, a) for a in (*self.chosen, *self.rejected)]
@@ -288,88 +285,71 @@ class BestOfNItem(Item):
             return problem
         scores = [r.score for r in found]
         chosen, rejected = scores[: len(self.chosen)], scores[len(self.chosen):]
+        passed, credit, shown, details = self.decide(chosen, rejected)
+        details = {**details, "chosen_scores": chosen, "rejected_scores": rejected}
+        return ItemOutcome(CORRECT if passed else INCORRECT, shown, max(rejected),
+                           any(r.truncated for r in found), details=details, credit=credit)
+
+    def decide(self, chosen: list[float], rejected: list[float]) -> tuple[bool, float, float, dict]:
+        """(passed, credit, the chosen score to show, details) from the scores."""
+        raise NotImplementedError
+
+    def texts(self) -> list:
+        return [self.prompt, *self.chosen, "\x00", *self.rejected]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BestOfNItem(AnswerListsItem):
+    """Several chosen and several rejected answers to one prompt."""
+
+    rule: str = "fractional"  # or "strict"
+    kind: ClassVar[str] = "best_of_n"
+    RULES: ClassVar[tuple] = ("fractional", "strict")
+
+    def decide(self, chosen, rejected):
         details = {
-            "chosen_scores": chosen, "rejected_scores": rejected,
             "accurate": min(chosen) > max(rejected),
             "accurate_with_ties": min(chosen) >= max(rejected),
             "reciprocal_rank": reciprocal_rank(max(chosen), rejected),
         }
         if self.rule == "strict":
-            credit = 1.0 if details["accurate"] else 0.0
-            shown = min(chosen)
+            credit, shown = (1.0 if details["accurate"] else 0.0), min(chosen)
         else:
-            credit = fractional_credit(chosen, rejected)
-            shown = max(chosen)
-        details["credit"] = credit
-        return ItemOutcome(CORRECT if credit == 1.0 else INCORRECT, shown, max(rejected),
-                           any(r.truncated for r in found), details=details, credit=credit)
+            credit, shown = fractional_credit(chosen, rejected), max(chosen)
+        return credit == 1.0, credit, shown, {**details, "credit": credit}
 
     def texts(self) -> list:
-        return [self.prompt, *self.chosen, "\x00", *self.rejected, self.rule]
+        return [*super().texts(), self.rule]
 
 
 @dataclass(frozen=True, kw_only=True)
-class TiesItem(Item):
+class TiesItem(AnswerListsItem):
     """Several correct and several incorrect answers (RewardBench 2's Ties)."""
 
-    prompt: Prompt
-    chosen: tuple
-    rejected: tuple
     kind: ClassVar[str] = "ties"
 
-    def requests(self, rules: Rules = Rules()) -> list:
-        return [ScoreRequest(self.prompt, a) for a in (*self.chosen, *self.rejected)]
-
-    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
-        found = [results[r] for r in self.requests(rules)]
-        problem = _problem(found)
-        if problem:
-            return problem
-        scores = [r.score for r in found]
-        chosen, rejected = scores[: len(self.chosen)], scores[len(self.chosen):]
+    def decide(self, chosen, rejected):
         accurate = min(chosen) > max(rejected)
         details = {
-            "chosen_scores": chosen, "rejected_scores": rejected, "accurate": accurate,
+            "accurate": accurate,
             "diff_corr_margin": max(chosen) - min(chosen),
             "corr_incorrect_margin": min(chosen) - max(rejected),
         }
-        return ItemOutcome(CORRECT if accurate else INCORRECT, min(chosen), max(rejected),
-                           any(r.truncated for r in found), details=details)
-
-    def texts(self) -> list:
-        return [self.prompt, *self.chosen, "\x00", *self.rejected]
+        return accurate, (1.0 if accurate else 0.0), min(chosen), details
 
 
 @dataclass(frozen=True, kw_only=True)
-class StyleMatrixItem(Item):
+class StyleMatrixItem(AnswerListsItem):
     """k chosen and k rejected answers in k styles (RM-Bench: concise, detailed, markdown)."""
 
-    prompt: Prompt
-    chosen: tuple
-    rejected: tuple
     kind: ClassVar[str] = "style_matrix"
 
-    def requests(self, rules: Rules = Rules()) -> list:
-        return [ScoreRequest(self.prompt, a) for a in (*self.chosen, *self.rejected)]
-
-    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
-        found = [results[r] for r in self.requests(rules)]
-        problem = _problem(found)
-        if problem:
-            return problem
-        scores = [r.score for r in found]
-        k = len(self.chosen)
-        chosen, rejected = scores[:k], scores[k:]
+    def decide(self, chosen, rejected):
+        k = len(chosen)
         matrix = [[chosen[i] > rejected[j] for j in range(k)] for i in range(k)]
         parts = style_triangles(matrix)
         present = [v for v in parts.values() if v is not None]
-        credit = sum(present) / len(present)
-        details = {"matrix": matrix, **parts, "chosen_scores": chosen, "rejected_scores": rejected}
-        return ItemOutcome(CORRECT if all(all(row) for row in matrix) else INCORRECT, min(chosen), max(rejected),
-                           any(r.truncated for r in found), details=details, credit=credit)
-
-    def texts(self) -> list:
-        return [self.prompt, *self.chosen, "\x00", *self.rejected]
+        return all(all(row) for row in matrix), sum(present) / len(present), min(chosen), {"matrix": matrix, **parts}
 
 
 @dataclass(frozen=True, kw_only=True)
