@@ -90,8 +90,11 @@ def add_options(parser) -> None:
     suite_option("--rm-revision", "rm_revision", "dataset revision (a commit, tag or branch) to load from the Hub", metavar="REV")
     suite_option("--rm-languages", "rm_languages", "m-rewardbench: the languages to run, e.g. deu_Latn,zho_Hans (default all 23)",
                  metavar="CODES")
+    suites.addoption("--rm-suite-option", dest="rm_suite_options", action="append", default=[], metavar="NAME=VALUE",
+                     help="an option of a suite, e.g. sets=math,gpqa for ppe-bestofk (repeatable; ini rm_suite_options, one per line)")
+    parser.addini("rm_suite_options", help="suite options, one NAME=VALUE per line", type="linelist", default=[])
     suites.addoption("--rm-prior-sets", dest="rm_prior_sets", action="store_true", default=None,
-                     help="rewardbench: add the Prior Sets section (allenai/pref-test-sets) as older leaderboards did")
+                     help="rewardbench: add the Prior Sets section (allenai/preference-test-sets) as older leaderboards did")
     parser.addini("rm_prior_sets", help="rewardbench: add the Prior Sets section", type="bool", default=False)
     option("--rm-report", "rm_report", "write the JSON report to this path", metavar="PATH")
     group.addoption("--rm-gate-rule", dest="rm_gate_rule", choices=RULES, default=None,

@@ -168,10 +168,14 @@ class RmbenchPlugin:
     def _suite_collectors(self, session) -> list:
         from .suites import DataSource
 
-        options = {
+        try:
+            options = dict(parse_assignments(setting(self.config, "rm_suite_options") or [], "--rm-suite-option"))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        options.update({
             "languages": [c.strip() for c in (setting(self.config, "rm_languages") or "").split(",") if c.strip()],
             "prior_sets": bool(setting(self.config, "rm_prior_sets")),
-        }
+        })
         collectors = []
         for suite in self._suites():
             source = DataSource(suite=suite.name, data_dir=setting(self.config, "rm_data_dir") or None,

@@ -189,3 +189,28 @@ def test_suites_under_xdist_match_a_single_process(toy):
     one, two = read(toy, "one.json"), read(toy, "two.json")
     assert one["items"] == two["items"] and one["scores"] == two["scores"] and len(one["items"]) == 16
     assert len(two["workers"]) == 2
+
+
+def test_suite_options_reach_the_suite(pytester):
+    pytester.makeconftest('''
+import pytest
+from pytest_rmbench.items import PairItem
+
+class Flavoured:
+    name, headline = "flavoured", "n"
+    def load(self, source):
+        flavour = source.option("flavour", "plain")
+        yield PairItem(id="1", subset=flavour, prompt="p", chosen="long answer", rejected="short")
+    def sections(self, subsets):
+        return {}
+    def score(self, results):
+        return {"n": len(results)}
+
+@pytest.hookimpl
+def pytest_rmbench_make_suite(config, name):
+    return Flavoured() if name == "flavoured" else None
+''')
+    result = pytester.runpytest("--rm-bench=flavoured", "--rm-suite-option", "flavour=sour", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["flavoured::sour/1"])
+    result = pytester.runpytest("--rm-bench=flavoured", "--rm-suite-option", "flavour", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
