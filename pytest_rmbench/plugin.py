@@ -168,6 +168,15 @@ class RmbenchPlugin:
     def _suite_collectors(self, session) -> list:
         from .suites import DataSource
 
+        options = self._suite_options()
+        collectors = []
+        for suite in self._suites():
+            source = DataSource(suite=suite.name, data_dir=setting(self.config, "rm_data_dir") or None,
+                                revision=setting(self.config, "rm_revision") or None, options=options)
+            collectors.append(BenchmarkSuite.from_parent(session, name=suite.name, nodeid=suite.name, suite=suite, source=source))
+        return collectors
+
+    def _suite_options(self) -> dict:
         try:
             options = dict(parse_assignments(setting(self.config, "rm_suite_options") or [], "--rm-suite-option"))
         except ValueError as exc:
@@ -176,12 +185,7 @@ class RmbenchPlugin:
             "languages": [c.strip() for c in (setting(self.config, "rm_languages") or "").split(",") if c.strip()],
             "prior_sets": bool(setting(self.config, "rm_prior_sets")),
         })
-        collectors = []
-        for suite in self._suites():
-            source = DataSource(suite=suite.name, data_dir=setting(self.config, "rm_data_dir") or None,
-                                revision=setting(self.config, "rm_revision") or None, options=options)
-            collectors.append(BenchmarkSuite.from_parent(session, name=suite.name, nodeid=suite.name, suite=suite, source=source))
-        return collectors
+        return options
 
     def _suites(self) -> list:
         names = list(dict.fromkeys(setting(self.config, "rm_bench") or []))
@@ -269,7 +273,9 @@ class RmbenchPlugin:
 
     def pytest_sessionstart(self, session):
         if not self.is_worker:
-            self._suites()  # an unknown --rm-bench name is a usage error here, not once per xdist worker
+            # a bad --rm-bench name or suite option is a usage error here, not once per xdist worker
+            self._suites()
+            self._suite_options()
 
     def pytest_collectreport(self, report):
         if report.failed:
