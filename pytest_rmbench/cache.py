@@ -14,7 +14,7 @@ import sqlite3
 import time
 from typing import Iterable
 
-from .items import ScoreRequest, ScoreResult, request_parts
+from .items import MultiHeadScore, ScoreRequest, ScoreResult, request_parts
 from .sqlite_file import open_shared
 
 SCHEMA_VERSION = 1
@@ -58,8 +58,8 @@ class ScoreCache:
                 f"SELECT seq, score, truncated FROM scores WHERE model = ? AND seq IN ({marks})", [model, *part]
             )
             for seq, score, truncated in rows:
-                if isinstance(score, str):  # per-step scores, stored as a JSON list
-                    score = tuple(json.loads(score))
+                if isinstance(score, str):  # per-step scores or a multi-head score, stored as JSON
+                    score = _loaded(json.loads(score))
                 found[keyed[seq]] = ScoreResult(score, bool(truncated))
         return found
 
@@ -85,4 +85,12 @@ def _finite(score) -> bool:
 
 
 def _stored(score):
+    if isinstance(score, MultiHeadScore):
+        return json.dumps({"score": float(score), "heads": list(score.heads)})
     return json.dumps(list(score)) if isinstance(score, tuple) else score
+
+
+def _loaded(value):
+    if isinstance(value, dict):
+        return MultiHeadScore(value["score"], value["heads"])
+    return tuple(value)

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .items import ERROR, Item, ItemOutcome, Rules, ScoreRequest, ScoreResult, StepsRequest, item_outcome
+from .items import ERROR, Item, ItemOutcome, MultiHeadScore, Rules, ScoreRequest, ScoreResult, StepsRequest, item_outcome
 from .cache import ScoreCache
 from .models.base import Prepared, RewardModelAdapter
 
@@ -135,6 +135,8 @@ def _free_accelerator_memory() -> None:
 
 def _as_score(score):
     """A float, or a tuple of floats (per-step scores); None for anything else."""
+    if isinstance(score, MultiHeadScore):
+        return score
     if isinstance(score, (list, tuple)):
         values = tuple(_as_score(s) for s in score)
         return None if any(v is None or isinstance(v, tuple) for v in values) else values

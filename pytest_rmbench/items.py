@@ -97,6 +97,20 @@ def request_parts(request) -> list[str]:
     return [request.prompt_key(), request.answer]
 
 
+class MultiHeadScore(float):
+    """A reward that also carries every output of a multi-objective model, for per-head figures."""
+
+    heads: tuple
+
+    def __new__(cls, value: float, heads):
+        score = super().__new__(cls, value)
+        score.heads = tuple(float(h) for h in heads)
+        return score
+
+    def __reduce__(self):
+        return (MultiHeadScore, (float(self), self.heads))
+
+
 @dataclass
 class ScoreResult:
     score: Any  # a float; a tuple of floats for a StepsRequest; None when it failed
@@ -468,7 +482,11 @@ def judge_pair(chosen: ScoreResult, rejected: ScoreResult) -> ItemOutcome:
     if problem:
         return problem
     outcome = CORRECT if chosen.score > rejected.score else INCORRECT
-    return ItemOutcome(outcome, chosen.score, rejected.score, truncated)
+    details = {}
+    heads_c, heads_r = getattr(chosen.score, "heads", None), getattr(rejected.score, "heads", None)
+    if heads_c and heads_r and len(heads_c) == len(heads_r):
+        details["heads"] = [c > r for c, r in zip(heads_c, heads_r)]  # each output's own verdict
+    return ItemOutcome(outcome, float(chosen.score), float(rejected.score), truncated, details=details)
 
 
 def judge_both_orders(chosen_first: ScoreResult, chosen_second: ScoreResult) -> ItemOutcome:

@@ -351,7 +351,8 @@ class RmbenchPlugin:
 
         scores, datasets = {}, {}
         for name, info in (self.catalog.get("suites") or {}).items():
-            datasets[name] = {"datasets": info["datasets"], "not_run": info["not_run"], "items": info["items"]}
+            datasets[name] = {"headline": info["headline"], "datasets": info["datasets"], "not_run": info["not_run"],
+                              "items": info["items"]}
             results = [
                 SuiteResult(r["id"], r["suite_subset"], r["outcome"], r.get("credit"), r.get("details") or {})
                 for r in self.records.values() if r["file"] == name and r.get("suite_subset") is not None

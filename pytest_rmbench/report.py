@@ -83,6 +83,24 @@ def section_block(section: Section, subsets: dict[str, dict]) -> dict:
     }
 
 
+def _heads_block(records: list[dict]) -> dict | None:
+    """A multi-objective model's outputs judged one at a time: accuracy per head, overall and per subset."""
+    judged = [r for r in records if r["outcome"] != ERROR and (r.get("details") or {}).get("heads")]
+    if not judged:
+        return None
+
+    def accuracies(rs: list[dict]) -> list[float | None]:
+        width = max(len(r["details"]["heads"]) for r in rs)
+        columns = [[r["details"]["heads"][h] for r in rs if len(r["details"]["heads"]) > h] for h in range(width)]
+        return [sum(c) / len(c) if c else None for c in columns]
+
+    by_subset: dict[str, list[dict]] = {}
+    for r in judged:
+        by_subset.setdefault(r["subset"], []).append(r)
+    return {"n": len(judged), "overall": accuracies(judged),
+            "subsets": {name: accuracies(rs) for name, rs in sorted(by_subset.items())}}
+
+
 def _steps_block(records: list[dict]) -> dict | None:
     """ProcessBench's figures per subset: accuracy on erroneous and on correct solutions, and F1."""
     by_subset: dict[str, list[dict]] = {}
@@ -135,6 +153,7 @@ def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
         "truncated": sum(bool(r["truncated"]) for r in records),
         "judge": _judge_block(records),
         "steps": _steps_block(records),
+        "heads": _heads_block(records),
         "strict": {
             "n": len(strict),
             "correct": sum(r["outcome"] == CORRECT for r in strict),

@@ -30,6 +30,17 @@ def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *,
         f"length baseline (longer answer wins): {_num(length)}   truncated: {report['truncated']}"
         f"   pairs/s: {'-' if pps is None else f'{pps:,.1f}'}"
     )
+    heads = report.get("heads")
+    if heads:
+        figures = ", ".join(f"{h}: {_num(a)}" for h, a in enumerate(heads["overall"]))
+        tr.write_line(f"per-head accuracy (each output as the reward, {heads['n']} pairs): {figures}")
+    for name, block in (report.get("steps") or {}).items():
+        tr.write_line(f"steps {name}: F1 {_num(block['f1'])} (accuracy on erroneous {_num(block['acc_error'])}, "
+                      f"on correct {_num(block['acc_correct'])})")
+    for name, scores in (report.get("scores") or {}).items():
+        headline = report.get("datasets", {}).get(name, {}).get("headline")
+        value = (scores or {}).get(headline) if headline else None
+        tr.write_line(f"{name}: {headline} {_num(value)}" if value is not None else f"{name}: see \"scores\" in the JSON report")
     cached = sum(w.get("cached") or 0 for w in report["workers"])
     if cached:
         total = cached + sum(w.get("sequences") or 0 for w in report["workers"])

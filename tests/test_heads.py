@@ -115,3 +115,37 @@ def test_empty_options_mean_unset(three_head_dir, manual_logits):
 def test_bad_head_options_are_load_errors(three_head_dir, options, message):
     with pytest.raises(ModelLoadError, match=message):
         make(three_head_dir, **options)
+
+
+def test_every_head_travels_with_the_reward(three_head_dir, manual_logits):
+    scores = adapter_scores(make(three_head_dir, head="1"))
+    assert [h for s in scores for h in s.heads] == pytest.approx(manual_logits.flatten().tolist(), abs=1e-4)
+    assert scores == pytest.approx(manual_logits[:, 1].tolist(), abs=1e-4)
+
+
+def test_report_gives_per_head_accuracies_and_a_cached_rerun_keeps_them(pytester, three_head_dir):
+    import json
+
+    from transformers import AutoModelForSequenceClassification
+
+    prompt = "What is the capital of France ?"
+    answers = ["The capital of France is Paris .", "Sorry , I cannot help with that request .", "Lyon", "seven"]
+    pairs = [(0, 1), (1, 0), (2, 3), (0, 3)]
+    lines = [json.dumps({"id": i, "subset": "s", "prompt": prompt, "chosen": answers[c], "rejected": answers[r]})
+             for i, (c, r) in enumerate(pairs)]
+    (pytester.path / "pairs.rmbench.jsonl").write_text("\n".join(lines) + "\n")
+    # each answer alone through the model's own forward: every head's verdict per pair, by hand
+    requests = [ScoreRequest(prompt, a) for a in answers]
+    ids = [p.payload for p in make(three_head_dir).prepare(requests)]
+    model = AutoModelForSequenceClassification.from_pretrained(str(three_head_dir), dtype=torch.float32).eval()
+    with torch.inference_mode():
+        logits = [model(input_ids=torch.tensor([seq])).logits[0].tolist() for seq in ids]
+    expected = [sum(logits[c][h] > logits[r][h] for c, r in pairs) / len(pairs) for h in range(3)]
+    args = [f"--rm-model={three_head_dir}", "--rm-device=cpu", "--rm-dtype=float32", "-p", "no:cacheprovider"]
+    for name in ("first.json", "cached.json"):
+        result = pytester.runpytest(*args, f"--rm-report={name}")
+        report = json.loads((pytester.path / name).read_text())
+        assert report["heads"]["overall"] == pytest.approx(expected), name
+        assert report["heads"]["subsets"]["s"] == pytest.approx(expected)
+        result.stdout.fnmatch_lines(["per-head accuracy (each output as the reward, 4 pairs): 0: *"])
+    assert report["workers"][0]["cached"] == 4  # the second run read every score, heads included, from the cache

@@ -6,7 +6,7 @@ import inspect
 import math
 from typing import Sequence
 
-from ..items import ScoreRequest
+from ..items import MultiHeadScore, ScoreRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import ChatEncoder
 from .loading import (  # the shared names are re-exported: other modules and tests import them from here
@@ -110,10 +110,15 @@ class ClassifierModel:
             if logits.shape[1] != len(head_weights):
                 raise ValueError(f"--rm-head-weights has {len(head_weights)} weights for {logits.shape[1]} outputs")
             weights = torch.tensor(head_weights, dtype=torch.float32, device=logits.device)
-            return (logits.float() @ weights).cpu().tolist()
-        if head >= logits.shape[1]:
-            raise ValueError(f"--rm-head {head} is out of range for {logits.shape[1]} outputs")
-        return logits[:, head].float().cpu().tolist()
+            rewards = (logits.float() @ weights).cpu().tolist()
+        else:
+            if head >= logits.shape[1]:
+                raise ValueError(f"--rm-head {head} is out of range for {logits.shape[1]} outputs")
+            rewards = logits[:, head].float().cpu().tolist()
+        if logits.shape[1] == 1:
+            return rewards
+        # several outputs: each travels with the reward, for the report's per-head accuracies
+        return [MultiHeadScore(r, row) for r, row in zip(rewards, logits.float().cpu().tolist())]
 
 
 def build(spec: ModelSpec) -> ClassifierModel:
