@@ -18,6 +18,7 @@ import math
 
 from .markdown import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p, gate_state
 from .markdown import fmt_check_number as check_number
+from .report import official_figures
 
 WIDTH = 700
 ROW = 26
@@ -464,6 +465,16 @@ def sections_table(report: dict) -> str:
     return "\n".join(out)
 
 
+def official_table(report: dict) -> str:
+    rows = official_figures(report)
+    out = ['<table class="data"><thead><tr><th>suite</th><th>score</th><th>value</th><th>more</th></tr></thead><tbody>']
+    for name, headline, value, figures in rows:
+        more = ", ".join(f"{k} {fmt(v)}" for k, v in figures)
+        out.append(f'<tr><th scope="row">{esc(name)}</th>{td(headline or "-")}{td(fmt(value), cls="num")}{td(more or "-")}</tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
 def gate_table(report: dict) -> str:
     gate = report.get("gate") or {}
     checks = [c for c in gate.get("checks") or [] if isinstance(c, dict)]
@@ -775,6 +786,9 @@ def render_html(report: dict) -> str:
     out.append(subsets_table(report))
     out.append('<h2 id="sections">Sections</h2>')
     out.append(sections_table(report))
+    if report.get("scores"):
+        out.append('<h2 id="official">Official scores</h2>')
+        out.append(official_table(report))
     out.append('<h2 id="gate">Gate checks</h2>')
     out.append(gate_table(report))
     out.append('<h2 id="run">Run</h2>')

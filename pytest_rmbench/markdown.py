@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 
+from .report import official_figures
+
 MAX_LISTED = 20  # regressed / incorrect node ids listed before "and N more"
 
 DECISION_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⚠️ inconclusive", "not run": "⏭️ not run"}
@@ -229,6 +231,18 @@ def render_markdown(report: dict) -> str:
                 members.append(escape_md(sub) + (" (n)" if w is None else f" ({fmt(w, 'g')})"))
             out.append(f"| {escape_md(name)} | {fmt_count(s.get('n'))} | {fmt(s.get('accuracy'))} | "
                        f"{', '.join(members) or '-'} |")
+        out.append("")
+
+    # -- official scores of the published suites ----------------------------------------------
+    official = official_figures(report)
+    if official:
+        out.append("### Official scores")
+        out.append("")
+        out.append("| suite | score | value | more |")
+        out.append("| --- | --- | --: | --- |")
+        for name, headline, value, figures in official:
+            more = ", ".join(f"{escape_md(k)} {fmt(finite(v))}" for k, v in figures)
+            out.append(f"| {escape_md(name)} | {escape_md(headline or '-')} | {fmt(finite(value))} | {more or '-'} |")
         out.append("")
 
     # -- gate -------------------------------------------------------------------------------

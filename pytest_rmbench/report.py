@@ -163,6 +163,26 @@ def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
     }
 
 
+def official_figures(report: dict, limit: int = 16) -> list[tuple[str, str | None, float | None, list]]:
+    """Per suite: (name, headline key, headline value, [(dotted key, value), ...]) from
+    `scores`, for the summaries people read; nested blocks are flattened one level deep."""
+    out = []
+    for name, scores in (report.get("scores") or {}).items():
+        headline = ((report.get("datasets") or {}).get(name) or {}).get("headline")
+        scores = scores if isinstance(scores, dict) else {}
+        figures = []
+        for key, value in scores.items():
+            if key == headline:
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                figures.append((key, value))
+            elif isinstance(value, dict):
+                figures.extend((f"{key}.{k}", v) for k, v in value.items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool))
+        out.append((name, headline, scores.get(headline) if headline else None, figures[:limit]))
+    return out
+
+
 def json_safe(value):
     """NaN and infinities become null: the report must be valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):

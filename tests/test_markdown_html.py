@@ -453,3 +453,19 @@ def test_html_renders_in_headless_chromium(tmp_path):
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1200, 2000)
     assert len(data) > 50_000  # a blank page compresses to a few kB; charts and tables do not
+
+
+def test_official_scores_in_markdown_and_html():
+    report = make_report(baseline=False)
+    report["scores"] = {
+        "rewardbench": {"final": 0.8125, "sections": {"Chat": 0.9, "Safety": float("nan")}, "errors": 0},
+        "x|y": {"overall": None},
+    }
+    report["datasets"] = {"rewardbench": {"headline": "final"}, "x|y": {"headline": "overall"}}
+    markdown = render_markdown(report)
+    assert "### Official scores" in markdown
+    assert "| rewardbench | final | 0.812 | sections.Chat 0.900, sections.Safety -, errors 0.000 |" in markdown
+    assert "| x\\|y | overall | - | - |" in markdown
+    page = render_html(report)
+    assert '<h2 id="official">Official scores</h2>' in page and "sections.Chat 0.900" in page
+    assert "### Official scores" not in render_markdown(make_report(baseline=False))
