@@ -1,10 +1,8 @@
 """--rm-dataset: any preference dataset, mapped with --rm-columns, string or chat-message columns."""
 
-import json
-import os
+import sys
+from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from pytest_rmbench.items import PairItem
@@ -12,16 +10,9 @@ from pytest_rmbench.parse import ItemProblem
 from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.dataset import DatasetSuite, parse_columns, suite_name_for
 
-
-def write_jsonl(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in rows)
-
-
-def write_parquet(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import write_jsonl, write_parquet  # noqa: E402
 
 
 def load(suite, data_dir=None):

@@ -1,8 +1,7 @@
 """HH-RLHF suite: transcript splitting into a multi-turn prompt and two answers."""
 
-import gzip
-import json
-import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,21 +10,14 @@ from pytest_rmbench.parse import ItemProblem
 from pytest_rmbench.suites.base import DataSource, RowError, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.hhrlhf import HH_RLHF, split_transcript
 
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import write_jsonl  # noqa: E402
+
 
 def t(*turns):
     """A transcript from alternating Human / Assistant turns."""
     return "".join(f"\n\n{'Human' if i % 2 == 0 else 'Assistant'}: {turn}" for i, turn in enumerate(turns))
-
-
-def write(path, rows, gz=False):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    data = "".join(json.dumps(r) + "\n" for r in rows)
-    if gz:
-        with gzip.open(path, "wt", encoding="utf-8") as fh:
-            fh.write(data)
-    else:
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(data)
 
 
 def test_single_turn():
@@ -78,14 +70,14 @@ def test_prompt_must_end_with_the_human():
 
 
 def test_local_folders_are_the_subsets(tmp_path):
-    write(tmp_path / "helpful-base" / "test.jsonl.gz",
+    write_jsonl(tmp_path / "helpful-base" / "test.jsonl.gz",
           [{"chosen": t("Hi", "Hello", "Joke?", "Ha"), "rejected": t("Hi", "Hello", "Joke?", "No")},
            {"chosen": t("Q", "a"), "rejected": None},
-           {"chosen": t("Q2", "good"), "rejected": t("Q2", "bad")}], gz=True)
-    write(tmp_path / "helpful-base" / "train.jsonl.gz", [{"chosen": t("T", "a"), "rejected": t("T", "b")}], gz=True)
-    write(tmp_path / "harmless-base" / "test.jsonl", [{"chosen": t("Bad?", "No"), "rejected": t("Bad?", "Sure")}])
-    write(tmp_path / "red-team-attempts" / "red_team_attempts.jsonl", [{"transcript": "x"}])
-    write(tmp_path / "somewhere" / "test.jsonl", [{"chosen": t("X", "a"), "rejected": t("X", "b")}])
+           {"chosen": t("Q2", "good"), "rejected": t("Q2", "bad")}])
+    write_jsonl(tmp_path / "helpful-base" / "train.jsonl.gz", [{"chosen": t("T", "a"), "rejected": t("T", "b")}])
+    write_jsonl(tmp_path / "harmless-base" / "test.jsonl", [{"chosen": t("Bad?", "No"), "rejected": t("Bad?", "Sure")}])
+    write_jsonl(tmp_path / "red-team-attempts" / "red_team_attempts.jsonl", [{"transcript": "x"}])
+    write_jsonl(tmp_path / "somewhere" / "test.jsonl", [{"chosen": t("X", "a"), "rejected": t("X", "b")}])
     source = DataSource(suite="hh-rlhf", data_dir=str(tmp_path))
     entries = list(HH_RLHF.load(source))
     items = [e for e in entries if isinstance(e, PairItem)]
@@ -106,7 +98,7 @@ def test_nothing_found_and_missing_columns(tmp_path):
     with pytest.raises(SuiteDataError) as err:
         list(HH_RLHF.load(DataSource(suite="hh-rlhf", data_dir=str(tmp_path))))
     assert "helpful-base/test.jsonl.gz" in str(err.value)
-    write(tmp_path / "harmless-base" / "test.jsonl", [{"good": "a", "bad": "b"}])
+    write_jsonl(tmp_path / "harmless-base" / "test.jsonl", [{"good": "a", "bad": "b"}])
     with pytest.raises(SuiteDataError, match="'chosen'"):
         list(HH_RLHF.load(DataSource(suite="hh-rlhf", data_dir=str(tmp_path))))
 

@@ -1,10 +1,11 @@
 """JudgeBench as a suite: response sets, source prefixes, the counter rule and the scalar rule."""
 
-import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import JudgedItem, Rules, ScoreResult
+from pytest_rmbench.items import JudgedItem, Rules
 from pytest_rmbench.parse import ItemProblem
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.judgebench import JUDGEBENCH, source_prefix
@@ -13,14 +14,14 @@ GPT = "dataset=judgebench,response_model=gpt-4o-2024-05-13.jsonl"
 CLAUDE = "dataset=judgebench,response_model=claude-3-5-sonnet-20240620.jsonl"
 MODELS = {GPT: "gpt-4o-2024-05-13", CLAUDE: "claude-3-5-sonnet-20240620"}
 
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import scored, write_jsonl  # noqa: E402
+
 
 def pair(pair_id, source, label="A>B", model="gpt-4o-2024-05-13", original_id=None):
     return {"pair_id": pair_id, "original_id": original_id, "source": source, "question": f"q {pair_id}",
             "response_model": model, "response_A": f"A {pair_id}", "response_B": f"B {pair_id}", "label": label}
-
-
-def write(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 def load(tmp_path):
@@ -37,11 +38,11 @@ def test_source_prefixes(source, prefix):
 
 
 def test_both_response_sets_prefix_their_nodes(tmp_path):
-    write(tmp_path / GPT, [pair("p1", "mmlu-pro-law", original_id=1420), pair("p2", "livecodebench", "B>A"),
+    write_jsonl(tmp_path / GPT, [pair("p1", "mmlu-pro-law", original_id=1420), pair("p2", "livecodebench", "B>A"),
                            pair("p3", "livebench-math", "A=B"), pair("p4", "arena")])
-    write(tmp_path / CLAUDE, [pair("p1", "livebench-reasoning", model="claude-3-5-sonnet-20240620")])
+    write_jsonl(tmp_path / CLAUDE, [pair("p1", "livebench-reasoning", model="claude-3-5-sonnet-20240620")])
     (tmp_path / "outputs").mkdir()
-    write(tmp_path / "outputs" / (GPT[:-6] + ",judge_name=arena_hard,judge_model=o1-mini.jsonl"), [pair("z", "arena")])
+    write_jsonl(tmp_path / "outputs" / (GPT[:-6] + ",judge_name=arena_hard,judge_model=o1-mini.jsonl"), [pair("z", "arena")])
     source, entries = load(tmp_path)
     items = [e for e in entries if not isinstance(e, ItemProblem)]
     assert [i.node for i in items] == ["claude-3-5-sonnet-20240620/livebench-reasoning/p1",
@@ -56,14 +57,14 @@ def test_both_response_sets_prefix_their_nodes(tmp_path):
 
 
 def test_one_response_set_keeps_short_nodes(tmp_path):
-    write(tmp_path / GPT, [pair("p1", "mmlu-pro-law"), pair("p1", "mmlu-pro-law")])
+    write_jsonl(tmp_path / GPT, [pair("p1", "mmlu-pro-law"), pair("p1", "mmlu-pro-law")])
     _, entries = load(tmp_path)
     assert entries[0].node == "mmlu-pro/p1"
     assert isinstance(entries[1], ItemProblem) and entries[1].field == "pair_id"
 
 
 def test_no_files_names_the_expected_ones(tmp_path):
-    write(tmp_path / "judgebench.jsonl", [pair("p1", "livecodebench")])
+    write_jsonl(tmp_path / "judgebench.jsonl", [pair("p1", "livecodebench")])
     with pytest.raises(SuiteDataError, match="response_model=gpt-4o-2024-05-13.jsonl"):
         load(tmp_path)
 
@@ -92,12 +93,6 @@ def judged(label="A>B", n=1):
     return JudgedItem(id=f"gpt/{n}", subset="mmlu-pro", question="q", response_a=f"a{n}", response_b=f"b{n}", label=label)
 
 
-def result_of(item, first, second, rules):
-    requests = item.requests(rules)
-    outcome = item.outcome({requests[0]: ScoreResult(first), requests[1]: ScoreResult(second)}, rules)
-    return SuiteResult(item.id, item.subset, outcome.outcome, outcome.credit, outcome.details)
-
-
 PAIRWISE = Rules(pairwise=True)
 
 
@@ -113,7 +108,7 @@ PAIRWISE = Rules(pairwise=True)
     ("B>A", 1.0, -1.0, False),
 ])
 def test_counter_rule_for_a_pairwise_judge(label, first, second, correct):
-    result = result_of(judged(label), first, second, PAIRWISE)
+    result = scored(judged(label), [first, second], PAIRWISE)
     assert result.outcome == ("correct" if correct else "incorrect")
 
 
@@ -123,15 +118,15 @@ def test_counter_rule_for_a_pairwise_judge(label, first, second, correct):
     ("A>B", 1.0, 1.0, False),
 ])
 def test_scalar_rule_reads_anything_but_a_above_b_as_b(label, a, b, correct):
-    result = result_of(judged(label), a, b, Rules())
+    result = scored(judged(label), [a, b])
     assert result.outcome == ("correct" if correct else "incorrect")
     assert result.details["verdict"] == ("A>B" if a > b else "B>A")
 
 
 def test_score_by_source_and_by_set():
     results = [
-        result_of(judged("A>B", 1), 1.0, -1.0, PAIRWISE),   # right
-        result_of(judged("A>B", 2), 1.0, 1.0, PAIRWISE),    # inconsistent: wrong
+        scored(judged("A>B", 1), [1.0, -1.0], PAIRWISE),   # right
+        scored(judged("A>B", 2), [1.0, 1.0], PAIRWISE),    # inconsistent: wrong
         SuiteResult("gpt/3", "livecodebench", "correct", 1.0, {}),
         SuiteResult("claude/1", "livecodebench", "incorrect", 0.0, {}),
         SuiteResult("claude/2", "livebench-math", "error", None, {}),

@@ -1,30 +1,18 @@
 """M-RewardBench suite: languages as configurations / folders, scored per language as RewardBench v1."""
 
-import json
-import os
+import sys
+from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from pytest_rmbench.items import PairItem
 from pytest_rmbench.parse import ItemProblem
-from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError, SuiteResult
+from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError
 from pytest_rmbench.suites.mrewardbench import LANGUAGES, M_REWARDBENCH
 
-
-def write_parquet(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
-
-
-def write_json(path, rows, lines=True):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        if lines:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        else:
-            json.dump(rows, fh, ensure_ascii=False)
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import result, write_json, write_jsonl, write_parquet  # noqa: E402
 
 
 def row(id, subset, lang="arb_Arab", column="source", chosen="جيد"):
@@ -46,10 +34,10 @@ def test_the_23_languages():
 def test_local_language_folders_and_files(tmp_path):
     write_parquet(tmp_path / "arb_Arab" / "test-00000-of-00001.parquet",
                   [row(1, "alpacaeval-easy"), row(2, "math-prm"), row(3, "brand-new")])
-    write_json(tmp_path / "arb_Arab" / "filtered.json", [row(50, "alpacaeval-easy")], lines=False)  # same rows again
-    write_json(tmp_path / "arb_Arab" / "raw.json", [row(60, "alpacaeval-easy")], lines=False)
-    write_json(tmp_path / "deu_Latn.jsonl", [row(1, "donotanswer", lang="deu_Latn", column="subset")])
-    write_json(tmp_path / "eng_Latn" / "filtered.json", [row(70, "alpacaeval-easy")], lines=False)
+    write_json(tmp_path / "arb_Arab" / "filtered.json", [row(50, "alpacaeval-easy")])  # same rows again
+    write_json(tmp_path / "arb_Arab" / "raw.json", [row(60, "alpacaeval-easy")])
+    write_jsonl(tmp_path / "deu_Latn.jsonl", [row(1, "donotanswer", lang="deu_Latn", column="subset")])
+    write_json(tmp_path / "eng_Latn" / "filtered.json", [row(70, "alpacaeval-easy")])
     (tmp_path / "notes.txt").write_text("x")
     entries, source = load(tmp_path, languages=["arb_Arab", "deu_Latn", "zho_Hans"])
     assert all(isinstance(e, PairItem) for e in entries)
@@ -65,13 +53,13 @@ def test_local_language_folders_and_files(tmp_path):
 
 
 def test_filtered_json_is_read_when_there_is_no_test_file(tmp_path):
-    write_json(tmp_path / "ces_Latn" / "filtered.json", [row(4, "hep-go", lang="ces_Latn")], lines=False)
+    write_json(tmp_path / "ces_Latn" / "filtered.json", [row(4, "hep-go", lang="ces_Latn")])
     entries, _ = load(tmp_path, languages=["ces_Latn"])
     assert [e.node for e in entries] == ["ces_Latn/reasoning/hep-go/4"]
 
 
 def test_every_language_by_default_and_absent_ones_recorded(tmp_path):
-    write_json(tmp_path / "zho_Hant.jsonl", [row(1, "alpacaeval-easy", lang="zho_Hant")])
+    write_jsonl(tmp_path / "zho_Hant.jsonl", [row(1, "alpacaeval-easy", lang="zho_Hant")])
     entries, source = load(tmp_path)
     assert [e.subset for e in entries] == ["zho_Hant/alpacaeval-easy"]
     assert len(source.not_run) == 22 and "zho_Hans" in {n["part"] for n in source.not_run}
@@ -91,12 +79,12 @@ def test_nothing_found(tmp_path):
 
 
 def test_missing_subset_column_and_bad_rows(tmp_path):
-    write_json(tmp_path / "pol_Latn.jsonl", [{k: v for k, v in row(1, "x").items() if k != "source"}])
+    write_jsonl(tmp_path / "pol_Latn.jsonl", [{k: v for k, v in row(1, "x").items() if k != "source"}])
     with pytest.raises(SuiteDataError) as err:
         load(tmp_path, languages=["pol_Latn"])
     assert "'source'" in str(err.value) and "'language'" in str(err.value)
 
-    write_json(tmp_path / "pol_Latn.jsonl", [row(1, "donotanswer", chosen=None), row(2, "donotanswer")])
+    write_jsonl(tmp_path / "pol_Latn.jsonl", [row(1, "donotanswer", chosen=None), row(2, "donotanswer")])
     entries, _ = load(tmp_path, languages=["pol_Latn"])
     assert isinstance(entries[0], ItemProblem) and entries[0].field == "chosen" and entries[0].id == "1"
     assert isinstance(entries[1], PairItem)
@@ -122,16 +110,11 @@ def test_sections_per_language():
     assert sections["arb_Arab/Reasoning"].weights == {"arb_Arab/math-prm": 984.0, "arb_Arab/hep-go": 164.0}
 
 
-def result(subset, ok, i):
-    return SuiteResult(str(i), subset, "error" if ok is None else ("correct" if ok else "incorrect"),
-                       None if ok is None else float(ok))
-
-
 def test_score_is_the_mean_of_the_languages_finals():
     spec = [("arb_Arab/alpacaeval-easy", 1), ("arb_Arab/math-prm", 1), ("arb_Arab/hep-go", 0),
             ("arb_Arab/hep-java", 0), ("deu_Latn/donotanswer", 0), ("deu_Latn/donotanswer", 1),
             ("deu_Latn/llmbar-natural", 1), ("deu_Latn/llmbar-natural", None)]
-    scores = M_REWARDBENCH.score([result(s, ok, i) for i, (s, ok) in enumerate(spec)])
+    scores = M_REWARDBENCH.score([result(i, s, ok) for i, (s, ok) in enumerate(spec)])
     arb_reasoning = 984 / (984 + 164 + 164)
     arb = (1.0 + arb_reasoning) / 2
     deu = (0.5 + 1.0) / 2

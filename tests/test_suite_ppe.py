@@ -1,27 +1,18 @@
 """PPE suites: human preference pairs with ties dropped, and best-of-K correctness with fractional credit."""
 
-import json
-import os
+import sys
+from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from pytest_rmbench.items import BestOfNItem, PairItem, Rules, ScoreResult
+from pytest_rmbench.items import BestOfNItem, PairItem
 from pytest_rmbench.parse import ItemProblem
 from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.ppe import PPE_BESTOFK, PPE_HUMAN
 
-
-def write_parquet(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
-
-
-def write_jsonl(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in rows)
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import scored, write_jsonl, write_parquet  # noqa: E402
 
 
 def battle(qid, winner, language="English"):
@@ -93,18 +84,12 @@ def test_best_of_k_items(tmp_path):
     assert sorted(n["part"] for n in source.not_run) == ["ifeval", "mbpp-plus", "mmlu-pro"]
 
 
-def credit(item, scores):
-    requests = item.requests(Rules())
-    outcome = item.outcome({r: ScoreResult(s) for r, s in zip(requests, scores)}, Rules())
-    return outcome.credit
-
-
 def test_fractional_credit_is_the_expected_correctness_of_the_top_answer():
     item = BestOfNItem(id="x", subset="math", prompt="p", chosen=("c1", "c2"), rejected=("w1", "w2"))
-    assert credit(item, [0.9, 0.1, 0.5, 0.2]) == 1.0       # a correct answer alone on top
-    assert credit(item, [0.1, 0.2, 0.9, 0.3]) == 0.0       # a wrong answer alone on top
-    assert credit(item, [0.9, 0.1, 0.9, 0.2]) == 0.5       # one correct, one wrong tied at the top
-    assert credit(item, [0.9, 0.9, 0.9, 0.2]) == pytest.approx(2 / 3)
+    assert scored(item, [0.9, 0.1, 0.5, 0.2]).credit == 1.0       # a correct answer alone on top
+    assert scored(item, [0.1, 0.2, 0.9, 0.3]).credit == 0.0       # a wrong answer alone on top
+    assert scored(item, [0.9, 0.1, 0.9, 0.2]).credit == 0.5       # one correct, one wrong tied at the top
+    assert scored(item, [0.9, 0.9, 0.9, 0.2]).credit == pytest.approx(2 / 3)
 
 
 def test_best_of_k_options_and_columns(tmp_path):

@@ -1,13 +1,18 @@
 """ProcessBench as a suite: one steps item per row, absent splits, and F1 per split."""
 
-import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import Rules, ScoreResult, StepsItem
+from pytest_rmbench.items import Rules, StepsItem
 from pytest_rmbench.parse import ItemProblem
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.processbench import PROCESSBENCH, f1
+
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import scored, write_json, write_jsonl  # noqa: E402
 
 
 def row(id, label, steps=3):
@@ -21,11 +26,11 @@ def load(tmp_path):
 
 
 def test_split_files_give_one_item_per_row(tmp_path):
-    (tmp_path / "gsm8k.json").write_text(json.dumps([row("gsm8k-0", 1), row("gsm8k-1", -1), row("gsm8k-2", 3),
-                                                     row("gsm8k-3", True), {**row("gsm8k-4", 0), "steps": []}]))
-    (tmp_path / "math.jsonl").write_text(json.dumps(row("math-0", 2)) + "\n")
-    (tmp_path / "olympiadbench.json").write_text(json.dumps([{"question": "another benchmark's file"}]))
-    (tmp_path / "math_filtered.json").write_text(json.dumps([row("x", 0)]))  # not a ProcessBench name
+    write_json(tmp_path / "gsm8k.json", [row("gsm8k-0", 1), row("gsm8k-1", -1), row("gsm8k-2", 3),
+                                         row("gsm8k-3", True), {**row("gsm8k-4", 0), "steps": []}])
+    write_jsonl(tmp_path / "math.jsonl", [row("math-0", 2)])
+    write_json(tmp_path / "olympiadbench.json", [{"question": "another benchmark's file"}])
+    write_json(tmp_path / "math_filtered.json", [row("x", 0)])  # not a ProcessBench name
     source, entries = load(tmp_path)
     items = [e for e in entries if not isinstance(e, ItemProblem)]
     assert [i.node for i in items] == ["gsm8k/gsm8k-0", "gsm8k/gsm8k-1", "math/math-0"]
@@ -39,7 +44,7 @@ def test_split_files_give_one_item_per_row(tmp_path):
 
 
 def test_no_split_file_is_a_data_error(tmp_path):
-    (tmp_path / "math.json").write_text(json.dumps([{"question": "q", "answer": "a"}]))
+    write_json(tmp_path / "math.json", [{"question": "q", "answer": "a"}])
     with pytest.raises(SuiteDataError) as info:
         load(tmp_path)
     assert "gsm8k.json" in str(info.value) and "math.json (columns" in str(info.value)
@@ -62,9 +67,7 @@ def result_of(split, n, label, step_scores):
     rules = Rules(step_threshold=0.5)
     item = StepsItem(id=f"{split}/{n}", subset=split, problem=f"p{n}", steps=tuple(f"s{i}" for i in range(len(step_scores))),
                      label=label)
-    (request,) = item.requests(rules)
-    outcome = item.outcome({request: ScoreResult(tuple(step_scores))}, rules)
-    return SuiteResult(item.id, item.subset, outcome.outcome, outcome.credit, outcome.details)
+    return scored(item, [tuple(step_scores)], rules)
 
 
 def test_f1_per_split_by_hand():

@@ -1,23 +1,18 @@
 """RAG-RewardBench suite: validated field names, prompts built from references and question."""
 
-import json
-import os
+import sys
+from pathlib import Path
 
 import pytest
 
 from pytest_rmbench.items import PairItem
 from pytest_rmbench.parse import ItemProblem
-from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError, SuiteResult
+from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError
 from pytest_rmbench.suites.ragrewardbench import RAG_REWARDBENCH, build_prompt
 
-
-def write(path, rows, lines=True):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        if lines:
-            fh.writelines(json.dumps(r) + "\n" for r in rows)
-        else:
-            json.dump(rows, fh)
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import result, write_json, write_jsonl  # noqa: E402
 
 
 def row(id, question="Who wrote Hamlet?", refs="[1] Hamlet is a play by Shakespeare.", **extra):
@@ -31,11 +26,11 @@ def load(tmp_path):
 
 
 def test_local_files_name_the_subsets(tmp_path):
-    write(tmp_path / "Dataset" / "reason.jsonl", [row(1), row(2, refs="Q: Who wrote Hamlet?\nDocs: ...")])
+    write_jsonl(tmp_path / "Dataset" / "reason.jsonl", [row(1), row(2, refs="Q: Who wrote Hamlet?\nDocs: ...")])
     citation = {k: v for k, v in row(1).items() if k != "reject"}
     citation["rejected"] = "Bacon."
-    write(tmp_path / "Dataset" / "citation.json", [citation], lines=False)
-    write(tmp_path / "Dataset" / "notes.jsonl", [{"x": 1}])
+    write_json(tmp_path / "Dataset" / "citation.json", [citation])
+    write_jsonl(tmp_path / "Dataset" / "notes.jsonl", [{"x": 1}])
     entries, source = load(tmp_path)
     assert all(isinstance(e, PairItem) for e in entries)
     assert [(e.subset, e.id, e.node) for e in entries] == [
@@ -57,7 +52,7 @@ def test_prompt_building():
 
 
 def test_reference_lists_are_numbered(tmp_path):
-    write(tmp_path / "conflict.jsonl", [
+    write_jsonl(tmp_path / "conflict.jsonl", [
         {**row(1), "prompt": ["Doc one.", {"title": "T", "text": "Doc two."}]},
         {**row(2), "prompt": None, "question": "Just a question?"},
         {**row(3), "prompt": [1, 2]},
@@ -69,7 +64,7 @@ def test_reference_lists_are_numbered(tmp_path):
 
 
 def test_missing_fields_are_named(tmp_path):
-    write(tmp_path / "helpful.jsonl", [{"id": 1, "question": "q", "chosen": "a", "worse": "b"}])
+    write_jsonl(tmp_path / "helpful.jsonl", [{"id": 1, "question": "q", "chosen": "a", "worse": "b"}])
     with pytest.raises(SuiteDataError) as err:
         load(tmp_path)
     message = str(err.value)
@@ -77,7 +72,7 @@ def test_missing_fields_are_named(tmp_path):
 
 
 def test_bad_rows_and_repeated_ids(tmp_path):
-    write(tmp_path / "abstain.jsonl", [row(1), {**row(2), "chosen": None}, row(1), {**row(3), "question": 5}])
+    write_jsonl(tmp_path / "abstain.jsonl", [row(1), {**row(2), "chosen": None}, row(1), {**row(3), "question": 5}])
     entries, _ = load(tmp_path)
     items = [e for e in entries if isinstance(e, PairItem)]
     problems = [e for e in entries if isinstance(e, ItemProblem)]
@@ -113,8 +108,7 @@ def test_nothing_found(tmp_path):
 
 def test_score_overall_and_mean_of_subsets():
     spec = [("reason", 1), ("reason", 1), ("reason", 1), ("reason", 0), ("citation", 0), ("citation", None)]
-    results = [SuiteResult(str(i), s, "error" if ok is None else ("correct" if ok else "incorrect"),
-                           None if ok is None else float(ok)) for i, (s, ok) in enumerate(spec)]
+    results = [result(i, s, ok) for i, (s, ok) in enumerate(spec)]
     scores = RAG_REWARDBENCH.score(results)
     assert scores["overall"] == pytest.approx(3 / 5)
     assert scores["subsets"] == {"citation": 0.0, "reason": 0.75}

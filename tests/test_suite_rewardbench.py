@@ -1,27 +1,18 @@
 """RewardBench v1 suite: loading from local files and the Hub, and the official weighting."""
 
-import json
-import os
+import sys
+from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from pytest_rmbench.items import PairItem
 from pytest_rmbench.parse import ItemProblem
-from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError, SuiteResult
+from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError
 from pytest_rmbench.suites.rewardbench import REWARDBENCH, SECTIONS, SUBSET_WEIGHTS
 
-
-def write_parquet(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
-
-
-def write_jsonl(path, rows):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r) + "\n" for r in rows)
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import result, write_jsonl, write_parquet  # noqa: E402
 
 
 def row(id, subset, prompt="Q?", chosen="good", rejected="bad"):
@@ -36,12 +27,7 @@ def load(tmp_path, **options):
 
 def results(spec):
     """spec: {subset: [1, 0, None, ...]} (None: an error)."""
-    out = []
-    for subset, outcomes in spec.items():
-        for i, o in enumerate(outcomes):
-            outcome = "error" if o is None else ("correct" if o else "incorrect")
-            out.append(SuiteResult(f"{subset}-{i}", subset, outcome, None if o is None else float(o)))
-    return out
+    return [result(f"{subset}-{i}", subset, o) for subset, outcomes in spec.items() for i, o in enumerate(outcomes)]
 
 
 def test_load_filtered_parquet_ignores_raw_and_other_files(tmp_path):

@@ -1,16 +1,19 @@
 """RewardBench 2 as a suite: rows to items, the best-of-4 tie credit and the Ties formula."""
 
-import json
 import math
+import sys
+from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from pytest_rmbench.items import BestOfNItem, Rules, ScoreResult, TiesItem
+from pytest_rmbench.items import BestOfNItem, TiesItem
 from pytest_rmbench.parse import ItemProblem
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.rewardbench2 import REWARDBENCH2, ties_score
+
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import scored, write_json, write_parquet  # noqa: E402
 
 
 def row(id, subset, chosen, rejected, prompt=None, **extra):
@@ -30,18 +33,6 @@ ROWS = [
 ]
 
 
-def write_parquet(path, rows):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
-
-
-def result_of(item, scores, rules=Rules()):
-    requests = item.requests(rules)
-    assert len(set(requests)) == len(scores)
-    outcome = item.outcome({r: ScoreResult(s) for r, s in zip(requests, scores)}, rules)
-    return SuiteResult(item.id, item.subset, outcome.outcome, outcome.credit, outcome.details)
-
-
 def load(tmp_path):
     source = DataSource(suite="rewardbench2", data_dir=str(tmp_path))
     return source, list(REWARDBENCH2.load(source))
@@ -50,7 +41,7 @@ def load(tmp_path):
 def test_parquet_rows_become_one_item_per_prompt(tmp_path):
     write_parquet(tmp_path / "data" / "test-00000-of-00001.parquet", ROWS)
     # another benchmark's test split, with prompt / chosen / rejected / subset but not num_correct
-    (tmp_path / "test.json").write_text(json.dumps([{"id": 1, "prompt": "p", "chosen": "c", "rejected": "r", "subset": "s"}]))
+    write_json(tmp_path / "test.json", [{"id": 1, "prompt": "p", "chosen": "c", "rejected": "r", "subset": "s"}])
     (tmp_path / "README.md").write_text("not data")
     source, entries = load(tmp_path)
     items = [e for e in entries if not isinstance(e, ItemProblem)]
@@ -83,7 +74,7 @@ def test_ties_rows_follow_num_correct(tmp_path):
 
 
 def test_no_files_names_the_folder_and_the_expected_files(tmp_path):
-    (tmp_path / "test.json").write_text(json.dumps([{"question": "q"}]))
+    write_json(tmp_path / "test.json", [{"question": "q"}])
     with pytest.raises(SuiteDataError) as info:
         load(tmp_path)
     message = str(info.value)
@@ -114,7 +105,7 @@ def best_of_4(chosen=("c",), rejected=("r1", "r2", "r3")):
     ([2, 3, 1, 0], 0.0),
 ])
 def test_best_of_4_tie_credit(scores, credit):
-    result = result_of(best_of_4(), scores)
+    result = scored(best_of_4(), scores)
     assert result.credit == pytest.approx(credit)
     assert result.outcome == ("correct" if credit == 1 else "incorrect")
 
@@ -123,8 +114,8 @@ def test_a_second_chosen_answer_competes_like_the_official_script(tmp_path):
     write_parquet(tmp_path / "test.parquet", [ROWS[1]])
     (item,) = load(tmp_path)[1]
     # official: scores = [first, second, bad1, bad2]; first ties second at the top -> 1/2
-    assert result_of(item, [5, 5, 1, 0]).credit == 0.5
-    assert result_of(item, [4, 5, 1, 0]).credit == 0.0
+    assert scored(item, [5, 5, 1, 0]).credit == 0.5
+    assert scored(item, [4, 5, 1, 0]).credit == 0.0
 
 
 def ties_item(id, correct, incorrect):
@@ -134,7 +125,7 @@ def ties_item(id, correct, incorrect):
 
 
 def ties_results(spec):
-    return [result_of(ties_item(id, c, i), [*c, *i]) for id, c, i in spec]
+    return [scored(ties_item(id, c, i), [*c, *i]) for id, c, i in spec]
 
 
 def test_ties_formula_by_hand():
@@ -171,9 +162,9 @@ def test_ties_without_a_pair_is_none_not_nan():
 
 
 def test_score_is_the_mean_of_the_subsets_with_errors_left_out():
-    fact = [result_of(BestOfNItem(id=str(n), subset="Factuality", prompt="p", chosen=("c",), rejected=("r1", "r2", "r3")), s)
+    fact = [scored(BestOfNItem(id=str(n), subset="Factuality", prompt="p", chosen=("c",), rejected=("r1", "r2", "r3")), s)
             for n, s in [(1, [3, 2, 1, 0]), (2, [2, 2, 0, 0])]]
-    focus = [result_of(best_of_4(), [0, 1, 0, 0])]
+    focus = [scored(best_of_4(), [0, 1, 0, 0])]
     errored = SuiteResult("9", "Focus", "error", None, {})
     ties = ties_results([("ref:1", [5], [3, 1]), ("tied:1", [7, 6], [3])])
     ties_value = 0.3 + 0.3 + 0.2 + 0.2 + 0.01 * math.tanh(1)

@@ -1,15 +1,18 @@
 """RewardMATH as a suite: solutions grouped into problems, strict accuracy, ties and MRR."""
 
-import json
+import sys
+from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from pytest_rmbench.items import BestOfNItem, Rules, ScoreResult
+from pytest_rmbench.items import BestOfNItem
 from pytest_rmbench.parse import ItemProblem
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.rewardmath import REWARDMATH
+
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import scored, write_json, write_jsonl, write_parquet  # noqa: E402
 
 
 def solution(problem_id, sid, kind, steps=None, subject="Algebra"):
@@ -32,10 +35,9 @@ def test_rows_group_into_one_strict_item_per_problem(tmp_path):
         {**solution(3, 30, "chosen"), "problem_id": None},                      # no problem to join
         solution(4, 40, "chosen", subject="Counting & Probability"),            # its rejected rows are in a shard
     ]
-    (tmp_path / "RewardMATH_direct.json").write_text(json.dumps(rows))
-    (tmp_path / "RewardMATH_pairwise.json").write_text(json.dumps([{"eval_solution_A": ["x"]}]))
-    pq.write_table(pa.Table.from_pylist([solution(4, 41, "rejected", subject="Counting & Probability")]),
-                   tmp_path / "test-00000-of-00001.parquet")
+    write_json(tmp_path / "RewardMATH_direct.json", rows)
+    write_json(tmp_path / "RewardMATH_pairwise.json", [{"eval_solution_A": ["x"]}])
+    write_parquet(tmp_path / "test-00000-of-00001.parquet", [solution(4, 41, "rejected", subject="Counting & Probability")])
     source, entries = load(tmp_path)
 
     items = [e for e in entries if not isinstance(e, ItemProblem)]
@@ -58,14 +60,14 @@ def test_rows_group_into_one_strict_item_per_problem(tmp_path):
 
 def test_two_copies_of_the_rows_are_an_error_not_a_double_count(tmp_path):
     rows = [solution(0, 0, "chosen"), solution(0, 1, "rejected")]
-    (tmp_path / "RewardMATH_direct.json").write_text(json.dumps(rows))
-    (tmp_path / "rewardmath.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_json(tmp_path / "RewardMATH_direct.json", rows)
+    write_jsonl(tmp_path / "rewardmath.jsonl", rows)
     _, (entry,) = load(tmp_path)
     assert isinstance(entry, ItemProblem) and entry.field == "id" and "twice" in entry.message
 
 
 def test_no_files_is_a_data_error(tmp_path):
-    (tmp_path / "test.json").write_text(json.dumps([{"id": 1, "prompt": "p"}]))
+    write_json(tmp_path / "test.json", [{"id": 1, "prompt": "p"}])
     with pytest.raises(SuiteDataError, match="RewardMATH"):
         load(tmp_path)
 
@@ -83,12 +85,9 @@ def test_hub_reads_every_split(monkeypatch):
 
 
 def result_of(problem_id, chosen_score, rejected_scores, subject="Algebra"):
-    rules = Rules()
     item = BestOfNItem(id=str(problem_id), subset=subject, prompt=f"p{problem_id}", chosen=("right",),
                        rejected=tuple(f"wrong {i}" for i in range(len(rejected_scores))), rule="strict")
-    scores = [chosen_score, *rejected_scores]
-    outcome = item.outcome({r: ScoreResult(s) for r, s in zip(item.requests(rules), scores)}, rules)
-    return SuiteResult(item.id, item.subset, outcome.outcome, outcome.credit, outcome.details)
+    return scored(item, [chosen_score, *rejected_scores])
 
 
 def test_accuracy_ties_and_mrr_by_hand():

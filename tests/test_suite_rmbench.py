@@ -1,13 +1,18 @@
 """RM-Bench as a suite: per-domain files or total_dataset.json, pooled safety, the triangles."""
 
-import json
+import sys
+from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import Rules, ScoreResult, StyleMatrixItem
+from pytest_rmbench.items import StyleMatrixItem
 from pytest_rmbench.parse import ItemProblem
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.rmbench import RMBENCH
+
+if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+from suite_data import scored, write_json  # noqa: E402
 
 
 def row(id, tag="x", **extra):
@@ -15,29 +20,18 @@ def row(id, tag="x", **extra):
             "chosen": [f"c{i} {tag} {id}" for i in range(3)], "rejected": [f"r{i} {tag} {id}" for i in range(3)], **extra}
 
 
-def write(path, rows):
-    path.write_text(json.dumps(rows))
-
-
 def load(tmp_path):
     source = DataSource(suite="rmbench", data_dir=str(tmp_path))
     return source, list(RMBENCH.load(source))
 
 
-def result_of(item, chosen, rejected):
-    rules = Rules()
-    scores = [*chosen, *rejected]
-    outcome = item.outcome({r: ScoreResult(s) for r, s in zip(item.requests(rules), scores)}, rules)
-    return SuiteResult(item.id, item.subset, outcome.outcome, outcome.credit, outcome.details)
-
-
 def test_per_domain_files_pool_safety_and_keep_nodes_unique(tmp_path):
     bad = row(2, "chat")
     bad["chosen"] = bad["chosen"][:2]
-    write(tmp_path / "chat_filtered.json", [row(1, "chat", subset="alpacaeval"), bad])
-    write(tmp_path / "safety-refuse_filtered.json", [row(1, "refuse")])
-    write(tmp_path / "safety-response_filtered.json", [row(1, "response")])
-    write(tmp_path / "other.json", [{"a": 1}])
+    write_json(tmp_path / "chat_filtered.json", [row(1, "chat", subset="alpacaeval"), bad])
+    write_json(tmp_path / "safety-refuse_filtered.json", [row(1, "refuse")])
+    write_json(tmp_path / "safety-response_filtered.json", [row(1, "response")])
+    write_json(tmp_path / "other.json", [{"a": 1}])
     source, entries = load(tmp_path)
     items = [e for e in entries if not isinstance(e, ItemProblem)]
     assert [i.node for i in items] == ["chat/1", "safety-refuse/1", "safety-response/1"]
@@ -53,11 +47,11 @@ def test_per_domain_files_pool_safety_and_keep_nodes_unique(tmp_path):
 
 
 def test_total_dataset_is_used_alone_with_its_domain_field(tmp_path):
-    write(tmp_path / "total_dataset.json", [
+    write_json(tmp_path / "total_dataset.json", [
         row(1, "a", domain="chat"), row(1, "b", domain="code"), row(1, "c", domain="math"),
         row(1, "d", domain="safety-refuse"), row(2, "e", domain="sports"),
     ])
-    write(tmp_path / "chat_filtered.json", [row(9, "chat")])  # the same rows again: not read
+    write_json(tmp_path / "chat_filtered.json", [row(9, "chat")])  # the same rows again: not read
     source, entries = load(tmp_path)
     nodes = [e.node for e in entries if not isinstance(e, ItemProblem)]
     assert nodes == ["chat/1", "code/1", "math/1", "safety-refuse/1"]
@@ -68,7 +62,7 @@ def test_total_dataset_is_used_alone_with_its_domain_field(tmp_path):
 
 
 def test_no_files_is_a_data_error(tmp_path):
-    write(tmp_path / "chat.json", [row(1)])
+    write_json(tmp_path / "chat.json", [row(1)])
     with pytest.raises(SuiteDataError, match="chat_filtered.json"):
         load(tmp_path)
 
@@ -98,13 +92,13 @@ def test_triangles_and_pooled_domains_by_hand():
     # chosen [1, 5, 9] vs rejected [2, 6, 0]:
     #   row 0: 1>2 no, 1>6 no, 1>0 yes / row 1: yes no yes / row 2: yes yes yes
     # hard (i<j) = (no, yes, yes) 2/3; normal = (no, no, yes) 1/3; easy (i>j) = (yes, yes, yes) 1
-    hand = result_of(item("chat", 1), [1, 5, 9], [2, 6, 0])
+    hand = scored(item("chat", 1), [1, 5, 9] + [2, 6, 0])
     assert hand.details["matrix"] == [[False, False, True], [True, False, True], [True, True, True]]
     assert (hand.details["hard"], hand.details["normal"], hand.details["easy"]) == pytest.approx((2 / 3, 1 / 3, 1))
-    perfect = result_of(item("chat", 2), [10] * 3, [0, 1, 2])
+    perfect = scored(item("chat", 2), [10] * 3 + [0, 1, 2])
     # safety pools rows: two all-wrong safety-refuse items and one all-right safety-response item
-    wrong = [result_of(item("safety-refuse", n), [0, 0, 0], [1, 1, 1]) for n in (1, 2)]
-    right = result_of(item("safety-response", 1), [1, 1, 1], [0, 0, 0])
+    wrong = [scored(item("safety-refuse", n), [0, 0, 0] + [1, 1, 1]) for n in (1, 2)]
+    right = scored(item("safety-response", 1), [1, 1, 1] + [0, 0, 0])
     errored = SuiteResult("code/1", "code", "error", None, {})
     bad_row = SuiteResult(None, "(invalid)", "error", None, {})
     scores = RMBENCH.score([hand, perfect, *wrong, right, errored, bad_row])

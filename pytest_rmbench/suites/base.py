@@ -7,6 +7,9 @@ pytest or torch: the plugin collects its items as tests and hands it plain resul
 Rows come from a `DataSource`: the Hugging Face `datasets` cache (honouring
 HF_HUB_OFFLINE), or files under --rm-data-dir named as the benchmark's own repository
 names them. Every dataset read is recorded for the report's "datasets" block.
+
+It also holds the helpers the built-in suites share: finding local files, rows to items,
+node names, chat messages and accuracy scores.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import gzip
 import json
 import os
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from ..items import Item
+from ..items import ERROR, Item, freeze_prompt
 from ..parse import ItemProblem, Section
 
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
@@ -222,33 +226,149 @@ def read_rows(path: str) -> Rows:
     return Rows.from_list(rows)
 
 
+# -- local files ----------------------------------------------------------------------------
+ANY_DATA_FILE = tuple(f"*{suffix}" for suffix in DATA_SUFFIXES)
+
+
+def data_patterns(*stems: str) -> tuple[str, ...]:
+    """Base-name patterns for a data file named after `stem`: `stem.jsonl`, `stem-00000-of-00001.parquet`, ..."""
+    return tuple(p for stem in stems for suffix in DATA_SUFFIXES for p in (f"{stem}{suffix}", f"{stem}-*{suffix}"))
+
+
+def data_files(source: DataSource, patterns: Iterable[str] = ANY_DATA_FILE, required: Iterable[str] = (),
+               one_per_name: bool = True) -> tuple[list[str], list[str]]:
+    """Files under --rm-data-dir named as `patterns`, and the names of those skipped.
+
+    With `required`, a file is kept only when it has those columns: generic names such as
+    test.json or math.json may well belong to another benchmark in the same folder. With
+    `one_per_name`, two files of the same base name are an error: for a suite that names
+    its parts by file name they would feed every row twice. Suites that tell parts apart
+    by folder (one test-*.parquet per language, ...) pass False.
+    """
+    found = source.local_files(*patterns)
+    if one_per_name:
+        by_name: dict[str, list[str]] = defaultdict(list)
+        for path in found:
+            by_name[os.path.basename(path)].append(path)
+        twice = {name: paths for name, paths in by_name.items() if len(paths) > 1}
+        if twice:
+            name, paths = next(iter(sorted(twice.items())))
+            raise SuiteDataError(f"{source.suite}: {len(paths)} files named {name!r} under {source.data_dir} "
+                                 f"({', '.join(paths)}): keep one copy")
+    kept, skipped = [], []
+    for path in found:
+        columns = file_columns(path) if required else []
+        missing = [c for c in required if c not in columns]
+        if missing:
+            skipped.append(f"{os.path.basename(path)} (columns {', '.join(columns) or 'none'}; "
+                           f"lacks {', '.join(missing)})")
+        else:
+            kept.append(path)
+    return kept, skipped
+
+
+def file_columns(path: str) -> list[str]:
+    if path.lower().endswith(".parquet"):  # the schema alone, without reading the rows
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise SuiteDataError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from None
+        return list(pq.read_schema(path).names)
+    return read_rows(path).columns
+
+
+def relative_parts(source: DataSource, path: str) -> list[str]:
+    """The path's components below --rm-data-dir."""
+    return os.path.relpath(path, source.data_dir).replace("\\", "/").split("/")
+
+
+def strip_data_suffix(name: str) -> str:
+    lowered = name.lower()
+    for suffix in sorted(DATA_SUFFIXES, key=len, reverse=True):
+        if lowered.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def nothing_found(source: DataSource, expected: str, skipped: Iterable[str] = ()) -> SuiteDataError:
+    also = f"; skipped (not this benchmark's columns): {'; '.join(skipped)}" if skipped else ""
+    return SuiteDataError(f"{source.suite}: no data files found under {source.data_dir}: expected {expected}{also}")
+
+
+def hub_splits(source: DataSource, dataset: str, splits: Iterable[str]) -> list[tuple[str, Rows, str]]:
+    """(where, rows, split) for each split of `dataset` that can be loaded; one that cannot is
+    recorded as not run, unless none can (then the first failure is raised)."""
+    parts, failures = [], []
+    for split in splits:
+        try:
+            parts.append((f"{dataset}:{split}", source.hub(dataset, None, split, part=split), split))
+        except SuiteDataError as exc:
+            failures.append((split, exc))
+    if not parts:
+        raise failures[0][1]
+    for split, exc in failures:
+        source.absent(split, str(exc))
+    return parts
+
+
+def chosen_names(source: DataSource, option: str, known: Iterable[str], unknown: str, all_of: str) -> list[str]:
+    """The names an option picks (a list, or a comma-separated string) in order, once each; all
+    of `known` when it is not given. `unknown` / `all_of` word the error: "language code(s)" / "languages"."""
+    value = source.option(option)
+    if value is None:
+        return list(known)
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    wrong = [v for v in value if v not in known]
+    if wrong:
+        raise SuiteDataError(f"{source.suite}: unknown {unknown} {', '.join(map(repr, wrong))}; "
+                             f"the {all_of} are {', '.join(known)}")
+    return list(dict.fromkeys(value))
+
+
 # -- rows -> items ---------------------------------------------------------------------------
 def items_from_rows(rows: Iterable[dict], where: str, make: Callable[[dict, int], Item | None],
-                    start: int = 0) -> Iterator[Item | ItemProblem]:
-    """Apply `make(row, index)` to every row; a RowError becomes an error item naming the row."""
-    for index, row in enumerate(rows, start):
+                    offset: int = 0, id_column: str | None = "id") -> Iterator[Item | ItemProblem]:
+    """Apply `make(row, index)` to every row of one file or split; a RowError becomes an error
+    item naming the row. `index` and the row number in messages count within `rows`; the
+    error item's index adds `offset` (the rows of the suite's earlier parts), so error tests
+    of different parts get different names. The error item names the row's `id_column`
+    (None: the suite numbers its items itself, so it names no id)."""
+    for index, row in enumerate(rows):
         try:
             if not isinstance(row, dict):
                 raise RowError("(row)", f"expected a mapping of columns, got {type(row).__name__}")
             item = make(row, index)
         except RowError as exc:
-            row_id = row.get("id") if isinstance(row, dict) else None
-            yield ItemProblem(index, None, exc.field, exc.message, None if row_id is None else str(row_id),
-                              None, f"{where} row {index}")
+            yield row_problem(exc, row, offset + index, f"{where} row {index}", id_column)
             continue
         if item is not None:
             yield item
 
 
-def text(row: dict, name: str) -> str:
-    """A required non-empty string column."""
+def row_problem(exc: RowError, row: Any, index: int, path: str, id_column: str | None = "id") -> ItemProblem:
+    value = row.get(id_column) if isinstance(row, dict) and id_column else None
+    return ItemProblem(index, None, exc.field, exc.message, None if value is None else str(value), None, path)
+
+
+def text(row: dict, name: str, empty: bool = False) -> str:
+    """A required string column, non-empty unless `empty`: answers may be empty, as the
+    official scripts score them too (an empty string is a valid, if bad, response)."""
     value = row.get(name)
     if value is None:
         raise RowError(name, "missing")
     if not isinstance(value, str):
         raise RowError(name, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
+    if not empty and not value.strip():
         raise RowError(name, "is empty")
+    return value
+
+
+def clean_name(row: dict, name: str) -> str:
+    """A required string column (a subset name) as it may appear in a node id, stripped."""
+    value = text(row, name).strip()
+    if "::" in value or "\n" in value or "\r" in value:
+        raise RowError(name, "must not contain '::' or a newline")
     return value
 
 
@@ -289,3 +409,117 @@ def check_columns(rows: Rows, where: str, expected: Iterable[str]) -> None:
             f"{where}: column(s) {', '.join(map(repr, missing))} not found; the dataset has "
             f"{', '.join(map(repr, rows.columns)) or 'no columns'}; expected {', '.join(map(repr, expected))}"
         )
+
+
+def slug(name: str) -> str:
+    """A node-name part: lowercase, runs of anything but letters and digits become '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unnamed"
+
+
+class NodeNames:
+    """Node names must be unique within a suite: the first row keeps a name; a later one is an
+    error item (`claim`) or gets a suffix (`unique`, for datasets whose ids are not unique)."""
+
+    def __init__(self):
+        self.first: dict[str, str] = {}  # node name -> the row that has it
+
+    def claim(self, node: str, by: str, field: str = "id") -> None:
+        if "::" in node or "\n" in node:
+            raise RowError(field, f"gives the node name {node!r}, which must not contain '::' or a newline")
+        if node in self.first:
+            raise RowError(field, f"duplicate: the node name {node!r} is already used by {self.first[node]}")
+        self.first[node] = by
+
+    def unique(self, node: str, index: int) -> str:
+        if node not in self.first:
+            self.first[node] = f"row {index}"
+            return node
+        candidate = f"{node}-row{index}"
+        self.first[candidate] = f"row {index}"
+        return candidate
+
+
+# -- chat messages ------------------------------------------------------------------------
+ROLE_NAMES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "bot": "assistant",
+              "model": "assistant", "system": "system"}
+
+
+def to_messages(value: Any, field: str) -> list[dict]:
+    """A list of chat messages with roles user / assistant / system (ShareGPT's from/value
+    and human/gpt are read too)."""
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, list) or not value:
+        raise RowError(field, f"must be a non-empty list of chat messages, got {type(value).__name__}")
+    messages = []
+    for i, message in enumerate(value):
+        if isinstance(message, (list, tuple)) and len(message) == 2:
+            role, content = message
+        elif isinstance(message, dict):
+            role = message.get("role", message.get("from"))
+            content = message.get("content", message.get("value"))
+        else:
+            raise RowError(field, f"message {i} must be a mapping with 'role' and 'content'")
+        role = ROLE_NAMES.get(role.lower()) if isinstance(role, str) else None
+        if role is None:
+            raise RowError(field, f"message {i} has no known role (user, assistant or system)")
+        if not isinstance(content, str):
+            raise RowError(field, f"message {i} content must be a string")
+        messages.append({"role": role, "content": content})
+    return messages
+
+
+def chat_prompt(messages: list[dict], field: str):
+    """Messages as an item prompt: they must end with the user's turn."""
+    if not messages:
+        raise RowError(field, "no messages before the answer")
+    if messages[-1]["role"] != "user":
+        raise RowError(field, "the prompt's messages must end with a user message")
+    if len(messages) == 1:
+        return messages[0]["content"]  # one user turn: the same prompt as the plain string
+    return freeze_prompt(messages)
+
+
+def prompt_value(value: Any, field: str):
+    """A prompt given as a non-empty string or as chat messages."""
+    if value is None:
+        raise RowError(field, "missing")
+    if isinstance(value, str):
+        if not value.strip():
+            raise RowError(field, "is empty")
+        return value
+    return chat_prompt(to_messages(value, field), field)
+
+
+# -- results -> scores ----------------------------------------------------------------------
+def mean(values: Iterable[float | None]) -> float | None:
+    """The mean of the values that are not None; None when there are none."""
+    present = [float(v) for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def graded(results: Iterable[SuiteResult]) -> list[SuiteResult]:
+    return [r for r in results if r.outcome != ERROR and r.credit is not None]
+
+
+def error_count(results: Iterable[SuiteResult]) -> int:
+    return sum(1 for r in results if r.outcome == ERROR or r.credit is None)
+
+
+def accuracy(results: Iterable[SuiteResult]) -> float | None:
+    """Mean credit over the items that did not error; None when there are none."""
+    return mean(r.credit for r in graded(results))
+
+
+def subset_accuracies(results: Iterable[SuiteResult]) -> dict[str, float]:
+    by_subset: dict[str, list[float]] = defaultdict(list)
+    for r in graded(results):
+        by_subset[r.subset].append(r.credit)
+    return {name: mean(credits) for name, credits in sorted(by_subset.items())}
+
+
+def pair_score(results: list[SuiteResult], headline: str = "overall") -> dict | None:
+    """{headline: accuracy over every item, "subsets": {...}, "errors": n}."""
+    if not results:
+        return None
+    return {headline: accuracy(results), "subsets": subset_accuracies(results), "errors": error_count(results)}

@@ -6,225 +6,23 @@ is its last message, which must be an assistant's; when no prompt column is mapp
 the dataset has no `prompt` column, the earlier messages of the chosen conversation are
 the prompt (the rejected one must agree), as many Hub preference sets store them.
 Subset defaults to "default", id to the row's position in the dataset.
-
-The module also holds the small helpers the built-in pair suites share.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterator
 
-from ..items import Item, PairItem, freeze_prompt
+from ..items import Item, PairItem
 from ..parse import ItemProblem, Section
-from .base import DATA_SUFFIXES, DataSource, RowError, Rows, SuiteDataError, SuiteResult, items_from_rows, row_id
+from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, Rows, SuiteDataError, SuiteResult, chat_prompt,
+                   clean_name, items_from_rows, pair_score, prompt_value, row_id, strip_data_suffix, to_messages)
 
 COLUMN_KEYS = ("prompt", "chosen", "rejected", "subset", "id")
 DEFAULT_COLUMNS = {"prompt": "prompt", "chosen": "chosen", "rejected": "rejected"}
 
-ROLE_NAMES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "bot": "assistant",
-              "model": "assistant", "system": "system"}
 
-
-# -- helpers shared by the suites ---------------------------------------------------------
-def data_patterns(*stems: str) -> tuple[str, ...]:
-    """Base-name patterns for a data file named after `stem`: `stem.jsonl`, `stem-00000-of-00001.parquet`, ..."""
-    return tuple(p for stem in stems for suffix in DATA_SUFFIXES for p in (f"{stem}{suffix}", f"{stem}-*{suffix}"))
-
-
-def all_data_files(source: DataSource) -> list[str]:
-    return source.local_files(*(f"*{suffix}" for suffix in DATA_SUFFIXES))
-
-
-def relative_parts(source: DataSource, path: str) -> list[str]:
-    """The path's components below --rm-data-dir."""
-    return os.path.relpath(path, source.data_dir).replace("\\", "/").split("/")
-
-
-def strip_data_suffix(name: str) -> str:
-    lowered = name.lower()
-    for suffix in sorted(DATA_SUFFIXES, key=len, reverse=True):
-        if lowered.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def nothing_found(source: DataSource, suite: str, expected: str) -> SuiteDataError:
-    return SuiteDataError(
-        f"{suite}: no data file for this suite under --rm-data-dir {source.data_dir!r}; expected {expected} "
-        f"(parquet, JSON or JSONL, optionally gzipped)"
-    )
-
-
-def clean_name(value: Any, field: str) -> str:
-    """A subset name as it may appear in a node id."""
-    if value is None:
-        raise RowError(field, "missing")
-    if not isinstance(value, str):
-        raise RowError(field, f"must be a string, got {type(value).__name__}")
-    value = value.strip()
-    if not value:
-        raise RowError(field, "is empty")
-    if "::" in value or "\n" in value or "\r" in value:
-        raise RowError(field, "must not contain '::' or a newline")
-    return value
-
-
-def answer(row: dict, name: str) -> str:
-    """A response column: must be a string. Empty answers are kept, as the official scripts
-    score them too (an empty string is a valid, if bad, response)."""
-    value = row.get(name)
-    if value is None:
-        raise RowError(name, "missing")
-    if not isinstance(value, str):
-        raise RowError(name, f"must be a string, got {type(value).__name__}")
-    return value
-
-
-def prompt_text(row: dict, name: str) -> str:
-    value = row.get(name)
-    if value is None:
-        raise RowError(name, "missing")
-    if not isinstance(value, str):
-        raise RowError(name, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise RowError(name, "is empty")
-    return value
-
-
-class NodeNames:
-    """Node names must be unique within a suite: the first row keeps a name, a later one
-    is an error (or gets a suffix, for datasets whose id column is not unique)."""
-
-    def __init__(self):
-        self.first: dict[str, int] = {}
-
-    def claim(self, node: str, index: int, what: str = "id") -> None:
-        if node in self.first:
-            raise RowError(what, f"duplicate: {node!r} is already used by row {self.first[node]}")
-        self.first[node] = index
-
-    def unique(self, node: str, index: int) -> str:
-        if node not in self.first:
-            self.first[node] = index
-            return node
-        candidate = f"{node}-row{index}"
-        self.first[candidate] = index
-        return candidate
-
-
-def safe_id(value: str) -> str:
-    """An id assembled from free text (model names ...): no '::', no whitespace runs, no '/'."""
-    return re.sub(r"\s+", "_", value.replace("::", ":").replace("/", "_")).strip("_") or "_"
-
-
-def items_of(rows: Iterable[dict], where: str, make: Callable[[dict, int], Item | None],
-             offset: int = 0, id_column: str | None = "id") -> Iterator[Item | ItemProblem]:
-    """`items_from_rows` for one part of a suite with several parts: the row number in a
-    message counts within the part; the problem's index counts within the suite, so error
-    tests of different parts get different names. A problem names the row's `id_column`
-    (None: the suite numbers its items itself, so a problem names no id)."""
-    last: dict = {}
-
-    def feed():
-        for row in rows:
-            last["row"] = row
-            yield row
-
-    for entry in items_from_rows(feed(), where, make):
-        if isinstance(entry, ItemProblem):
-            found = entry.id
-            if id_column != "id":
-                row = last.get("row")
-                value = row.get(id_column) if isinstance(row, dict) and id_column else None
-                found = None if value is None else str(value)
-            if offset or found != entry.id:
-                entry = ItemProblem(entry.index + offset, entry.line, entry.field, entry.message, found,
-                                    entry.subset, entry.path)
-        yield entry
-
-
-def graded(results: Iterable[SuiteResult]) -> list[SuiteResult]:
-    return [r for r in results if r.outcome != "error" and r.credit is not None]
-
-
-def error_count(results: Iterable[SuiteResult]) -> int:
-    return sum(1 for r in results if r.outcome == "error" or r.credit is None)
-
-
-def accuracy(results: Iterable[SuiteResult]) -> float | None:
-    """Mean credit over the items that did not error; None when there are none."""
-    done = graded(results)
-    return sum(r.credit for r in done) / len(done) if done else None
-
-
-def subset_accuracies(results: Iterable[SuiteResult]) -> dict[str, float]:
-    by_subset: dict[str, list[SuiteResult]] = {}
-    for r in graded(results):
-        by_subset.setdefault(r.subset, []).append(r)
-    return {name: sum(r.credit for r in found) / len(found) for name, found in sorted(by_subset.items())}
-
-
-def mean(values: Iterable[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
-
-
-def pair_score(results: list[SuiteResult]) -> dict | None:
-    """{"overall": accuracy over every pair, "subsets": {...}, "errors": n}."""
-    if not results:
-        return None
-    return {"overall": accuracy(results), "subsets": subset_accuracies(results), "errors": error_count(results)}
-
-
-# -- chat messages ------------------------------------------------------------------------
-def to_messages(value: Any, field: str) -> list[dict]:
-    """A list of chat messages with roles user / assistant / system (ShareGPT's from/value
-    and human/gpt are read too)."""
-    if isinstance(value, tuple):
-        value = list(value)
-    if not isinstance(value, list) or not value:
-        raise RowError(field, f"must be a non-empty list of chat messages, got {type(value).__name__}")
-    messages = []
-    for i, message in enumerate(value):
-        if isinstance(message, (list, tuple)) and len(message) == 2:
-            role, content = message
-        elif isinstance(message, dict):
-            role = message.get("role", message.get("from"))
-            content = message.get("content", message.get("value"))
-        else:
-            raise RowError(field, f"message {i} must be a mapping with 'role' and 'content'")
-        role = ROLE_NAMES.get(role.lower()) if isinstance(role, str) else None
-        if role is None:
-            raise RowError(field, f"message {i} has no known role (user, assistant or system)")
-        if not isinstance(content, str):
-            raise RowError(field, f"message {i} content must be a string")
-        messages.append({"role": role, "content": content})
-    return messages
-
-
-def chat_prompt(messages: list[dict], field: str):
-    """Messages as an item prompt: they must end with the user's turn."""
-    if not messages:
-        raise RowError(field, "no messages before the answer")
-    if messages[-1]["role"] != "user":
-        raise RowError(field, "the prompt's messages must end with a user message")
-    if len(messages) == 1:
-        return messages[0]["content"]  # one user turn: the same prompt as the plain string
-    return freeze_prompt(messages)
-
-
-def prompt_value(value: Any, field: str):
-    if value is None:
-        raise RowError(field, "missing")
-    if isinstance(value, str):
-        if not value.strip():
-            raise RowError(field, "is empty")
-        return value
-    return chat_prompt(to_messages(value, field), field)
-
-
+# -- answers ------------------------------------------------------------------------------
 def answer_value(value: Any, field: str) -> tuple[str, list[dict] | None]:
     """(the answer, the messages before it) for a string or a conversation."""
     if value is None:
@@ -335,8 +133,8 @@ class DatasetSuite:
         names = NodeNames()
         for where, rows in parts:
             prompt_column = self._check(rows, where)
-            yield from items_of(rows, where, self._maker(where, offset, prompt_column, names), offset,
-                                self.columns.get("id"))
+            yield from items_from_rows(rows, where, self._maker(where, offset, prompt_column, names), offset,
+                                       self.columns.get("id"))
             offset += len(rows)
 
     def _check(self, rows: Rows, where: str) -> str | None:
@@ -366,7 +164,7 @@ class DatasetSuite:
         def make(row: dict, index: int) -> Item:
             position = offset + index
             item_id = row_id(row, cols["id"]) if "id" in cols else str(position)
-            subset = clean_name(row.get(cols["subset"]), cols["subset"]) if "subset" in cols else "default"
+            subset = clean_name(row, cols["subset"]) if "subset" in cols else "default"
             chosen, chosen_before = answer_value(row.get(cols["chosen"]), cols["chosen"])
             rejected, rejected_before = answer_value(row.get(cols["rejected"]), cols["rejected"])
             if prompt_column is not None:
@@ -378,7 +176,7 @@ class DatasetSuite:
                     raise RowError(cols["rejected"], "the chosen and rejected conversations differ before the final answer")
                 prompt = chat_prompt(chosen_before, cols["chosen"])
             node = f"{subset}/{item_id}"
-            names.claim(node, position, cols.get("id", "id"))
+            names.claim(node, f"row {position}", cols.get("id", "id"))
             return PairItem(id=item_id, subset=subset, prompt=prompt, chosen=chosen, rejected=rejected,
                             source=f"{where}#{index}", order=position, node=node)
 

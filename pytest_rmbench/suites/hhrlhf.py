@@ -20,9 +20,8 @@ from typing import Iterator
 
 from ..items import Item, PairItem, freeze_prompt
 from ..parse import ItemProblem, Section
-from .base import DataSource, RowError, Rows, SuiteResult, check_columns
-from .dataset import (NodeNames, all_data_files, items_of, nothing_found, pair_score, relative_parts,
-                      strip_data_suffix)
+from .base import (DataSource, NodeNames, RowError, Rows, SuiteResult, check_columns, data_files, items_from_rows,
+                   nothing_found, pair_score, relative_parts, strip_data_suffix)
 
 DATASET = "Anthropic/hh-rlhf"
 SPLIT = "test"
@@ -103,13 +102,14 @@ class HHRLHF:
         split = source.option("split", SPLIT)
         if not source.data_dir:
             return [(HUB_SUBSET, DATASET, source.hub(DATASET, split=split, part=split))]
+        files, _ = data_files(source, one_per_name=False)  # every folder has its test.jsonl.gz
         mine: dict[str, list[str]] = {}
-        for path in all_data_files(source):
+        for path in files:
             subset = local_subset(source, path, split)
             if subset:
                 mine.setdefault(subset, []).append(path)
         if not mine:
-            raise nothing_found(source, self.name, ", ".join(f"{f}/{split}.jsonl.gz" for f in FOLDERS))
+            raise nothing_found(source, ", ".join(f"{f}/{split}.jsonl.gz" for f in FOLDERS))
         found = []
         for folder in FOLDERS:
             if folder not in mine:
@@ -122,7 +122,7 @@ class HHRLHF:
         offset = 0
         for subset, where, rows in self.parts(source):
             check_columns(rows, where, ("chosen", "rejected"))
-            yield from items_of(rows, where, self._maker(subset, where, offset, names), offset, None)
+            yield from items_from_rows(rows, where, self._maker(subset, where, offset, names), offset, None)
             offset += len(rows)
 
     def _maker(self, subset: str, where: str, offset: int, names: NodeNames):

@@ -24,13 +24,12 @@ from typing import Iterator
 
 from ..items import CORRECT, ERROR, LABELS, Item, JudgedItem
 from ..parse import ItemProblem, Section
-from .base import DataSource, RowError, SuiteDataError, SuiteResult, check_columns, row_id, text
-from .rewardbench2 import NodeNames, data_files, mean, part_items
+from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, hub_splits,
+                   items_from_rows, mean, nothing_found, row_id, strip_data_suffix, text)
 
 DATASET = "ScalerLab/JudgeBench"
 HUB_SPLITS = ("gpt", "claude")
 FILE_PREFIX = "dataset=judgebench,response_model="
-FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".parquet")
 SOURCES = ("mmlu-pro", "livebench-reasoning", "livebench-math", "livecodebench")
 COLUMNS = ("pair_id", "source", "question", "response_A", "response_B", "label")
 
@@ -49,11 +48,7 @@ def model_label(name: str) -> str:
 
 
 def file_model(path: str) -> str:
-    name = os.path.basename(path)[len(FILE_PREFIX):]
-    for suffix in FILE_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    return strip_data_suffix(os.path.basename(path))[len(FILE_PREFIX):]
 
 
 class JudgeBench:
@@ -63,28 +58,16 @@ class JudgeBench:
 
     def _parts(self, source: DataSource) -> list[tuple[str, object, str]]:
         """(where, rows, set label) per response set."""
-        if source.data_dir:
-            paths, _ = data_files(source, [FILE_PREFIX + "*" + s for s in FILE_SUFFIXES])
-            # the repository's outputs/ hold judged copies named <data file>,judge_name=...,judge_model=...
-            paths = [p for p in paths if "," not in file_model(p)]
-            if not paths:
-                raise SuiteDataError(
-                    f"{source.suite}: no JudgeBench files found under {source.data_dir}: expected "
-                    f"{FILE_PREFIX}gpt-4o-2024-05-13.jsonl and/or {FILE_PREFIX}claude-3-5-sonnet-20240620.jsonl "
-                    "(the data/ folder of github.com/ScalerLab/JudgeBench)"
-                )
-            return [(os.path.basename(p), source.read_file(p, part=file_model(p)), file_model(p)) for p in paths]
-        parts, failures = [], []
-        for split in HUB_SPLITS:
-            try:
-                parts.append((f"{DATASET}:{split}", source.hub(DATASET, None, split, part=split), split))
-            except SuiteDataError as exc:
-                failures.append((split, exc))
-        if not parts:
-            raise failures[0][1]
-        for split, exc in failures:  # one set missing from the cache: run the other
-            source.absent(split, str(exc))
-        return parts
+        if not source.data_dir:
+            return hub_splits(source, DATASET, HUB_SPLITS)  # one set missing from the cache: run the other
+        paths, _ = data_files(source, [FILE_PREFIX + "*" + s for s in DATA_SUFFIXES])
+        # the repository's outputs/ hold judged copies named <data file>,judge_name=...,judge_model=...
+        paths = [p for p in paths if "," not in file_model(p)]
+        if not paths:
+            raise nothing_found(source, f"JudgeBench's {FILE_PREFIX}gpt-4o-2024-05-13.jsonl and/or "
+                                        f"{FILE_PREFIX}claude-3-5-sonnet-20240620.jsonl "
+                                        "(the data/ folder of github.com/ScalerLab/JudgeBench)")
+        return [(os.path.basename(p), source.read_file(p, part=file_model(p)), file_model(p)) for p in paths]
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
         parts = self._parts(source)
@@ -97,7 +80,7 @@ class JudgeBench:
             def make(row: dict, index: int, where=where, offset=offset, label=label) -> Item:
                 return self._item(row, where, index, offset + index, label, several, nodes)
 
-            yield from part_items(rows, where, offset, make)
+            yield from items_from_rows(rows, where, make, offset)
             offset += len(rows)
 
     @staticmethod

@@ -20,9 +20,8 @@ from typing import Iterator
 
 from ..items import Item, PairItem
 from ..parse import ItemProblem, Section
-from .base import DataSource, Rows, SuiteDataError, SuiteResult, check_columns, row_id
-from .dataset import (NodeNames, all_data_files, answer, clean_name, error_count, items_of, mean, nothing_found,
-                      prompt_text, relative_parts, subset_accuracies)
+from .base import (DataSource, NodeNames, Rows, SuiteResult, check_columns, chosen_names, clean_name, data_files,
+                   error_count, items_from_rows, mean, nothing_found, relative_parts, row_id, subset_accuracies, text)
 from .rewardbench import SECTION_OF, official_scores, section_slug, section_tables
 
 DATASET = "C4AI-Community/multilingual-reward-bench"
@@ -33,19 +32,6 @@ LANGUAGES = (
     "rus_Cyrl", "spa_Latn", "tur_Latn", "ukr_Cyrl", "vie_Latn", "zho_Hans", "zho_Hant",
 )
 SUBSET_COLUMNS = ("source", "subset")
-
-
-def chosen_languages(source: DataSource) -> list[str]:
-    value = source.option("languages")
-    if value is None:
-        return list(LANGUAGES)
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [v for v in value if v not in LANGUAGES]
-    if unknown:
-        raise SuiteDataError(f"m-rewardbench: unknown language code(s) {', '.join(map(repr, unknown))}; "
-                             f"the languages are {', '.join(LANGUAGES)}")
-    return list(dict.fromkeys(value))
 
 
 def language_files(source: DataSource, lang: str, files: list[str]) -> list[str]:
@@ -80,15 +66,15 @@ class MRewardBench:
     datasets = (DATASET,)
 
     def parts(self, source: DataSource) -> Iterator[tuple[str, str, Rows]]:
-        languages = chosen_languages(source)
+        languages = chosen_names(source, "languages", LANGUAGES, "language code(s)", "languages")
         if not source.data_dir:
             for lang in languages:
                 yield lang, f"{DATASET}:{lang}", source.hub(DATASET, lang, SPLIT, part=lang)
             return
-        files = all_data_files(source)
+        files, _ = data_files(source, one_per_name=False)  # every language has its test-*.parquet
         found = {lang: language_files(source, lang, files) for lang in languages}
         if not any(found.values()):
-            raise nothing_found(source, self.name, "LANG/test-*.parquet, LANG/filtered.json or LANG.jsonl "
+            raise nothing_found(source, "LANG/test-*.parquet, LANG/filtered.json or LANG.jsonl "
                                 f"for the languages {', '.join(languages)}")
         for lang in languages:
             if not found[lang]:
@@ -102,18 +88,18 @@ class MRewardBench:
         for lang, where, rows in self.parts(source):
             column = subset_column(rows, where)
             check_columns(rows, where, ("id", "prompt", "chosen", "rejected"))
-            yield from items_of(rows, where, self._maker(lang, column, where, offset, names), offset)
+            yield from items_from_rows(rows, where, self._maker(lang, column, where, offset, names), offset)
             offset += len(rows)
 
     def _maker(self, lang: str, column: str, where: str, offset: int, names: NodeNames):
         def make(row: dict, index: int) -> Item:
             item_id = row_id(row)
-            subset = clean_name(row.get(column), column)
-            prompt = prompt_text(row, "prompt")
-            chosen, rejected = answer(row, "chosen"), answer(row, "rejected")
+            subset = clean_name(row, column)
+            prompt = text(row, "prompt")
+            chosen, rejected = text(row, "chosen", empty=True), text(row, "rejected", empty=True)
             section = SECTION_OF.get(subset)
             node = f"{lang}/{section_slug(section)}/{subset}/{item_id}" if section else f"{lang}/{subset}/{item_id}"
-            names.claim(node, offset + index)
+            names.claim(node, f"row {offset + index}")
             return PairItem(id=item_id, subset=f"{lang}/{subset}", prompt=prompt, chosen=chosen, rejected=rejected,
                             source=f"{where}#{index}", order=offset + index, node=node)
         return make

@@ -29,9 +29,9 @@ from typing import Iterator
 
 from ..items import BestOfNItem, Item, PairItem
 from ..parse import ItemProblem, Section
-from .base import DataSource, RowError, Rows, SuiteDataError, SuiteResult, check_columns, row_id
-from .dataset import (NodeNames, accuracy, all_data_files, answer, error_count, items_of, nothing_found,
-                      prompt_value, relative_parts, safe_id, strip_data_suffix, subset_accuracies)
+from .base import (DataSource, NodeNames, RowError, Rows, SuiteDataError, SuiteResult, check_columns, chosen_names,
+                   data_files, items_from_rows, nothing_found, pair_score, prompt_value, relative_parts, row_id,
+                   strip_data_suffix, text)
 
 HUMAN_DATASET = "lmarena-ai/PPE-Human-Preference-V1"
 HUMAN_SPLIT = "test"
@@ -57,10 +57,9 @@ def matches(source: DataSource, path: str, dataset: str, stems: tuple[str, ...])
     return any(stem == s or stem.startswith((f"{s}-", f"{s}_", f"{s}.")) for s in stems)
 
 
-def prefixed_score(results: list[SuiteResult]) -> dict | None:
-    if not results:
-        return None
-    return {"accuracy": accuracy(results), "subsets": subset_accuracies(results), "errors": error_count(results)}
+def safe_id(value: str) -> str:
+    """An id assembled from free text (model names ...): no '::', no whitespace runs, no '/'."""
+    return re.sub(r"\s+", "_", value.replace("::", ":").replace("/", "_")).strip("_") or "_"
 
 
 class PPEHuman:
@@ -71,10 +70,11 @@ class PPEHuman:
     def parts(self, source: DataSource) -> list[tuple[str, Rows]]:
         if not source.data_dir:
             return [(HUMAN_DATASET, source.hub(HUMAN_DATASET, split=HUMAN_SPLIT, part=HUMAN_SPLIT))]
-        paths = [p for p in all_data_files(source)
+        files, _ = data_files(source, one_per_name=False)
+        paths = [p for p in files
                  if matches(source, p, HUMAN_DATASET, ("ppe-human", "ppe_human", "human-preference", "human_preference"))]
         if not paths:
-            raise nothing_found(source, self.name, "PPE-Human-Preference-V1/data/test-*.parquet or ppe-human.jsonl")
+            raise nothing_found(source, "PPE-Human-Preference-V1/data/test-*.parquet or ppe-human.jsonl")
         return [(p, source.read_file(p, part=HUMAN_SPLIT)) for p in paths]
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
@@ -83,7 +83,8 @@ class PPEHuman:
         for where, rows in self.parts(source):
             check_columns(rows, where, ("prompt", "response_1", "response_2", "winner"))
             subset_column = next((c for c in ("language", "category") if c in rows.columns), None)
-            yield from items_of(rows, where, self._maker(subset_column, where, offset, names), offset, "question_id")
+            yield from items_from_rows(rows, where, self._maker(subset_column, where, offset, names), offset,
+                                       "question_id")
             offset += len(rows)
 
     def _maker(self, subset_column: str | None, where: str, offset: int, names: NodeNames):
@@ -95,7 +96,7 @@ class PPEHuman:
                 return None
             if winner not in ("model_a", "model_b"):
                 raise RowError("winner", f"must be model_a, model_b or tie, got {winner!r}")
-            first, second = answer(row, "response_1"), answer(row, "response_2")
+            first, second = text(row, "response_1", empty=True), text(row, "response_2", empty=True)
             chosen, rejected = (first, second) if winner == "model_a" else (second, first)
             prompt = prompt_value(row.get("prompt"), "prompt")
             subset = "human"
@@ -112,20 +113,7 @@ class PPEHuman:
         return {}
 
     def score(self, results: list[SuiteResult]) -> dict | None:
-        return prefixed_score(results)
-
-
-def chosen_sets(source: DataSource) -> list[str]:
-    value = source.option("sets")
-    if value is None:
-        return list(BESTOFK_SETS)
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [v for v in value if v not in BESTOFK_SETS]
-    if unknown:
-        raise SuiteDataError(f"ppe-bestofk: unknown set(s) {', '.join(map(repr, unknown))}; the sets are "
-                             f"{', '.join(BESTOFK_SETS)}")
-    return list(dict.fromkeys(value))
+        return pair_score(results, "accuracy")
 
 
 def response_columns(rows: Rows, where: str) -> list[str]:
@@ -142,17 +130,17 @@ class PPEBestOfK:
     datasets = tuple(BESTOFK_SETS.values())
 
     def parts(self, source: DataSource) -> Iterator[tuple[str, str, Rows]]:
-        sets = chosen_sets(source)
+        sets = chosen_names(source, "sets", BESTOFK_SETS, "set(s)", "sets")
         if not source.data_dir:
             for key in sets:
                 yield key, BESTOFK_SETS[key], source.hub(BESTOFK_SETS[key], split=BESTOFK_SPLIT, part=key)
             return
-        files = all_data_files(source)
+        files, _ = data_files(source, one_per_name=False)  # one data/train-*.parquet per set
         found = {key: [p for p in files if matches(source, p, BESTOFK_SETS[key],
                                                    (f"ppe-{key}", f"ppe_{key}", f"{key}-best-of-k"))]
                  for key in sets}
         if not any(found.values()):
-            raise nothing_found(source, self.name, ", ".join(f"{BESTOFK_SETS[k].split('/')[1]}/data/train-*.parquet"
+            raise nothing_found(source, ", ".join(f"{BESTOFK_SETS[k].split('/')[1]}/data/train-*.parquet"
                                                             for k in sets) + " (or ppe-SET.jsonl)")
         for key in sets:
             if not found[key]:
@@ -167,8 +155,8 @@ class PPEBestOfK:
             check_columns(rows, where, ("prompt", "scores"))
             responses = response_columns(rows, where)
             model_column = next((c for c in MODEL_COLUMNS if c in rows.columns), None)
-            yield from items_of(rows, where, self._maker(key, responses, model_column, where, offset, names), offset,
-                                "question_id")
+            yield from items_from_rows(rows, where, self._maker(key, responses, model_column, where, offset, names),
+                                       offset, "question_id")
             offset += len(rows)
 
     def _maker(self, key: str, responses: list[str], model_column: str | None, where: str, offset: int,
@@ -183,7 +171,7 @@ class PPEBestOfK:
                 raise RowError("scores", f"has {len(scores)} entries for {len(responses)} responses")
             if not all(isinstance(s, bool) or s in (0, 1) for s in scores):
                 raise RowError("scores", "entries must be true or false")
-            texts = [answer(row, column) for column in responses]
+            texts = [text(row, column, empty=True) for column in responses]
             chosen = tuple(t for t, ok in zip(texts, scores) if ok)
             rejected = tuple(t for t, ok in zip(texts, scores) if not ok)
             if not chosen or not rejected:
@@ -202,7 +190,7 @@ class PPEBestOfK:
         return {}
 
     def score(self, results: list[SuiteResult]) -> dict | None:
-        return prefixed_score(results)
+        return pair_score(results, "accuracy")
 
 
 PPE_HUMAN = PPEHuman()

@@ -20,8 +20,8 @@ from typing import Iterator
 
 from ..items import CORRECT, ERROR, Item, StepsItem
 from ..parse import ItemProblem, Section
-from .base import DATA_SUFFIXES, DataSource, RowError, SuiteDataError, SuiteResult, check_columns, row_id, text
-from .rewardbench2 import NodeNames, data_files, mean, nothing_found, part_items
+from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, hub_splits,
+                   items_from_rows, mean, nothing_found, row_id, text)
 
 DATASET = "Qwen/ProcessBench"
 SPLITS = ("gsm8k", "math", "olympiadbench", "omnimath")
@@ -59,20 +59,9 @@ class ProcessBench:
 
     def _parts(self, source: DataSource) -> list[tuple[str, object, str]]:
         """(where, rows, split) per file or split read."""
-        parts = []
         if not source.data_dir:
-            failures = []
-            for split in SPLITS:
-                try:
-                    parts.append((f"{DATASET}:{split}", source.hub(DATASET, None, split, part=split), split))
-                except SuiteDataError as exc:
-                    failures.append((split, exc))
-            if not parts:
-                raise failures[0][1]
-            for split, exc in failures:
-                source.absent(split, str(exc))
-            return parts
-        skipped_all = []
+            return hub_splits(source, DATASET, SPLITS)
+        parts, skipped_all = [], []
         for split in SPLITS:
             paths, skipped = data_files(source, split_patterns(split), COLUMNS)
             skipped_all += skipped
@@ -94,7 +83,7 @@ class ProcessBench:
             def make(row: dict, index: int, where=where, offset=offset, split=split) -> Item:
                 return self._item(row, where, index, offset + index, split, nodes)
 
-            yield from part_items(rows, where, offset, make)
+            yield from items_from_rows(rows, where, make, offset)
             offset += len(rows)
 
     @staticmethod

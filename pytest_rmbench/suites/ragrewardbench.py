@@ -26,9 +26,8 @@ from typing import Any, Iterator
 
 from ..items import Item, PairItem
 from ..parse import ItemProblem, Section
-from .base import DataSource, RowError, Rows, SuiteDataError, SuiteResult, row_id
-from .dataset import (NodeNames, answer, clean_name, data_patterns, error_count, items_of, mean, nothing_found,
-                      subset_accuracies, accuracy)
+from .base import (DataSource, NodeNames, RowError, Rows, SuiteDataError, SuiteResult, accuracy, clean_name,
+                   data_patterns, error_count, items_from_rows, mean, nothing_found, row_id, subset_accuracies, text)
 
 DATASET = "jinzhuoran/RAG-RewardBench"
 SPLIT = "train"
@@ -100,7 +99,7 @@ class RagRewardBench:
             return [(None, DATASET, *self._read(source, DATASET, lambda: source.hub(DATASET, split=SPLIT, part=SPLIT)))]
         paths = {subset: source.local_files(*data_patterns(subset)) for subset in SUBSETS}
         if not any(paths.values()):
-            raise nothing_found(source, self.name, ", ".join(f"{s}.jsonl" for s in SUBSETS) + f" (from {DATASET}'s Dataset/ folder)")
+            raise nothing_found(source, ", ".join(f"{s}.jsonl" for s in SUBSETS) + f" (from {DATASET}'s Dataset/ folder)")
         found = []
         for subset in SUBSETS:
             if not paths[subset]:
@@ -125,13 +124,13 @@ class RagRewardBench:
                 raise SuiteDataError(f"{where}: no 'subset' column (the dataset has {', '.join(map(repr, rows.columns))}), "
                                      "so the six subsets cannot be told apart; download the six files of the dataset's "
                                      "Dataset/ folder and pass --rm-data-dir")
-            yield from items_of(rows, where, self._maker(subset, fields, where, offset, names), offset)
+            yield from items_from_rows(rows, where, self._maker(subset, fields, where, offset, names), offset)
             offset += len(rows)
 
     def _maker(self, file_subset: str | None, fields: Fields, where: str, offset: int, names: NodeNames):
         def make(row: dict, index: int) -> Item:
             item_id = row_id(row, fallback=index)
-            subset = file_subset or clean_name(row.get("subset"), "subset")
+            subset = file_subset or clean_name(row, "subset")
             question = row.get(fields.question) if fields.question else None
             if question is not None and not isinstance(question, str):
                 raise RowError(fields.question, f"must be a string, got {type(question).__name__}")
@@ -139,7 +138,7 @@ class RagRewardBench:
             prompt = build_prompt(question if question and question.strip() else None, references)
             if not prompt:
                 raise RowError(fields.question or fields.references, "no question and no references")
-            chosen, rejected = answer(row, "chosen"), answer(row, fields.rejected)
+            chosen, rejected = text(row, "chosen", empty=True), text(row, fields.rejected, empty=True)
             # ids are not known to be unique within a subset: a repeated one gets a suffix
             node = names.unique(f"{subset}/{item_id}", offset + index)
             item_id = node[len(subset) + 1:]

@@ -19,9 +19,9 @@ from typing import Iterator
 
 from ..items import Item, PairItem
 from ..parse import ItemProblem, Section
-from .base import DataSource, RowError, Rows, SuiteResult, check_columns, row_id
-from .dataset import (NodeNames, answer, clean_name, data_patterns, error_count, items_of, nothing_found,
-                      prompt_text, relative_parts, subset_accuracies, to_messages, chat_prompt)
+from .base import (DataSource, NodeNames, RowError, Rows, SuiteResult, chat_prompt, check_columns, clean_name,
+                   data_patterns, error_count, items_from_rows, nothing_found, relative_parts, row_id,
+                   subset_accuracies, text, to_messages)
 
 DATASET = "allenai/reward-bench"
 PRIOR_DATASET = "allenai/preference-test-sets"
@@ -106,7 +106,7 @@ def prior_prompt(row: dict):
     """The prior sets store the prompt as a list of turns, user first, alternating."""
     value = row.get("prompt")
     if isinstance(value, str):
-        return prompt_text(row, "prompt")
+        return text(row, "prompt")
     if isinstance(value, (list, tuple)) and value and all(isinstance(t, str) for t in value):
         turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(value)]
         return chat_prompt(turns, "prompt")
@@ -141,7 +141,7 @@ class RewardBench:
             expected = f"{split}-*.parquet or {split}.jsonl (from {DATASET})"
             if len(wanted) > 1:
                 expected += f", and the prior sets {', '.join(f'{p}-*.parquet' for p in PRIOR_SETS)}"
-            raise nothing_found(source, self.name, expected)
+            raise nothing_found(source, expected)
         for part in missing:
             source.absent(part, f"no {part}-*.parquet / {part}.jsonl under {source.data_dir}")
         return found
@@ -150,35 +150,25 @@ class RewardBench:
         names = NodeNames()
         offset = 0
         for part, where, rows in self.parts(source):
-            if part in PRIOR_SETS:
-                check_columns(rows, where, ("prompt", "chosen", "rejected"))
-                make = self._prior_maker(part, where, offset, names)
-            else:
-                check_columns(rows, where, COLUMNS)
-                make = self._maker(where, offset, names)
-            yield from items_of(rows, where, make, offset)
+            check_columns(rows, where, ("prompt", "chosen", "rejected") if part in PRIOR_SETS else COLUMNS)
+            yield from items_from_rows(rows, where, self._maker(part, where, offset, names), offset)
             offset += len(rows)
 
-    def _maker(self, where: str, offset: int, names: NodeNames):
-        def make(row: dict, index: int) -> Item:
-            item_id = row_id(row)
-            subset = clean_name(row.get("subset"), "subset")
-            prompt = prompt_text(row, "prompt")
-            chosen, rejected = answer(row, "chosen"), answer(row, "rejected")
-            node = node_for(subset, item_id)
-            names.claim(node, offset + index)
-            return PairItem(id=item_id, subset=subset, prompt=prompt, chosen=chosen, rejected=rejected,
-                            source=f"{where}#{index}", order=offset + index, node=node)
-        return make
+    def _maker(self, part: str, where: str, offset: int, names: NodeNames):
+        prior = part in PRIOR_SETS
 
-    def _prior_maker(self, part: str, where: str, offset: int, names: NodeNames):
         def make(row: dict, index: int) -> Item:
-            item_id = row_id(row, fallback=index)  # the prior sets carry no id column
-            prompt = prior_prompt(row)
-            chosen, rejected = answer(row, "chosen"), answer(row, "rejected")
-            node = node_for(part, item_id)
-            names.claim(node, offset + index)
-            return PairItem(id=item_id, subset=part, prompt=prompt, chosen=chosen, rejected=rejected,
+            if prior:
+                item_id = row_id(row, fallback=index)  # the prior sets carry no id column
+                subset, prompt = part, prior_prompt(row)
+            else:
+                item_id = row_id(row)
+                subset = clean_name(row, "subset")
+                prompt = text(row, "prompt")
+            chosen, rejected = text(row, "chosen", empty=True), text(row, "rejected", empty=True)
+            node = node_for(subset, item_id)
+            names.claim(node, f"row {offset + index}")
+            return PairItem(id=item_id, subset=subset, prompt=prompt, chosen=chosen, rejected=rejected,
                             source=f"{where}#{index}", order=offset + index, node=node)
         return make
 

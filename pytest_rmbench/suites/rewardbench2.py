@@ -11,8 +11,6 @@ Local copies (--rm-data-dir): the dataset's `data/test-*.parquet`, or any parque
 JSON / JSONL file whose name starts with "test" and that has the dataset's columns,
 num_correct included (a file of that name without them belongs to some other benchmark
 and is skipped).
-
-This module also holds the small helpers the other suites of this family share.
 """
 
 from __future__ import annotations
@@ -21,12 +19,12 @@ import math
 import os
 import re
 from collections import defaultdict
-from typing import Callable, Iterable, Iterator
+from typing import Iterator
 
 from ..items import ERROR, BestOfNItem, Item, TiesItem
 from ..parse import ItemProblem, Section
-from .base import (DATA_SUFFIXES, DataSource, RowError, Rows, SuiteDataError, SuiteResult, check_columns,
-                   items_from_rows, read_rows, row_id, text, texts)
+from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, Rows, SuiteResult, check_columns, data_files,
+                   items_from_rows, mean, nothing_found, row_id, slug, text, texts)
 
 DATASET = "allenai/reward-bench-2"
 SPLIT = "test"
@@ -38,84 +36,6 @@ SUBSETS = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
 LOCAL_PATTERNS = tuple(f"test*{suffix}" for suffix in DATA_SUFFIXES)
 TIES_ID = re.compile(r"^(ref|tied):(\d+)$")
 TIES_RESULT_ID = re.compile(r"(?:^|/)(ref|tied):(\d+)$")
-
-
-# -- helpers shared by the suites of this family (candidates for base.py) ------------------
-def slug(name: str) -> str:
-    """A node-name part: lowercase, runs of anything but letters and digits become '-'."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unnamed"
-
-
-def mean(values: Iterable) -> float | None:
-    values = [float(v) for v in values]
-    return sum(values) / len(values) if values else None
-
-
-def file_columns(path: str) -> list[str]:
-    if path.lower().endswith(".parquet"):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise SuiteDataError(f"{path}: reading parquet needs pyarrow (pip install pyarrow)") from None
-        return list(pq.read_schema(path).names)
-    return read_rows(path).columns
-
-
-def data_files(source: DataSource, patterns: Iterable[str], required: Iterable[str] = ()) -> tuple[list[str], list[str]]:
-    """Files under --rm-data-dir named as `patterns`, and the names of those skipped.
-
-    With `required`, a file is kept only when it has those columns: generic names such as
-    test.json or math.json may well belong to another benchmark in the same folder. Two
-    files of the same name would feed every row twice, so that is an error.
-    """
-    found = source.local_files(*patterns)
-    by_name: dict[str, list[str]] = defaultdict(list)
-    for path in found:
-        by_name[os.path.basename(path)].append(path)
-    twice = {name: paths for name, paths in by_name.items() if len(paths) > 1}
-    if twice:
-        name, paths = next(iter(sorted(twice.items())))
-        raise SuiteDataError(f"{source.suite}: {len(paths)} files named {name!r} under {source.data_dir} "
-                             f"({', '.join(paths)}): keep one copy")
-    kept, skipped = [], []
-    for path in found:
-        columns = file_columns(path) if required else []
-        missing = [c for c in required if c not in columns]
-        if missing:
-            skipped.append(f"{os.path.basename(path)} (columns {', '.join(columns) or 'none'}; "
-                           f"lacks {', '.join(missing)})")
-        else:
-            kept.append(path)
-    return kept, skipped
-
-
-def nothing_found(source: DataSource, expected: str, skipped: list[str] = ()) -> SuiteDataError:
-    also = f"; skipped (not this benchmark's columns): {'; '.join(skipped)}" if skipped else ""
-    return SuiteDataError(f"{source.suite}: no data files found under {source.data_dir}: expected {expected}{also}")
-
-
-class NodeNames:
-    """Node names must be unique within a suite; a repeated one makes the later row an error item."""
-
-    def __init__(self):
-        self.seen: dict[str, str] = {}
-
-    def claim(self, node: str, where: str, field: str = "id") -> None:
-        if "::" in node or "\n" in node:
-            raise RowError(field, f"gives the node name {node!r}, which must not contain '::' or a newline")
-        if node in self.seen:
-            raise RowError(field, f"duplicate: the node name {node!r} is already used by {self.seen[node]}")
-        self.seen[node] = where
-
-
-def part_items(rows: Iterable[dict], where: str, offset: int,
-               make: Callable[[dict, int], Item | None]) -> Iterator[Item | ItemProblem]:
-    """items_from_rows over one file or split, `make` seeing the row's index in it. Error
-    items get the running index over all parts, so their fallback names stay unique."""
-    for entry in items_from_rows(rows, where, make):
-        if isinstance(entry, ItemProblem):
-            entry.index += offset
-        yield entry
 
 
 # -- the Ties formula ---------------------------------------------------------------------
@@ -185,7 +105,7 @@ class RewardBench2:
             def make(row: dict, index: int, where=where, offset=offset) -> Item:
                 return self._item(row, where, index, offset + index, nodes)
 
-            yield from part_items(rows, where, offset, make)
+            yield from items_from_rows(rows, where, make, offset)
             offset += len(rows)
 
     @staticmethod

@@ -27,8 +27,8 @@ from typing import Iterator
 
 from ..items import ERROR, BestOfNItem, Item
 from ..parse import ItemProblem, Section
-from .base import DATA_SUFFIXES, DataSource, RowError, SuiteResult, check_columns, row_id, text
-from .rewardbench2 import NodeNames, data_files, mean, nothing_found, slug
+from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files,
+                   items_from_rows, mean, nothing_found, row_id, slug, text)
 
 DATASET = "RewardMATH/RewardMATH"
 COLUMNS = ("problem", "eval_solution", "solution_type", "problem_id")
@@ -72,19 +72,12 @@ class RewardMath:
         offset = 0
         for where, rows in self._parts(source):
             check_columns(rows, where, COLUMNS)
-            for index, row in enumerate(rows):
-                order = offset + index
-                try:
-                    if not isinstance(row, dict):
-                        raise RowError("(row)", f"expected a mapping of columns, got {type(row).__name__}")
-                    problem_id = row_id(row, "problem_id")
-                except RowError as exc:
-                    row_ident = row.get("id") if isinstance(row, dict) else None
-                    problems.append((order, ItemProblem(order, None, exc.field, exc.message,
-                                                        None if row_ident is None else str(row_ident), None,
-                                                        f"{where} row {index}")))
-                    continue
-                groups.setdefault(problem_id, []).append((order, where, index, row))
+
+            def join(row: dict, index: int, where=where, offset=offset) -> None:
+                groups.setdefault(row_id(row, "problem_id"), []).append((offset + index, where, index, row))
+
+            # join() makes no items: what comes back are the rows without a usable problem_id
+            problems += [(p.index, p) for p in items_from_rows(rows, where, join, offset)]
             offset += len(rows)
         entries: list[tuple[int, Item | ItemProblem]] = list(problems)
         nodes = NodeNames()

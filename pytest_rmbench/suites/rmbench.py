@@ -29,8 +29,8 @@ from typing import Iterator
 
 from ..items import ERROR, Item, StyleMatrixItem
 from ..parse import ItemProblem, Section
-from .base import DataSource, RowError, SuiteDataError, SuiteResult, check_columns, row_id, text, texts
-from .rewardbench2 import NodeNames, data_files, mean, part_items
+from .base import (DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, items_from_rows, mean,
+                   nothing_found, row_id, text, texts)
 
 DATASET = "THU-KEG/RM-Bench"
 HUB_SPLIT = "train"
@@ -70,10 +70,8 @@ class RMBench:
             if name in by_name:
                 parts.append((name, source.read_file(by_name[name], part=part), part))
         if not parts:
-            raise SuiteDataError(
-                f"{source.suite}: no RM-Bench files found under {source.data_dir}: expected {TOTAL_FILE} or "
-                f"{', '.join(PART_FILES.values())} (the data/ folder of github.com/THU-KEG/RM-Bench)"
-            )
+            raise nothing_found(source, f"RM-Bench's {TOTAL_FILE} or {', '.join(PART_FILES.values())} "
+                                        "(the data/ folder of github.com/THU-KEG/RM-Bench)")
         return parts
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
@@ -89,7 +87,7 @@ class RMBench:
                 seen_parts[item.node.split("/", 1)[0]] += 1
                 return item
 
-            yield from part_items(rows, where, offset, make)
+            yield from items_from_rows(rows, where, make, offset)
             offset += len(rows)
         self._note_absent(source, parts, seen_parts)
 
