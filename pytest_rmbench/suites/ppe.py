@@ -141,7 +141,7 @@ class PPEBestOfK:
                  for key in sets}
         if not any(found.values()):
             raise nothing_found(source, ", ".join(f"{BESTOFK_SETS[k].split('/')[1]}/data/train-*.parquet"
-                                                            for k in sets) + " (or ppe-SET.jsonl)")
+                                                  for k in sets) + " (or ppe-SET.jsonl)")
         for key in sets:
             if not found[key]:
                 source.absent(key, f"no {BESTOFK_SETS[key].split('/')[1]}/ folder or ppe-{key}.jsonl under {source.data_dir}")
