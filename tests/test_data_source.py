@@ -103,3 +103,25 @@ def test_local_files_match_by_name_anywhere_under_the_folder(tmp_path):
     source = DataSource(suite="s", data_dir=str(tmp_path))
     assert [p[len(str(tmp_path)) + 1:] for p in source.local_files("test*.parquet", "test.jsonl")] == [
         "data/test-00000.parquet", "test.jsonl"]
+
+
+def test_made_up_node_names_never_collide_with_real_ones():
+    from pytest_rmbench.suites.base import NodeNames, RowError
+
+    names = NodeNames()
+    assert names.unique("q1-row5", 0) == "q1-row5"
+    assert names.unique("q1", 1) == "q1"
+    assert names.unique("q1", 5) == "q1-row5-2"  # "q1-row5" is a real row's name already
+    with pytest.raises(RowError):
+        names.claim("a\rb", "row 9")
+
+
+def test_two_copies_of_a_rag_subset_file_are_refused(tmp_path):
+    from pytest_rmbench.suites.ragrewardbench import RAG_REWARDBENCH
+
+    row = {"id": 1, "question": "q", "prompt": "refs", "chosen": "a", "reject": "b"}
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "reason.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(SuiteDataError, match="2 files named 'reason.jsonl'"):
+        list(RAG_REWARDBENCH.load(DataSource(suite="rag-rewardbench", data_dir=str(tmp_path))))

@@ -396,7 +396,7 @@ def row_id(row: dict, name: str = "id", fallback: int | None = None) -> str:
             raise RowError(name, "missing")
         return str(fallback)
     value = str(value)
-    if "::" in value or "\n" in value:
+    if "::" in value or "\n" in value or "\r" in value:
         raise RowError(name, "must not contain '::' or a newline")
     return value
 
@@ -424,7 +424,7 @@ class NodeNames:
         self.first: dict[str, str] = {}  # node name -> the row that has it
 
     def claim(self, node: str, by: str, field: str = "id") -> None:
-        if "::" in node or "\n" in node:
+        if "::" in node or "\n" in node or "\r" in node:
             raise RowError(field, f"gives the node name {node!r}, which must not contain '::' or a newline")
         if node in self.first:
             raise RowError(field, f"duplicate: the node name {node!r} is already used by {self.first[node]}")
@@ -434,7 +434,10 @@ class NodeNames:
         if node not in self.first:
             self.first[node] = f"row {index}"
             return node
-        candidate = f"{node}-row{index}"
+        candidate, n = f"{node}-row{index}", 1
+        while candidate in self.first:  # a real id may already look like a made-up one
+            n += 1
+            candidate = f"{node}-row{index}-{n}"
         self.first[candidate] = f"row {index}"
         return candidate
 

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from ..items import Item, PairItem
 from ..parse import ItemProblem, Section
 from .base import (DataSource, NodeNames, RowError, Rows, SuiteDataError, SuiteResult, accuracy, clean_name,
-                   data_patterns, error_count, items_from_rows, mean, nothing_found, row_id, subset_accuracies, text)
+                   data_files, data_patterns, error_count, items_from_rows, mean, nothing_found, row_id, subset_accuracies, text)
 
 DATASET = "jinzhuoran/RAG-RewardBench"
 SPLIT = "train"
@@ -97,7 +97,8 @@ class RagRewardBench:
         """(subset from the file name, or None: read the column; where; rows; fields)."""
         if not source.data_dir:
             return [(None, DATASET, *self._read(source, DATASET, lambda: source.hub(DATASET, split=SPLIT, part=SPLIT)))]
-        paths = {subset: source.local_files(*data_patterns(subset)) for subset in SUBSETS}
+        # one file per subset name: two copies of reason.jsonl would score every pair twice
+        paths = {subset: data_files(source, data_patterns(subset))[0] for subset in SUBSETS}
         if not any(paths.values()):
             raise nothing_found(source, ", ".join(f"{s}.jsonl" for s in SUBSETS) + f" (from {DATASET}'s Dataset/ folder)")
         found = []
