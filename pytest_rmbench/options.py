@@ -65,7 +65,7 @@ def add_options(parser) -> None:
     kind_option("--rm-api-key-env", "rm_api_key_env", "http: the environment variable holding the API key (never printed or stored)", metavar="NAME")
     kind_option("--rm-concurrency", "rm_concurrency", "http: requests in flight, across all xdist workers together (default 8)", metavar="N", default="8")
     kind_option("--rm-timeout", "rm_timeout", "http: seconds per request before it is retried (default 60)", metavar="S", default="60")
-    kind_option("--rm-save-scores", "rm_save_scores", "write every score of this run as JSONL {prompt, answer, score} (replay with scores:PATH)", metavar="PATH")
+    kind_option("--rm-save-scores", "rm_save_scores", "write every score of this run as JSONL {prompt, answer, score} or {prompt, steps, scores} (replay with scores:PATH)", metavar="PATH")
     suites = parser.getgroup("rmbench-suites", "published benchmarks (pytest-rmbench)")
     from .suites import BUILTIN_SUITES
 

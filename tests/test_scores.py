@@ -1,5 +1,6 @@
 """Score files: reading (normalisation, duplicates, malformed lines), the `scores:PATH` model,
-the writer (skips, odd text, concurrent processes) and the save -> replay round trip."""
+the writer (skips, odd text, concurrent processes) and the save -> replay round trip; the
+same for steps lines (a process reward model's per-step scores)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_rmbench import engine
-from pytest_rmbench.items import JudgeRequest, ScoreRequest, ScoreResult
+from pytest_rmbench.items import JudgeRequest, MultiHeadScore, ScoreRequest, ScoreResult, StepsRequest
 from pytest_rmbench.models.base import ModelLoadError, ModelSpec
 from pytest_rmbench.models.builtin import BuiltinModel
 from pytest_rmbench.models.kinds import detect_kind
@@ -27,6 +28,7 @@ from pytest_rmbench.scorefile import (
     read_scores,
     score_key,
     start_score_file,
+    steps_key,
 )
 
 pytest_plugins = ["pytester"]
@@ -353,8 +355,7 @@ def test_rm_save_scores_option_round_trip_with_and_without_xdist(pytester):
         (pytester.path / "saved.jsonl").write_text("stale line from an earlier run\n")
         first = pytester.runpytest("--rm-model=builtin:random", "--rm-save-scores=saved.jsonl", *args, *xdist)
         original = report_items(pytester)
-        if (pytester.path / "saved.jsonl").read_text() == "stale line from an earlier run\n":
-            pytest.skip("--rm-save-scores is not wired into the plugin yet")
+        assert (pytester.path / "saved.jsonl").read_text() != "stale line from an earlier run\n", "the file was not rewritten"
         assert len(read_scores(str(pytester.path / "saved.jsonl"))) == 8, xdist
         replay = pytester.runpytest("--rm-model=scores:saved.jsonl", *args)
         assert first.ret == replay.ret
@@ -391,10 +392,225 @@ def test_rm_save_scores_includes_scores_read_from_the_cache(pytester):
     write_items(pytester.path)
     args = ["--rm-model=cached-random", "--rm-no-store", "-p", "no:cacheprovider"]
     pytester.runpytest(*args, "--rm-save-scores=first.jsonl")
-    if not (pytester.path / "first.jsonl").exists():
-        pytest.skip("--rm-save-scores is not wired into the plugin yet")
+    assert (pytester.path / "first.jsonl").exists()
     (pytester.path / "batches.log").unlink()
     pytester.runpytest(*args, "--rm-save-scores=second.jsonl")
     assert not (pytester.path / "batches.log").exists(), "the second run reads every score from the cache"
     first, second = (read_scores(str(pytester.path / name)) for name in ("first.jsonl", "second.jsonl"))
     assert len(first) == 8 and first == second
+
+
+# -- steps lines: per-step scores of a solution given as steps ------------------------------------
+
+
+def test_read_steps_lines_next_to_answer_lines_without_collisions(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text(lines(
+        {"prompt": "p", "answer": "a", "score": 1},
+        {"prompt": "p", "steps": ["a"], "scores": [0.25]},  # same prompt and text as the answer: its own entry
+        {"prompt": [{"role": "user", "content": "p"}], "steps": ["a"], "scores": [0.25]},  # the same steps again
+        {"prompt": "p", "steps": ["a", "b"], "scores": [1, 0.5], "note": "ignored"},
+        {"prompt": CHAT, "steps": ["x", "y", "z"], "scores": [0, -1e-3, 5e-324]},
+    ))
+    chat = tuple((m["role"], m["content"]) for m in CHAT)
+    assert read_scores(str(path)) == {
+        ("p", "a"): 1.0,
+        ("p", ("a",)): (0.25,),
+        ("p", ("a", "b")): (1.0, 0.5),
+        (chat, ("x", "y", "z")): (0.0, -1e-3, 5e-324),
+    }
+    assert all(type(v) is float for v in read_scores(str(path))[("p", ("a", "b"))])
+    assert steps_key((("user", "p"),), ["a"]) == steps_key("p", ("a",)) == ("p", ("a",)) != score_key("p", "a")
+
+
+def test_steps_lines_with_different_scores_name_both_lines(tmp_path):
+    path = tmp_path / "dup.jsonl"
+    path.write_text(lines(
+        {"prompt": "solve it", "steps": ["first step", "second"], "scores": [0.5, 0.75]},
+        {"prompt": "solve it", "answer": "first step", "score": 0.5},
+        {"prompt": "solve it", "steps": ["first step", "second"], "scores": [0.5, 0.7]},
+    ))
+    with pytest.raises(ScoreFileError) as info:
+        read_scores(str(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}:3: "), message
+    assert "'solve it'" in message and "'first step'" in message and "[0.5, 0.7]" in message and "[0.5, 0.75] on line 1" in message
+
+
+@pytest.mark.parametrize(
+    "bad, expected",
+    [
+        ('{"prompt": "p", "steps": ["a", "b"], "scores": [0.5]}', "'scores' has 1 number(s) for 2 step(s)"),
+        ('{"prompt": "p", "steps": ["a"], "scores": [0.5, 0.5]}', "'scores' has 2 number(s) for 1 step(s)"),
+        ('{"prompt": "p", "steps": ["a"], "scores": []}', "'scores' has 0 number(s) for 1 step(s)"),
+        ('{"prompt": "p", "steps": ["a", "b"], "scores": [0.5, NaN]}', "'scores' entry #1 must be finite"),
+        ('{"prompt": "p", "steps": ["a"], "scores": [Infinity]}', "'scores' entry #0 must be finite"),
+        ('{"prompt": "p", "steps": ["a"], "scores": [-1e400]}', "'scores' entry #0 must be finite"),
+        ('{"prompt": "p", "steps": ["a"], "scores": ["0.5"]}', "'scores' entry #0 must be a number"),
+        ('{"prompt": "p", "steps": ["a"], "scores": [true]}', "'scores' entry #0 must be a number"),
+        ('{"prompt": "p", "steps": ["a"], "scores": [null]}', "'scores' entry #0 must be a number"),
+        ('{"prompt": "p", "steps": ["a"], "scores": 0.5}', "'scores' must be a list of numbers"),
+        ('{"prompt": "p", "steps": ["a"], "scores": {"0": 0.5}}', "'scores' must be a list of numbers"),
+        ('{"prompt": "p", "steps": "a", "scores": [0.5]}', "'steps' must be a non-empty list of strings"),
+        ('{"prompt": "p", "steps": [], "scores": []}', "'steps' must be a non-empty list of strings"),
+        ('{"prompt": "p", "steps": ["a", 2], "scores": [0.5, 0.5]}', "'steps' entry #1 must be a string"),
+        ('{"prompt": "p", "steps": ["a"]}', "missing field(s): scores (a steps line needs prompt, steps and scores)"),
+        ('{"prompt": "p", "scores": [1]}', "missing field(s): steps"),
+        ('{"steps": ["a"], "scores": [1]}', "missing field(s): prompt"),
+        ('{"prompt": 3, "steps": ["a"], "scores": [1]}', "'prompt' must be a string or a list"),
+        ('{"prompt": [], "steps": ["a"], "scores": [1]}', "empty list of messages"),
+        ('{"prompt": "p", "answer": "a", "score": 1, "scores": [1]}', "either {prompt, answer, score} or {prompt, steps, scores}"),
+        ('{"prompt": "p", "answer": "a", "steps": ["a"], "scores": [1]}', "this one has answer, steps, scores"),
+        ('{"prompt": "p", "steps": ["a"], "scores": [1], "scores": [2]}', "appears twice"),
+    ],
+)
+def test_malformed_steps_lines_name_the_file_and_line(tmp_path, bad, expected):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(lines({"prompt": "ok", "steps": ["a"], "scores": [0]}, "") + bad + "\n")
+    with pytest.raises(ScoreFileError) as info:
+        read_scores(str(path))
+    assert str(info.value).startswith(f"{path}:3: "), str(info.value)
+    assert expected in str(info.value)
+
+
+def test_adapter_answers_steps_requests_and_names_a_missing_one(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text(lines(
+        {"prompt": "solve", "steps": ["s1", "s2"], "scores": [0.9, 0.1]},
+        {"prompt": "rate", "answer": "fine", "score": 2},
+    ))
+    model = build(ModelSpec(f"scores:{path}", kind="scores"))
+    assert model.steps is True
+    found = StepsRequest((("user", "solve"),), ("s1", "s2"))
+    other_steps = StepsRequest("solve", ("s1", "s2 changed"))
+    answer_prompt = StepsRequest("rate", ("fine",))  # only an answer line has this prompt
+    unknown = StepsRequest("never seen", ("a first step that is long " * 5, "b"))
+    answer = ScoreRequest("rate", "fine")
+    prepared = model.prepare([found, other_steps, answer_prompt, unknown, answer])
+    assert [p.length for p in prepared] == [4, 12, 4, 131, 4]
+    assert model.score_batch([prepared[0], prepared[4]]) == [(0.9, 0.1), 2.0]
+    messages = [str(pytest.raises(MissingScoreError, model.score_batch, [p]).value) for p in prepared[1:4]]
+    assert messages[0] == (
+        f"no step scores in {path} for the 2 step(s) starting 's1' of the prompt 'solve' "
+        "(it has step scores for this prompt, but not for these steps)"
+    )
+    assert "(it has answer scores for this prompt, but no step scores)" in messages[1]
+    assert "starting 'a first step that is long" in messages[2] and "\u2026" in messages[2]
+    assert "'never seen' (it has no score for this prompt)" in messages[2]
+    assert "(it has step scores for this prompt, but no answer scores)" in str(
+        pytest.raises(MissingScoreError, model.score_batch, model.prepare([ScoreRequest("solve", "s1")])).value)
+    # through the engine: only the missing ones error, the found one is a tuple of floats
+    results = engine.score_requests(model, [found, other_steps, answer, unknown], engine.BatchLimits())
+    assert results[found] == ScoreResult((0.9, 0.1), False)
+    assert results[answer] == ScoreResult(2.0, False)
+    assert results[other_steps].error.startswith("scoring failed: MissingScoreError: no step scores in")
+    assert results[unknown].error is not None
+
+
+def test_writer_writes_steps_lines_and_skips_unusable_step_scores(tmp_path):
+    path = tmp_path / "saved.jsonl"
+    chat = (("system", "s"), ("user", "u"))
+    rows = [
+        (StepsRequest("p", ("a", "b")), ScoreResult((0.25, MultiHeadScore(0.5, [0.5, 1.0])))),
+        (StepsRequest((("user", "p"),), ("a", "b")), ScoreResult((0.25, 0.5))),  # the same solution: written once
+        (ScoreRequest("p", "a"), ScoreResult(0.75)),  # the same prompt and text as an answer: its own line
+        (StepsRequest("p", ("a",)), ScoreResult((1.0,), truncated=True)),
+        (StepsRequest(chat, ("x\ny", "\u2028z")), ScoreResult([0, 1])),
+        (StepsRequest("p", ("too", "few")), ScoreResult((0.5,))),
+        (StepsRequest("p", ("nan",)), ScoreResult((math.nan,))),
+        (StepsRequest("p", ("bool",)), ScoreResult((True,))),
+        (StepsRequest("p", ("scalar",)), ScoreResult(0.5)),
+        (StepsRequest("p", ("none",)), ScoreResult(None)),
+        (StepsRequest("p", ("err",)), ScoreResult(None, error="boom")),
+        (StepsRequest("p", ()), ScoreResult(())),
+        (JudgeRequest("p", "a", "b"), ScoreResult(1.0)),
+    ]
+    with ScoreWriter(str(path)) as writer:
+        assert writer.write(rows) == 4
+        assert writer.write([(StepsRequest("p", ("a", "b")), ScoreResult((0.0, 0.0)))]) == 0, "first score wins"
+    written = [json.loads(line) for line in path.read_text().split("\n")[:-1]]  # not splitlines: U+2028 is text
+    assert written == [
+        {"prompt": "p", "steps": ["a", "b"], "scores": [0.25, 0.5]},
+        {"prompt": "p", "answer": "a", "score": 0.75},
+        {"prompt": "p", "steps": ["a"], "scores": [1.0]},
+        {"prompt": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], "steps": ["x\ny", "\u2028z"],
+         "scores": [0.0, 1.0]},
+    ]
+    assert read_scores(str(path)) == {
+        ("p", ("a", "b")): (0.25, 0.5), ("p", "a"): 0.75, ("p", ("a",)): (1.0,), (chat, ("x\ny", "\u2028z")): (0.0, 1.0),
+    }
+    # a second writer (another process) learns the steps lines already there
+    with ScoreWriter(str(path)) as other:
+        assert other.write([(StepsRequest("p", ("a",)), ScoreResult((0.5,))), (StepsRequest("q", ("a",)), ScoreResult((0.5,)))]) == 1
+
+
+STEPS_ITEMS_YAML = """\
+items:
+  - {kind: steps, id: st1, subset: math, problem: "What is 3*4?", steps: ["3*4 = 12", "so 12"], label: -1}
+  - {kind: steps, id: st2, subset: math, problem: "What is 2+3?", steps: ["2+3 = 6", "so 6"], label: 0}
+  - {kind: steps, id: st3, subset: math, problem: "Sum of 1..3?", steps: ["1+2 = 3", "3+3 = 7", "so 7"], label: 1}
+  - {kind: steps, id: st4, subset: math, problem: "What is 3*4?", steps: ["3*4 = 12", "so 13"], label: 1}
+  - {kind: steps, id: st5, subset: logic, problem: "Is 7 prime?", steps: ["7 has no divisor but 1 and 7", "yes"], label: 0}
+  - {id: p1, subset: pairs, prompt: "What is 3*4?", chosen: "12", rejected: "13"}
+"""
+STEP_SCORES = {  # id -> (problem as written in the score file, steps, scores)
+    "st1": ("What is 3*4?", ["3*4 = 12", "so 12"], [0.9, 0.8]),
+    "st2": ([{"role": "user", "content": "What is 2+3?"}], ["2+3 = 6", "so 6"], [0.5, 0.1]),  # 0.5 is not under 0.5
+    "st3": ("Sum of 1..3?", ["1+2 = 3", "3+3 = 7", "so 7"], [0.75, 0.25, 0.0]),
+    "st4": ("What is 3*4?", ["3*4 = 12", "so 13"], [1, 0]),
+    "st5": ("Is 7 prime?", ["7 has no divisor but 1 and 7", "yes"], [0.99, 0.98]),
+}
+# by hand: the prediction is the first step scoring under 0.5, else -1
+EXPECTED_STEPS = {  # id -> (outcome, prediction)
+    "st1": ("correct", -1), "st2": ("incorrect", 1), "st3": ("correct", 1), "st4": ("correct", 1), "st5": ("incorrect", -1),
+}
+
+
+def write_steps_run(folder: Path, skip=()) -> None:
+    (folder / "steps.rmbench.yaml").write_text(STEPS_ITEMS_YAML)
+    rows = [{"prompt": p, "steps": s, "scores": v} for i, (p, s, v) in STEP_SCORES.items() if i not in skip]
+    rows += [{"prompt": "What is 3*4?", "answer": "12", "score": 1.0}, {"prompt": "What is 3*4?", "answer": "13", "score": 0.0}]
+    (folder / "scores.jsonl").write_text(lines(*rows))
+
+
+def test_a_run_on_step_scores_gives_the_outcomes_worked_out_by_hand(pytester):
+    write_steps_run(pytester.path)
+    result = pytester.runpytest("--rm-model=scores:scores.jsonl", "--rm-report=run.json", "--rm-no-store", "-p", "no:cacheprovider")
+    items = report_items(pytester)
+    assert {i: (item["outcome"], item["details"].get("prediction")) for i, item in items.items() if i != "p1"} == EXPECTED_STEPS
+    for item_id, (_, steps, scores) in STEP_SCORES.items():
+        assert items[item_id]["details"]["step_scores"] == scores
+    assert items["p1"]["outcome"] == "correct" and (items["p1"]["chosen_score"], items["p1"]["rejected_score"]) == (1.0, 0.0)
+    assert result.ret == 0 and result.parseoutcomes() == {"passed": 4, "incorrect": 2}
+
+
+def test_a_missing_steps_entry_errors_that_item_only(pytester):
+    write_steps_run(pytester.path, skip={"st4"})
+    result = pytester.runpytest("--rm-model=scores:scores.jsonl", "--rm-report=run.json", "--rm-no-store", "-p", "no:cacheprovider")
+    assert result.ret == 1
+    items = report_items(pytester)
+    assert [i for i, item in items.items() if item["outcome"] == "error"] == ["st4"]
+    assert items["st4"]["error"] == (
+        "scoring failed: MissingScoreError: no step scores in scores.jsonl for the 2 step(s) starting '3*4 = 12' "
+        "of the prompt 'What is 3*4?' (it has step scores for this prompt, but not for these steps)"
+    )
+    expected = {i: o for i, (o, _) in EXPECTED_STEPS.items() if i != "st4"}
+    assert {i: item["outcome"] for i, item in items.items() if i not in ("st4", "p1")} == expected
+    assert result.parseoutcomes() == {"passed": 3, "errors": 1, "incorrect": 2}
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2", "--rm-chunk-size=1"]], ids=["one-process", "xdist"])
+def test_step_scores_saved_by_rm_save_scores_replay_to_identical_records(pytester, xdist):
+    write_steps_run(pytester.path)
+    args = ["--rm-report=run.json", "--rm-no-store", "--rm-no-cache", "-p", "no:cacheprovider"]
+    first = pytester.runpytest("--rm-model=scores:scores.jsonl", "--rm-save-scores=saved.jsonl", *args, *xdist)
+    original = report_items(pytester)
+    assert read_scores(str(pytester.path / "saved.jsonl")) == read_scores(str(pytester.path / "scores.jsonl"))
+    saved = [json.loads(line) for line in (pytester.path / "saved.jsonl").read_text().splitlines()]
+    assert sorted(row["scores"] for row in saved if "steps" in row) == sorted(v for _, _, v in STEP_SCORES.values())
+    assert all(set(row) in ({"prompt", "steps", "scores"}, {"prompt", "answer", "score"}) for row in saved)
+    replay = pytester.runpytest("--rm-model=scores:saved.jsonl", *args)
+    replayed = report_items(pytester)
+    assert first.ret == replay.ret == 0
+    assert original == replayed
+    assert {i: item["outcome"] for i, item in replayed.items() if i != "p1"} == {i: o for i, (o, _) in EXPECTED_STEPS.items()}

@@ -1,47 +1,63 @@
 """`--rm-model=scores:PATH`: replay the scores of a score file instead of running a model.
 
 The file is the JSONL that `--rm-save-scores` writes (see pytest_rmbench.scorefile for its
-rules). Every (prompt, answer) an item needs is looked up; one that the file lacks errors
-that item alone, with a message naming the prompt and the answer.
+rules). Every (prompt, answer) an item needs is looked up, and every (prompt, steps) an
+item of kind `steps` needs (the file's steps lines hold one score per step, as a process
+reward model gives). One that the file lacks errors that item alone, with a message naming
+the prompt and the answer (or the first step).
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from ..items import ScoreRequest
-from ..scorefile import ScoreFileError, normalize_prompt, read_scores, request_key, shorten, shorten_prompt
+from ..items import ScoreRequest, StepsRequest
+from ..scorefile import (
+    ScoreFileError,
+    is_steps_key,
+    normalize_prompt,
+    read_scores,
+    request_key,
+    shorten,
+    shorten_prompt,
+)
 from .base import ModelLoadError, ModelSpec, Prepared
 
 PREFIX = "scores:"
 
 
 class MissingScoreError(LookupError):
-    """The score file has no score for a (prompt, answer) an item needs."""
+    """The score file has no score for a (prompt, answer) or (prompt, steps) an item needs."""
 
 
 class ScoresModel:
     kind = "scores"
     dtype = "n/a"
     device = "cpu"
+    steps = True  # answers a StepsRequest from the file's steps lines
 
     def __init__(self, name: str, path: str, scores: dict):
         self.name = name
         self.path = path
         self.scores = scores
-        self._prompts = {prompt for prompt, _ in scores}
+        self._prompts = {key[0] for key in scores if not is_steps_key(key)}
+        self._steps_prompts = {key[0] for key in scores if is_steps_key(key)}
 
-    def prepare(self, requests: Sequence[ScoreRequest]) -> list[Prepared]:
+    def prepare(self, requests: Sequence[ScoreRequest | StepsRequest]) -> list[Prepared]:
         out = []
         for r in requests:
-            if not isinstance(r, ScoreRequest):
+            if isinstance(r, StepsRequest):
+                out.append(Prepared(r, sum(len(step) for step in r.steps)))
+            elif isinstance(r, ScoreRequest):
+                out.append(Prepared(r, len(r.answer)))
+            else:
                 raise TypeError(
-                    "a score file holds scores of (prompt, answer) sequences; it cannot answer a pairwise judge's request"
+                    "a score file holds scores of (prompt, answer) sequences and of (prompt, steps) solutions; "
+                    "it cannot answer a pairwise judge's request"
                 )
-            out.append(Prepared(r, len(r.answer)))
         return out
 
-    def score_batch(self, batch: Sequence[Prepared]) -> list[float]:
+    def score_batch(self, batch: Sequence[Prepared]) -> list:
         out = []
         for p in batch:
             score = self.scores.get(request_key(p.request))
@@ -50,9 +66,24 @@ class ScoresModel:
             out.append(score)
         return out
 
-    def describe_missing(self, request: ScoreRequest) -> str:
-        if normalize_prompt(request.prompt) in self._prompts:
+    def describe_missing(self, request: ScoreRequest | StepsRequest) -> str:
+        prompt = normalize_prompt(request.prompt)
+        if isinstance(request, StepsRequest):
+            if prompt in self._steps_prompts:
+                why = "it has step scores for this prompt, but not for these steps"
+            elif prompt in self._prompts:
+                why = "it has answer scores for this prompt, but no step scores"
+            else:
+                why = "it has no score for this prompt"
+            first = shorten(request.steps[0]) if request.steps else "(none)"
+            return (
+                f"no step scores in {self.path} for the {len(request.steps)} step(s) starting {first} "
+                f"of the prompt {shorten_prompt(request.prompt)} ({why})"
+            )
+        if prompt in self._prompts:
             why = "it has scores for this prompt, but not for this answer"
+        elif prompt in self._steps_prompts:
+            why = "it has step scores for this prompt, but no answer scores"
         else:
             why = "it has no score for this prompt"
         return (
@@ -68,7 +99,10 @@ def score_file_path(model: str) -> str:
 def build(spec: ModelSpec) -> ScoresModel:
     path = score_file_path(spec.model)
     if not path:
-        raise ModelLoadError("--rm-model=scores:PATH needs the path of a score file (JSONL of {prompt, answer, score})")
+        raise ModelLoadError(
+            "--rm-model=scores:PATH needs the path of a score file "
+            "(JSONL of {prompt, answer, score} or {prompt, steps, scores})"
+        )
     try:
         scores = read_scores(path)
     except ScoreFileError as exc:
