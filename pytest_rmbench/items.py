@@ -160,6 +160,7 @@ class Item:
     source: str = ""  # "path:line" or "dataset#row", for messages
     order: int = 0  # position in its file or suite
     node: str = ""  # the pytest node name; "subset/id" when empty
+    group: str = ""  # a label for a suite's own scoring (JudgeBench's response set), reported as is
 
     kind: ClassVar[str] = ""
     scalar_only: ClassVar[bool] = True  # a pairwise judge cannot score it

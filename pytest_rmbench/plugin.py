@@ -354,7 +354,7 @@ class RmbenchPlugin:
             datasets[name] = {"headline": info["headline"], "datasets": info["datasets"], "not_run": info["not_run"],
                               "items": info["items"]}
             results = [
-                SuiteResult(r["id"], r["suite_subset"], r["outcome"], r.get("credit"), r.get("details") or {})
+                SuiteResult(r["id"], r["suite_subset"], r["outcome"], r.get("credit"), r.get("details") or {}, r.get("group") or "")
                 for r in self.records.values() if r["file"] == name and r.get("suite_subset") is not None
             ]
             if not results:
@@ -446,6 +446,7 @@ class RmbenchPlugin:
             "subset": f"{item.parent.name}/{subset}" if suite else subset,
             "suite_subset": subset if suite else None,
             "kind": entry.kind if entry is not None else None,
+            "group": (entry.group or None) if entry is not None else None,
             "outcome": outcome.outcome,
             "credit": outcome.credit,
             "chosen_score": outcome.chosen_score,

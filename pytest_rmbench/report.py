@@ -15,7 +15,7 @@ from .items import CORRECT, ERROR, INCORRECT
 from .parse import Section
 from .stats import wilson_interval
 
-ITEM_KEYS = ("nodeid", "file", "id", "subset", "kind", "outcome", "credit", "chosen_score", "rejected_score", "margin",
+ITEM_KEYS = ("nodeid", "file", "id", "subset", "kind", "group", "outcome", "credit", "chosen_score", "rejected_score", "margin",
              "truncated", "chosen_longer", "content_hash", "prompt_hash", "verdicts", "details", "error")
 
 

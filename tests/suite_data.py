@@ -36,7 +36,7 @@ def scored(item, scores, rules=None):
     requests = item.requests(rules)
     assert len(set(requests)) == len(scores)
     outcome = item.outcome({r: ScoreResult(s) for r, s in zip(requests, scores)}, rules)
-    return SuiteResult(item.id, item.subset, outcome.outcome, outcome.credit, outcome.details)
+    return SuiteResult(item.id, item.subset, outcome.outcome, outcome.credit, outcome.details, item.group)
 
 
 def result(id, subset, ok):

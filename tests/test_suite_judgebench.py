@@ -47,7 +47,8 @@ def test_both_response_sets_prefix_their_nodes(tmp_path):
     items = [e for e in entries if not isinstance(e, ItemProblem)]
     assert [i.node for i in items] == ["claude-3-5-sonnet-20240620/livebench-reasoning/p1",
                                        "gpt-4o-2024-05-13/mmlu-pro/p1", "gpt-4o-2024-05-13/livecodebench/p2"]
-    assert [i.id for i in items] == ["claude-3-5-sonnet-20240620/p1", "gpt-4o-2024-05-13/p1", "gpt-4o-2024-05-13/p2"]
+    assert [i.id for i in items] == ["p1", "p1", "p2"]  # the pair_id, as the issue asks
+    assert [i.group for i in items] == ["claude-3-5-sonnet-20240620", "gpt-4o-2024-05-13", "gpt-4o-2024-05-13"]
     assert all(isinstance(i, JudgedItem) for i in items)
     assert items[2].label == "B>A" and items[2].response_a == "A p2" and items[2].subset == "livecodebench"
     problems = [e for e in entries if isinstance(e, ItemProblem)]
@@ -90,7 +91,8 @@ def test_hub_set_missing_from_the_cache_is_not_run(monkeypatch):
 
 
 def judged(label="A>B", n=1):
-    return JudgedItem(id=f"gpt/{n}", subset="mmlu-pro", question="q", response_a=f"a{n}", response_b=f"b{n}", label=label)
+    return JudgedItem(id=str(n), subset="mmlu-pro", question="q", response_a=f"a{n}", response_b=f"b{n}", label=label,
+                      group="gpt")
 
 
 PAIRWISE = Rules(pairwise=True)
@@ -127,9 +129,9 @@ def test_score_by_source_and_by_set():
     results = [
         scored(judged("A>B", 1), [1.0, -1.0], PAIRWISE),   # right
         scored(judged("A>B", 2), [1.0, 1.0], PAIRWISE),    # inconsistent: wrong
-        SuiteResult("gpt/3", "livecodebench", "correct", 1.0, {}),
-        SuiteResult("claude/1", "livecodebench", "incorrect", 0.0, {}),
-        SuiteResult("claude/2", "livebench-math", "error", None, {}),
+        SuiteResult("3", "livecodebench", "correct", 1.0, {}, "gpt"),
+        SuiteResult("1", "livecodebench", "incorrect", 0.0, {}, "claude"),
+        SuiteResult("2", "livebench-math", "error", None, {}, "claude"),
         SuiteResult(None, "(invalid)", "error", None, {}),  # how the plugin reports an error item
     ]
     scores = JUDGEBENCH.score(results)

@@ -50,6 +50,7 @@ class SuiteResult:
     outcome: str  # correct / incorrect / error
     credit: float | None  # None when it errored
     details: dict = field(default_factory=dict)
+    group: str = ""  # the item's `group`
 
 
 class Suite(Protocol):

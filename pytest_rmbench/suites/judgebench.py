@@ -8,9 +8,10 @@ only when score(A) > score(B)). Sources are scored by prefix: mmlu-pro (its sour
 
 Both response sets are loaded. JudgeBench reports each set on its own (the GPT-4o set
 is the leaderboard's), so score() gives each set under "sets" as well as the figures
-pooled over what was loaded; with one set loaded they coincide. Item ids are
-`<response model>/<pair_id>` (original_id is often empty); node names are
-`<source prefix>/<pair_id>`, prefixed with the response model when both sets are loaded.
+pooled over what was loaded; with one set loaded they coincide. Item ids are the
+`pair_id` (original_id is often empty) and the item's group its response model; node
+names are `<source prefix>/<pair_id>`, prefixed with the response model when both sets
+are loaded.
 
 Local copies (--rm-data-dir): the repository's data/ files,
 `dataset=judgebench,response_model=<model>.jsonl`, one per response set.
@@ -103,8 +104,8 @@ class JudgeBench:
         node = f"{model}/{subset}/{pair_id}" if several else f"{subset}/{pair_id}"
         source = f"{where}#{index}"
         nodes.claim(node, source, "pair_id")
-        return JudgedItem(id=f"{model}/{pair_id}", subset=subset, question=question, response_a=response_a,
-                          response_b=response_b, label=label, source=source, order=order, node=node)
+        return JudgedItem(id=pair_id, subset=subset, question=question, response_a=response_a,
+                          response_b=response_b, label=label, source=source, order=order, node=node, group=model)
 
     def sections(self, subsets: set[str]) -> dict[str, Section]:
         return {}
@@ -125,7 +126,7 @@ class JudgeBench:
         by_set: dict[str, list[SuiteResult]] = defaultdict(list)
         for r in results:  # errored items (bad rows among them, with no id) only count as errors
             if r.outcome != ERROR:
-                by_set[r.id.partition("/")[0]].append(r)
+                by_set[r.group].append(r)
         return {**self._accuracies(results),
                 "sets": {name: self._accuracies(group) for name, group in sorted(by_set.items())},
                 "errors": sum(r.outcome == ERROR for r in results)}
