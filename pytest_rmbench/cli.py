@@ -19,6 +19,7 @@ import sys
 from typing import Sequence
 
 from .items import CORRECT, ERROR, INCORRECT
+from .report import official_figures
 from .store import POSTGRES_SCHEMES, StoreError, open_store, redact
 
 DEFAULT_STORE = os.path.join(".rmbench", "runs.sqlite")
@@ -29,7 +30,11 @@ class CliError(Exception):
 
 
 def _fmt(value, spec: str = ".3f") -> str:
-    return "-" if value is None else format(value, spec)
+    if value is None:
+        return "-"
+    if spec == "d" and isinstance(value, float):  # a sum of fractional credits
+        return format(value, ".4g")
+    return format(value, spec)
 
 
 def _when(started) -> str:
@@ -139,7 +144,7 @@ def summary_of(report: dict) -> dict:
     run = report.get("run") or {}
     return {"id": run.get("id"), "model": run.get("model"), "started": run.get("started"),
             "seconds": run.get("seconds"),
-            **{k: report.get(k) for k in ("subsets", "sections", "overall", "gate", "length_baseline")}}
+            **{k: report.get(k) for k in ("subsets", "sections", "overall", "scores", "gate", "length_baseline")}}
 
 
 def show_lines(report: dict, info: dict | None) -> list[str]:
@@ -167,6 +172,8 @@ def show_lines(report: dict, info: dict | None) -> list[str]:
     lines += _table(rows, rules=(1, first_section, len(rows) - 1))
     length = (report.get("length_baseline") or {}).get("accuracy")
     lines.append(f"length baseline (longer answer wins): {_fmt(length)}")
+    for name, headline, value, _ in official_figures(report):
+        lines.append(f"{name}: {headline or 'score'} {_fmt(value)}")
     gate = report.get("gate") or {}
     if not gate.get("configured"):
         state = "not configured" + ("" if gate.get("passed", True) else " (failed)")

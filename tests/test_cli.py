@@ -212,3 +212,22 @@ def test_cli_on_postgres(tmp_path):
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_show_a_suite_run_with_fractional_credit_and_official_scores(tmp_path):
+    run = report("org/rm-d", {"c1": "correct", "c2": "incorrect"})
+    run["subsets"]["chat"].update(correct=1.5, accuracy=0.75)  # a best-of-n item with half credit
+    run["scores"] = {"rewardbench2": {"final": 0.6683, "subsets": {"Ties": 1.0099}}}
+    run["datasets"] = {"rewardbench2": {"headline": "final"}}
+    path = tmp_path / ".rmbench" / "runs.sqlite"
+    path.parent.mkdir()
+    store = open_store(str(path))
+    run_id = store.record_run(run)
+    store.close()
+    proc = cli("runs", "show", str(run_id), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.split()}
+    assert rows["chat"][:4] == ["chat", "2", "1.5", "0.750"]
+    assert "rewardbench2: final 0.668" in proc.stdout
+    summary = json.loads(cli("runs", "show", str(run_id), "--json", cwd=tmp_path).stdout)
+    assert summary["scores"] == run["scores"]
