@@ -125,3 +125,24 @@ def test_two_copies_of_a_rag_subset_file_are_refused(tmp_path):
         (tmp_path / folder / "reason.jsonl").write_text(json.dumps(row) + "\n")
     with pytest.raises(SuiteDataError, match="2 files named 'reason.jsonl'"):
         list(RAG_REWARDBENCH.load(DataSource(suite="rag-rewardbench", data_dir=str(tmp_path))))
+
+
+def test_hh_rlhf_reads_each_hub_folder_as_its_subset(monkeypatch, tmp_path):
+    import datasets
+
+    from pytest_rmbench.suites.hhrlhf import FOLDERS, HH_RLHF
+
+    calls = []
+
+    def fake_load(name, config=None, **kwargs):
+        calls.append(kwargs)
+        row = {"chosen": f"\n\nHuman: hi from {kwargs['data_dir']}\n\nAssistant: hello there",
+               "rejected": f"\n\nHuman: hi from {kwargs['data_dir']}\n\nAssistant: go away"}
+        return datasets.Dataset.from_list([row])
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    source = DataSource(suite="hh-rlhf")
+    items = list(HH_RLHF.load(source))
+    assert [c["data_dir"] for c in calls] == list(FOLDERS) and all(c["split"] == "test" for c in calls)
+    assert [i.node for i in items] == [f"{f}/0" for f in FOLDERS]
+    assert [u["data_dir"] for u in source.used] == list(FOLDERS)

@@ -7,7 +7,7 @@ import pytest
 
 from pytest_rmbench.items import PairItem
 from pytest_rmbench.parse import ItemProblem
-from pytest_rmbench.suites.base import DataSource, RowError, Rows, SuiteDataError, SuiteResult
+from pytest_rmbench.suites.base import DataSource, RowError, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.hhrlhf import HH_RLHF, split_transcript
 
 if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
@@ -101,16 +101,6 @@ def test_nothing_found_and_missing_columns(tmp_path):
     write_jsonl(tmp_path / "harmless-base" / "test.jsonl", [{"good": "a", "bad": "b"}])
     with pytest.raises(SuiteDataError, match="'chosen'"):
         list(HH_RLHF.load(DataSource(suite="hh-rlhf", data_dir=str(tmp_path))))
-
-
-def test_hub_split_is_one_subset():
-    class Hub(DataSource):
-        def hub(self, dataset, config=None, split=None, part=None):
-            assert (dataset, split) == ("Anthropic/hh-rlhf", "test")
-            return Rows.from_list([{"chosen": t("Q", "a"), "rejected": t("Q", "b")}] * 2)
-
-    entries = list(HH_RLHF.load(Hub(suite="hh-rlhf")))
-    assert [e.node for e in entries] == ["hh-rlhf/0", "hh-rlhf/1"]
 
 
 def test_score():

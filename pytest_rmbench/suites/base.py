@@ -109,9 +109,12 @@ class DataSource:
         self.not_run.append({"part": part, "reason": reason})
 
     # the Hub / the datasets cache -------------------------------------------------------
-    def hub(self, dataset: str, config: str | None = None, split: str | None = None, part: str | None = None) -> "Rows":
+    def hub(self, dataset: str, config: str | None = None, split: str | None = None, part: str | None = None,
+            data_dir: str | None = None) -> "Rows":
         """Rows of a Hugging Face dataset through `datasets.load_dataset` (local cache first
-        when HF_HUB_OFFLINE=1). A failure says what is missing and how to fetch it."""
+        when HF_HUB_OFFLINE=1); `data_dir` reads one folder of the dataset's repository (a
+        part that the dataset's default configuration would merge into one split). A
+        failure says what is missing and how to fetch it."""
         try:
             import datasets
         except ImportError:
@@ -120,28 +123,35 @@ class DataSource:
                 "pip install datasets (or give --rm-data-dir with local files)"
             ) from None
         kwargs = {"split": split} if split else {}
+        if data_dir:
+            kwargs["data_dir"] = data_dir
         if self.revision:
             kwargs["revision"] = self.revision
         try:
             loaded = datasets.load_dataset(dataset, config, **kwargs)
         except Exception as exc:  # offline, not cached, no such config/split, ...
-            raise SuiteDataError(unavailable_message(dataset, config, split, exc)) from None
+            raise SuiteDataError(unavailable_message(dataset, config, split, exc, data_dir)) from None
         if not split:  # a DatasetDict: every split, in order
             pieces = [loaded[name] for name in loaded]
         else:
             pieces = [loaded]
         rows = Rows.from_datasets(pieces)
-        self.used.append({"name": dataset, "config": config, "split": split, "part": part,
-                          "revision": self.revision or cached_revision(pieces), "rows": len(rows)})
+        record = {"name": dataset, "config": config, "split": split, "part": part,
+                  "revision": self.revision or cached_revision(pieces), "rows": len(rows)}
+        if data_dir:
+            record["data_dir"] = data_dir
+        self.used.append(record)
         return rows
 
 
-def unavailable_message(dataset: str, config: str | None, split: str | None, exc: BaseException) -> str:
+def unavailable_message(dataset: str, config: str | None, split: str | None, exc: BaseException,
+                        data_dir: str | None = None) -> str:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or \
         os.environ.get("HF_DATASETS_OFFLINE", "").lower() in ("1", "true", "yes")
     where = "is not in the local cache and HF_HUB_OFFLINE is set" if offline else \
         "could not be loaded (not in the local cache, and the Hub is unreachable or refused)"
     call = ", ".join(repr(a) for a in (dataset, config) if a is not None) + (f", split={split!r}" if split else "")
+    call += f", data_dir={data_dir!r}" if data_dir else ""
     reason = " ".join(str(exc).split())
     if len(reason) > 300:
         reason = reason[:300] + "..."

@@ -9,7 +9,7 @@ final answer, or do not follow the format, are error items. Rows whose two answe
 identical (the dataset has a few) are kept: no strict rule can pass them.
 
 Subsets: locally (--rm-data-dir, the GitHub/Hub layout `helpful-base/test.jsonl.gz`, ...)
-the folder name; on the Hub, where the four folders load as one split, "hh-rlhf".
+the folder name; from the Hub each folder is loaded on its own (`data_dir=`), so subsets match.
 The id is the row's position in its file (or in the split). Score: accuracy overall and per subset.
 """
 
@@ -26,7 +26,6 @@ from .base import (DataSource, NodeNames, RowError, Rows, SuiteResult, check_col
 DATASET = "Anthropic/hh-rlhf"
 SPLIT = "test"
 FOLDERS = ("helpful-base", "helpful-online", "helpful-rejection-sampled", "harmless-base")
-HUB_SUBSET = "hh-rlhf"
 HUMAN = "\n\nHuman:"
 ASSISTANT = "\n\nAssistant:"
 TURN = re.compile(r"\n\n(Human|Assistant):")
@@ -100,8 +99,9 @@ class HHRLHF:
 
     def parts(self, source: DataSource) -> list[tuple[str, str, Rows]]:
         split = source.option("split", SPLIT)
-        if not source.data_dir:
-            return [(HUB_SUBSET, DATASET, source.hub(DATASET, split=split, part=split))]
+        if not source.data_dir:  # one folder at a time, so that each keeps its subset
+            return [(folder, f"{DATASET}/{folder}", source.hub(DATASET, split=split, part=folder, data_dir=folder))
+                    for folder in FOLDERS]
         files, _ = data_files(source, one_per_name=False)  # every folder has its test.jsonl.gz
         mine: dict[str, list[str]] = {}
         for path in files:
