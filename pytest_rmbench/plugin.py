@@ -121,6 +121,7 @@ class RmbenchPlugin:
         self.patterns = config.getini("rm_file_patterns")
         self.gpus_per_worker = int_setting(config, "rm_gpus_per_worker")
         self.xdist = None
+        self.suite_names: set[str] = set()
         self.workers: list[dict] = []
         self.is_worker = hasattr(config, "workerinput")
         self._model = None
@@ -259,7 +260,8 @@ class RmbenchPlugin:
         return BatchLimits(self.max_sequences, self.max_tokens, self.min_fill)
 
     def is_benchmark_nodeid(self, nodeid: str) -> bool:
-        return matches(nodeid.split("::", 1)[0], self.patterns)
+        head = nodeid.split("::", 1)[0]
+        return head in self.suite_names or matches(head, self.patterns)
 
     def note_file(self, parsed: ParsedFile) -> None:
         self.catalog["files"][parsed.path] = {
@@ -273,8 +275,9 @@ class RmbenchPlugin:
 
     def pytest_sessionstart(self, session):
         if not self.is_worker:
-            # a bad --rm-bench name or suite option is a usage error here, not once per xdist worker
-            self._suites()
+            # a bad --rm-bench name or suite option is a usage error here, not once per xdist worker;
+            # the xdist scheduler needs the names to keep suite items in whole chunks
+            self.suite_names = {suite.name for suite in self._suites()}
             self._suite_options()
 
     def pytest_collectreport(self, report):

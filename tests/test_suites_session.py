@@ -189,6 +189,8 @@ def test_suites_under_xdist_match_a_single_process(toy):
     one, two = read(toy, "one.json"), read(toy, "two.json")
     assert one["items"] == two["items"] and one["scores"] == two["scores"] and len(one["items"]) == 16
     assert len(two["workers"]) == 2
+    # whole chunks per worker: no item is scored by two workers
+    assert sum(w["items"] for w in two["workers"]) == 15  # the 16 items less the bad row, which is not scored
 
 
 def test_suite_options_reach_the_suite(pytester):
