@@ -35,14 +35,8 @@ TOL = 1e-4
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_cpu_thread):
+    pass
 
 
 @pytest.fixture(scope="module")

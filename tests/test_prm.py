@@ -41,14 +41,8 @@ SEPARATORS = {"head2": tinymodels.PRM_SEPARATOR, "head1": tinymodels.PRM_SEPARAT
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_cpu_thread):
+    pass
 
 
 @pytest.fixture(scope="module")
