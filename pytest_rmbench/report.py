@@ -222,8 +222,17 @@ def _fmt(value, spec: str = ".3f") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def table_lines(report: dict) -> Iterable[str]:
+MAX_SUBSET_ROWS = 40  # beyond this (e.g. M-RewardBench's 529), subsets inside sections are folded
+
+
+def table_lines(report: dict, verbose: int = 0) -> Iterable[str]:
     rows = [("subset", "n", "correct", "accuracy", "95% CI", "margin", "errors")]
+    subsets = sorted(report["subsets"])
+    folded = 0
+    if len(subsets) > MAX_SUBSET_ROWS and report["sections"] and verbose <= 0:
+        in_sections = {m for b in report["sections"].values() for m in b.get("subsets") or ()}
+        kept = [name for name in subsets if name not in in_sections]
+        folded, subsets = len(subsets) - len(kept), kept
 
     def row(label: str, b: dict):
         ci = "-" if b.get("ci_low") is None else f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]"
@@ -232,8 +241,10 @@ def table_lines(report: dict) -> Iterable[str]:
         rows.append((label, str(b["n"]), correct, _fmt(b["accuracy"]), ci,
                      _fmt(b.get("mean_margin"), "+.3g"), str(b.get("errors", ""))))
 
-    for name in sorted(report["subsets"]):
+    for name in subsets:
         row(name, report["subsets"][name])
+    if folded:
+        rows.append((f"(+{folded} in sections, -v)", "", "", "", "", "", ""))
     section_rows = len(rows)
     for name, b in report["sections"].items():
         row(f"[{name}]", b)

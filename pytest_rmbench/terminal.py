@@ -23,7 +23,7 @@ def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *,
     tr.write_sep("=", f"rmbench: {run['model']} ({run['kind']}, {run['dtype']}, {run['device']})")
     if report.get("baseline"):
         _write_baseline(tr, report["baseline"], verbose)
-    for line in table_lines(report):
+    for line in table_lines(report, verbose):
         tr.write_line(line)
     length, pps = report["length_baseline"]["accuracy"], run["pairs_per_second"]
     tr.write_line(

@@ -211,3 +211,18 @@ def test_style_matrix_and_consistency_outcomes():
     c = ConsistencyItem(id="1", subset="s", prompt="p", contrast_prompt="q", answer="a")
     assert _outcome(c, [2.0, 1.0]).outcome == "correct"
     assert _outcome(c, [1.0, 1.0]).outcome == "incorrect"
+
+
+def test_a_table_of_many_subsets_folds_those_inside_sections():
+    from pytest_rmbench.report import MAX_SUBSET_ROWS, table_lines
+
+    def b(acc):
+        return {"n": 1, "correct": acc, "accuracy": acc, "ci_low": None, "ci_high": None, "mean_margin": None, "errors": 0}
+
+    names = [f"lang{i:02d}/s" for i in range(MAX_SUBSET_ROWS + 5)]
+    report = {"subsets": {**{n: b(1) for n in names}, "loose": b(0)},
+              "sections": {"lang00": {"n": 1, "accuracy": 1.0, "subsets": names}}, "overall": b(1)}
+    lines = list(table_lines(report))
+    assert any(line.startswith("loose ") for line in lines) and not any(line.startswith("lang01/s") for line in lines)
+    assert any(f"(+{len(names)} in sections, -v)" in line for line in lines)
+    assert any(line.startswith("lang01/s") for line in table_lines(report, verbose=1))
