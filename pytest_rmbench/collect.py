@@ -117,10 +117,6 @@ class BenchmarkTest(pytest.Function):
 
     item: Item
 
-    @property
-    def pair(self) -> Item:  # the name before there were other item kinds
-        return self.item
-
     def runtest(self) -> None:
         plugin = self.config.stash[PLUGIN_KEY]
         outcome = plugin.outcome_for(self)
@@ -144,9 +140,6 @@ class BenchmarkTest(pytest.Function):
         if isinstance(excinfo.value, (IncorrectPreference, ItemScoringError)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style)
-
-
-PairTest = BenchmarkTest
 
 
 def _preview(text) -> str:

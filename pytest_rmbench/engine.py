@@ -247,8 +247,6 @@ class ChunkedScorer:
         rules = self._rules(pairwise)
         return {key: item_outcome(item, results, rules) for key, item in keyed_items}
 
-    score_pairs = score_items  # the name before there were other item kinds
-
     def _rules(self, pairwise) -> Rules:
         return Rules(pairwise=bool(pairwise), step_threshold=self.step_threshold)
 

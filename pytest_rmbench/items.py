@@ -139,9 +139,6 @@ class ItemOutcome:
         return self.chosen_score - self.rejected_score
 
 
-PairOutcome = ItemOutcome  # the name before there were other kinds
-
-
 @dataclass(frozen=True)
 class Rules:
     """What the pass rules need to know about the model."""
@@ -189,9 +186,6 @@ class Item:
     def chosen_longer(self) -> bool | None:
         """Whether the preferred answer is the longer one (length-bias figures); None: not a pair."""
         return None
-
-    def messages(self) -> list[dict]:
-        return prompt_messages(getattr(self, "prompt", ""))
 
 
 @dataclass(frozen=True, kw_only=True)

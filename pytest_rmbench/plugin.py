@@ -122,6 +122,7 @@ class RmbenchPlugin:
         self.gpus_per_worker = int_setting(config, "rm_gpus_per_worker")
         self.xdist = None
         self.suite_names: set[str] = set()
+        self._suite_list: list | None = None
         self.workers: list[dict] = []
         self.is_worker = hasattr(config, "workerinput")
         self._model = None
@@ -189,6 +190,12 @@ class RmbenchPlugin:
         return options
 
     def _suites(self) -> list:
+        """The run's suites, resolved once (start-up checks, collection and scoring share them)."""
+        if self._suite_list is None:
+            self._suite_list = self._resolve_suites()
+        return self._suite_list
+
+    def _resolve_suites(self) -> list:
         names = list(dict.fromkeys(setting(self.config, "rm_bench") or []))
         found = []
         for name in names:
@@ -362,7 +369,7 @@ class RmbenchPlugin:
             ]
             if not results:
                 continue
-            suite = self.config.hook.pytest_rmbench_make_suite(config=self.config, name=name) or self._dataset_suite(name)
+            suite = next((s for s in self._suites() if s.name == name), None)
             try:
                 scores[name] = suite.score(results) if suite is not None else None
             except Exception as exc:  # a scorer's bug must not lose the run's item results
@@ -370,8 +377,6 @@ class RmbenchPlugin:
                 scores[name] = None
         return scores, datasets
 
-    def _dataset_suite(self, name: str):
-        return next((s for s in self._suites() if s.name == name), None)
 
     # -- running ------------------------------------------------------------------------
     def get_model(self):

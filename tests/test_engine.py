@@ -127,7 +127,7 @@ def test_non_finite_scores_make_errors(bad):
             return [bad if p.request.answer == "chosen" else 1.0 for p in batch]
 
     scorer = ChunkedScorer(lambda: Bad(), BatchLimits())
-    outcome = scorer.score_pairs([("k", PairItem(id="1", subset="s", prompt="p", chosen="chosen", rejected="rejected"))])["k"]
+    outcome = scorer.score_items([("k", PairItem(id="1", subset="s", prompt="p", chosen="chosen", rejected="rejected"))])["k"]
     assert outcome.outcome == "error" and outcome.chosen_score is None and "non-finite" in outcome.error
 
 

@@ -349,7 +349,7 @@ def test_generate_mode_real_greedy_run(judge_dir):
 def test_engine_rule_on_judge_requests(judge_model):
     pair = PairItem(id="x", subset="s", prompt=QUESTION, chosen="The capital of France is Paris .", rejected="The capital of France is Berlin .")
     scorer = engine.ChunkedScorer(lambda: judge_model, engine.BatchLimits(), pairwise_hint=None)
-    outcome = scorer.score_pairs([("k", pair)])["k"]
+    outcome = scorer.score_items([("k", pair)])["k"]
     assert outcome.outcome in ("correct", "incorrect") and len(outcome.details["verdicts"]) == 2
 
 
