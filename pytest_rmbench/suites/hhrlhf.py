@@ -1,12 +1,16 @@
 """Anthropic HH-RLHF (Anthropic/hh-rlhf, split `test`): one pair per row.
 
-Each row holds two whole transcripts, "\n\nHuman: ...\n\nAssistant: ..." alternating; they
-share everything up to the last "\n\nAssistant:" and differ in the final answer. The shared
-part becomes a multi-turn chat prompt (user / assistant messages ending with the user's
-turn; two turns in a row by the same speaker are joined by a blank line) and the rest the
-two answers, stripped of surrounding whitespace. Rows whose transcripts differ before the
-final answer, or do not follow the format, are error items. Rows whose two answers are
-identical (the dataset has a few) are kept: no strict rule can pass them.
+Each row holds two whole transcripts, "\n\nHuman: ...\n\nAssistant: ..." alternating, that
+share the prompt and differ in the final answer. The prompt is the longest prefix the two
+transcripts share that ends right after a "\n\nAssistant:"; it becomes a multi-turn chat
+prompt (user / assistant messages ending with the user's turn; two turns in a row by the
+same speaker are joined by a blank line). Each answer is the rest of its own transcript,
+stripped of surrounding whitespace. In the real test files some answers ramble on into
+invented turns ("...\n\nHuman: ...\n\nAssistant: ..."): that text is part of the answer,
+as the model wrote it, so the two transcripts may hold different numbers of turns. Rows
+whose transcripts share no such prefix, or do not follow the format, are error items.
+Rows whose two answers are identical (the dataset has a few) are kept: no strict rule can
+pass them.
 
 Subsets: locally (--rm-data-dir, the GitHub/Hub layout `helpful-base/test.jsonl.gz`, ...)
 the folder name; from the Hub each folder is loaded on its own (`data_dir=`), so subsets match.
@@ -41,18 +45,23 @@ def split_transcript(chosen: str, rejected: str) -> tuple[list[dict], str, str]:
     limit = min(len(chosen), len(rejected))
     while common < limit and chosen[common] == rejected[common]:
         common += 1
-    # the last assistant marker that lies wholly inside the shared text
+    # the prompt: the longest shared prefix that ends right after an assistant marker, i.e. the
+    # last marker lying wholly inside the shared text (the space after it is the answer's, and
+    # stripped with it). An answer that rambles on into invented "\n\nHuman:" turns differs
+    # from the other answer before those, so its invented turns stay in the answer.
     cut = chosen.rfind(ASSISTANT, 0, common)
     if cut < 0:
-        raise RowError("chosen", "the two transcripts share no '\\n\\nAssistant:' turn")
-    answers = []
-    for name, value in (("chosen", chosen), ("rejected", rejected)):
-        rest = value[cut + len(ASSISTANT):]
-        if TURN.search(rest):
-            raise RowError(name, "the transcripts differ before the final assistant turn (a different number "
-                                 "of turns, or an earlier turn that differs)")
-        answers.append(rest.strip())
+        raise _no_shared_prompt(chosen, rejected)
+    answers = [value[cut + len(ASSISTANT):].strip() for value in (chosen, rejected)]
     return _messages(chosen[:cut]), answers[0], answers[1]
+
+
+def _no_shared_prompt(chosen: str, rejected: str) -> RowError:
+    wanted = "the two transcripts share no prompt: no common beginning that ends with '\\n\\nAssistant:'"
+    for name, value in (("chosen", chosen), ("rejected", rejected)):
+        if ASSISTANT not in value:
+            return RowError(name, f"{wanted} ({name!r} has no '\\n\\nAssistant:' turn at all)")
+    return RowError("rejected", f"{wanted} (it differs from 'chosen' before the first '\\n\\nAssistant:')")
 
 
 def _normalise(transcript: str) -> str:
