@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 
+from ..requires import require
 from .base import ModelLoadError, ModelSpec
 
 DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
@@ -20,12 +21,8 @@ TRUST_HINT = "pass --rm-trust-remote-code only if you trust that code"
 
 
 def require_transformers() -> None:
-    """ModelLoadError unless torch and transformers can be imported."""
-    try:
-        for name in ("torch", "transformers"):
-            importlib.import_module(name)
-    except ImportError as exc:
-        raise ModelLoadError(f"a transformers model needs torch and transformers installed: {exc}") from None
+    """ModelLoadError (one line naming the `hf` extra) unless torch and transformers can be imported."""
+    require("torch", "transformers", what="a transformers model", error=ModelLoadError)
 
 
 # -- names and messages ----------------------------------------------------------------------------

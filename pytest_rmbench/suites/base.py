@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from ..items import ERROR, Item, freeze_prompt
 from ..parse import ItemProblem, Section
+from ..requires import require
 
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
 
@@ -115,13 +116,9 @@ class DataSource:
         when HF_HUB_OFFLINE=1); `data_dir` reads one folder of the dataset's repository (a
         part that the dataset's default configuration would merge into one split). A
         failure says what is missing and how to fetch it."""
-        try:
-            import datasets
-        except ImportError:
-            raise SuiteDataError(
-                f"the suite {self.suite!r} reads {dataset!r} through the 'datasets' package, which is not installed: "
-                "pip install datasets (or give --rm-data-dir with local files)"
-            ) from None
+        require("datasets", what=f"the suite {self.suite!r} (it reads {dataset!r} from the Hub)", error=SuiteDataError,
+                hint="or give --rm-data-dir with local files")
+        import datasets
         kwargs = {"split": split} if split else {}
         if data_dir:
             kwargs["data_dir"] = data_dir
