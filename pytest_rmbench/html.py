@@ -6,6 +6,11 @@ even a name that slipped past escaping could not run. Every text from the benchm
 through html.escape. The script only sorts and filters the items table; the page reads
 fine without it.
 
+Each item row expands (its "#" button, or a click on the row) to a row below it with the
+prompt and the answers, when the report's item carries them under "texts" (see item_texts),
+each clipped to TEXT_CLIP characters with the whole text behind a "show all" <details>; the
+scores, margin, credit and any error are shown too. Subset names sort naturally (s2 before s10).
+
 Charts carry data-chart="subset-accuracy" | "baseline-delta" | "margins" | "length-bias".
 """
 
@@ -15,6 +20,7 @@ import base64
 import hashlib
 import html
 import math
+import re
 
 from .markdown import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p, gate_state
 from .markdown import fmt_check_number as check_number
@@ -43,6 +49,17 @@ def esc(value) -> str:
 def num(value) -> str:
     """A coordinate, short and deterministic."""
     return f"{value:.1f}".rstrip("0").rstrip(".")
+
+
+def natural_key(name) -> tuple:
+    """Sort key putting s2 before s10: digit runs compare as numbers, the rest without case."""
+    text = str(name)
+    parts = re.split(r"([0-9]+)", text)
+    return tuple(int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)), text
+
+
+def natural(names) -> list:
+    return sorted(names, key=natural_key)
 
 
 def clip(text: str, chars: int) -> str:
@@ -131,7 +148,7 @@ def chart_subset_accuracy(report: dict) -> str:
     sections = report.get("sections") or {}
     overall = report.get("overall") or {}
     thresholds = thresholds_by_name(report)
-    rows = [(str(name), str(name), subsets[name] or {}, BLUE) for name in sorted(subsets, key=str)]
+    rows = [(str(name), str(name), subsets[name] or {}, BLUE) for name in natural(subsets)]
     rows += [(f"[{name}]", str(name), s or {}, SECTION) for name, s in sections.items()]
     rows.append(("overall", "overall", overall, DARK))
     left = label_width([r[0] for r in rows])
@@ -216,7 +233,7 @@ def baseline_margins(report: dict) -> tuple[float | None, dict[str, float]]:
 def chart_baseline_delta(report: dict) -> str:
     baseline = report.get("baseline") or {}
     blocks = baseline.get("subsets") or {}
-    rows = [(str(name), blocks[name] or {}) for name in sorted(blocks, key=str)]
+    rows = [(str(name), blocks[name] or {}) for name in natural(blocks)]
     rows.append(("overall", baseline.get("overall") or {}))
     common, per = baseline_margins(report)
     margins = [m for m in [common, *per.values()] if m is not None]
@@ -441,7 +458,7 @@ def subsets_table(report: dict) -> str:
                       status_cell(cmp.get("decision")) if cmp else td("-")]
         return f'<tr class="{cls}">' + "".join(cells) + "</tr>" if cls else "<tr>" + "".join(cells) + "</tr>"
 
-    for name in sorted(subsets, key=str):
+    for name in natural(subsets):
         out.append(row(name, subsets[name] or {}, base.get(name)))
     out.append(row("overall", report.get("overall") or {}, (baseline or {}).get("overall"), "total"))
     out.append("</tbody></table>")
@@ -526,26 +543,110 @@ def yes_no(value) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
+TEXT_CLIP = 600  # characters of a prompt or an answer shown before its "show all"
+
+
+def item_texts(item: dict) -> list[tuple[str, str, object]]:
+    """(label, text, score) for the prompt and every answer of a report item, from its optional
+    "texts" key: {"prompt": str or [{"role", "content"}, ...], "chosen": str or [str, ...],
+    "rejected": str or [str, ...], "answers": [{"label", "text", "score"}, ...]} (all optional).
+    A list kind's scores come from details.chosen_scores / rejected_scores, a pair's from
+    chosen_score / rejected_score. [] when the item carries no texts."""
+    texts = item.get("texts")
+    if not isinstance(texts, dict):
+        return []
+    details = item.get("details") if isinstance(item.get("details"), dict) else {}
+    out: list[tuple[str, str, object]] = []
+    prompt = texts.get("prompt")
+    if isinstance(prompt, (list, tuple)):
+        turns = []
+        for m in prompt:
+            if isinstance(m, dict):
+                turns.append(f"{m.get('role', '?')}: {m.get('content', '')}")
+            elif isinstance(m, (list, tuple)) and len(m) == 2:
+                turns.append(f"{m[0]}: {m[1]}")
+            else:
+                turns.append(str(m))
+        prompt = "\n\n".join(turns)
+    if prompt is not None:
+        out.append(("prompt", str(prompt), None))
+    for side in ("chosen", "rejected"):
+        value = texts.get(side)
+        if isinstance(value, (list, tuple)):
+            scores = details.get(f"{side}_scores")
+            scores = scores if isinstance(scores, (list, tuple)) else []
+            for k, answer in enumerate(value):
+                out.append((f"{side} {k + 1} of {len(value)}", str(answer), scores[k] if k < len(scores) else None))
+        elif value is not None:
+            out.append((side, str(value), item.get(f"{side}_score")))
+    for k, answer in enumerate(texts.get("answers") or []):
+        if isinstance(answer, dict):
+            out.append((str(answer.get("label") or f"answer {k + 1}"), str(answer.get("text", "")), answer.get("score")))
+        else:
+            out.append((f"answer {k + 1}", str(answer), None))
+    return out
+
+
+def text_block(content: str, limit: int = TEXT_CLIP) -> str:
+    """The text, escaped, clipped to `limit` characters; the whole of it behind a "show all"."""
+    if len(content) <= limit:
+        return f'<div class="t">{esc(content)}</div>'
+    return (f'<div class="t">{esc(content[:limit])}…</div>'
+            f'<details class="all"><summary>show all ({len(content):,} characters)</summary>'
+            f'<div class="t">{esc(content)}</div></details>')
+
+
+def item_more(item: dict) -> str:
+    """What an expanded item row shows: figures, error, prompt and answers."""
+    figures = [("kind", item.get("kind")), ("outcome", item.get("outcome")),
+               ("chosen score", fmt(item.get("chosen_score"), ".6g")),
+               ("rejected score", fmt(item.get("rejected_score"), ".6g")),
+               ("margin", fmt(item.get("margin"), "+.6g"))]
+    if item.get("credit") is not None:
+        figures.append(("credit", fmt(item.get("credit"), ".4g")))
+    if item.get("truncated"):
+        figures.append(("truncated", "yes"))
+    if item.get("verdicts"):
+        figures.append(("verdicts", ", ".join(str(v) for v in item["verdicts"])))
+    figures = [(k, v) for k, v in figures if v not in (None, "")]
+    parts = ['<dl class="fig">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in figures) + "</dl>"]
+    if item.get("error"):
+        parts.append(f'<div class="err"><strong>error:</strong> {text_block(str(item["error"]))}</div>')
+    shown = item_texts(item)
+    for label, content, score in shown:
+        head = esc(label) + ("" if finite(score) is None else f' <span class="muted">score {esc(fmt(score, ".6g"))}</span>')
+        cls = label.split(" ", 1)[0]
+        parts.append(f'<section class="text {esc(cls)}"><h4>{head}</h4>{text_block(content)}</section>')
+    if not shown:
+        parts.append('<p class="muted">The report holds no prompt or answer texts for this item.</p>')
+    return "".join(parts)
+
+
 def items_table(report: dict) -> str:
     items = [i for i in report.get("items") or [] if isinstance(i, dict)]
     outcomes = sorted({str(i.get("outcome")) for i in items})
     head = "".join(f'<th data-key="{key}" aria-sort="none"><button type="button">{esc(label)}</button></th>'
                    for key, label in ITEM_COLUMNS)
     controls = ('<div class="controls"><label>Filter <input id="item-filter" type="search" '
-                'placeholder="node id, subset, outcome…"></label> <label>Outcome <select id="item-outcome">'
+                'placeholder="node id, subset, outcome, text…"></label> <label>Outcome <select id="item-outcome">'
                 '<option value="">all</option>'
                 + "".join(f'<option value="{esc(o)}">{esc(o)}</option>' for o in outcomes)
-                + f'</select></label> <span id="item-count">{len(items)} items</span></div>')
+                + f'</select></label> <span id="item-count">{len(items)} items</span>'
+                '<span class="muted">click a row for its prompt and answers</span></div>')
     out = [controls, f'<table class="data items" id="items"><thead><tr>{head}</tr></thead><tbody>']
     for n, i in enumerate(items, 1):
         outcome = str(i.get("outcome"))
         out.append(
-            f'<tr data-outcome="{esc(outcome)}" class="o-{esc(outcome)}">{td(n, n, "num")}'
+            f'<tr data-outcome="{esc(outcome)}" class="o-{esc(outcome)}" data-item="{n}">'
+            f'<td data-v="{n}" class="num"><button type="button" class="expand" aria-expanded="false" '
+            f'aria-controls="item-{n}" title="prompt and answers">{n}</button></td>'
             f'<td class="id">{esc(i.get("nodeid"))}</td>{td(i.get("subset"))}{td(outcome, cls="outcome")}'
             f'{td(fmt(i.get("chosen_score"), ".4g"), i.get("chosen_score"), "num")}'
             f'{td(fmt(i.get("rejected_score"), ".4g"), i.get("rejected_score"), "num")}'
             f'{td(fmt(i.get("margin"), "+.4g"), i.get("margin"), "num")}'
             f'{td(yes_no(i.get("truncated")))}{td(yes_no(i.get("chosen_longer")))}</tr>')
+        out.append(f'<tr class="more" id="item-{n}" data-more="{n}"><td colspan="{len(ITEM_COLUMNS)}">'
+                   f'<div class="more-body">{item_more(i)}</div></td></tr>')
     if not items:
         out.append(f'<tr><td colspan="{len(ITEM_COLUMNS)}" class="muted">No items ran.</td></tr>')
     out.append("</tbody></table>")
@@ -564,13 +665,23 @@ SCRIPT = r"""
   var outcome = document.getElementById("item-outcome");
   var count = document.getElementById("item-count");
   var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
-  rows.forEach(function (row, i) { row.rmIndex = i; });
+  var collator = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
+  rows.forEach(function (row, i) {
+    row.rmIndex = i;
+    row.rmOpen = false;
+    row.rmMore = document.getElementById("item-" + row.getAttribute("data-item"));
+    if (row.rmMore) { row.rmMore.hidden = true; }
+  });
 
   function key(row, col) {
     var cell = row.cells[col];
     var v = cell.getAttribute("data-v");
     if (v !== null) { return v === "" ? null : parseFloat(v); }
     return cell.textContent;
+  }
+  function compare(x, y) {
+    if (typeof x === "string" && typeof y === "string") { return collator.compare(x, y); }
+    return x < y ? -1 : (x > y ? 1 : 0);
   }
   function sortBy(col, dir) {
     rows.sort(function (a, b) {
@@ -579,25 +690,34 @@ SCRIPT = r"""
         if (x === y) { return a.rmIndex - b.rmIndex; }
         return x === null ? 1 : -1;
       }
-      if (x < y) { return -dir; }
-      if (x > y) { return dir; }
-      return a.rmIndex - b.rmIndex;
+      return dir * compare(x, y) || a.rmIndex - b.rmIndex;
     });
     var frag = document.createDocumentFragment();
-    rows.forEach(function (row) { frag.appendChild(row); });
+    rows.forEach(function (row) {
+      frag.appendChild(row);
+      if (row.rmMore) { frag.appendChild(row.rmMore); }
+    });
     body.appendChild(frag);
     heads.forEach(function (th, i) {
       th.setAttribute("aria-sort", i === col ? (dir > 0 ? "ascending" : "descending") : "none");
     });
+  }
+  function show(row, open) {
+    row.rmOpen = open;
+    var button = row.querySelector("button.expand");
+    if (button) { button.setAttribute("aria-expanded", open ? "true" : "false"); }
+    if (row.rmMore) { row.rmMore.hidden = !open || row.hidden; }
   }
   function apply() {
     var q = filter.value.toLowerCase();
     var o = outcome.value;
     var shown = 0;
     rows.forEach(function (row) {
+      var text = row.textContent + (row.rmMore ? " " + row.rmMore.textContent : "");
       var ok = (!o || row.getAttribute("data-outcome") === o) &&
-               (!q || row.textContent.toLowerCase().indexOf(q) !== -1);
+               (!q || text.toLowerCase().indexOf(q) !== -1);
       row.hidden = !ok;
+      show(row, row.rmOpen);
       if (ok) { shown += 1; }
     });
     count.textContent = shown + " of " + rows.length + " items";
@@ -607,10 +727,18 @@ SCRIPT = r"""
       sortBy(i, th.getAttribute("aria-sort") === "ascending" ? -1 : 1);
     });
   });
+  body.addEventListener("click", function (event) {
+    var row = event.target.closest ? event.target.closest("tr[data-outcome]") : null;
+    if (!row || !row.rmMore) { return; }
+    var onButton = event.target.closest("button.expand");
+    var selection = window.getSelection ? String(window.getSelection()) : "";
+    if (!onButton && selection) { return; }  // selecting text is not a click on the row
+    show(row, !row.rmOpen);
+  });
   filter.addEventListener("input", apply);
   outcome.addEventListener("change", apply);
 
-  // The state can come from the address: #sort=margin&dir=desc&q=chat&outcome=incorrect
+  // The state can come from the address: #sort=margin&dir=desc&q=chat&outcome=incorrect&open=3
   var params = {};
   location.hash.replace(/^#/, "").split("&").forEach(function (pair) {
     var at = pair.indexOf("=");
@@ -626,6 +754,11 @@ SCRIPT = r"""
       sortBy(i, params.dir === "desc" ? -1 : 1);
     }
   });
+  if (params.open) {
+    params.open.split(",").forEach(function (n) {
+      rows.forEach(function (row) { if (row.getAttribute("data-item") === n) { row.rmOpen = true; } });
+    });
+  }
   apply();
   document.documentElement.setAttribute("data-rmbench-js", "ok");
   console.log("rmbench-ok");
@@ -672,6 +805,24 @@ td.id { overflow-wrap: anywhere; } th[scope=row] { overflow-wrap: break-word; }
 .items tr.o-incorrect td.outcome { color: #cf222e; font-weight: 600; }
 .items tr.o-error td.outcome { color: #9a6700; font-weight: 600; }
 .items tr.o-correct td.outcome { color: #1a7f37; }
+.items tr[data-item] { cursor: pointer; }
+.items button.expand { font: inherit; border: 1px solid var(--line); border-radius: 4px; background: #fff;
+                       padding: 0 5px; cursor: pointer; font-variant-numeric: tabular-nums; }
+.items button.expand::before { content: "▸ "; color: var(--muted); }
+.items button.expand[aria-expanded=true]::before { content: "▾ "; }
+.items tr.more > td { background: var(--bg); padding: 8px 14px 12px; }
+.items .more-body { contain: inline-size; width: 0; min-width: 100%; }  /* long texts do not widen the columns */
+.items tr.more section.text { margin: 8px 0 0; }
+.items tr.more h4 { margin: 0 0 2px; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.items tr.more h4 .muted { text-transform: none; letter-spacing: 0; font-weight: 400; }
+.items tr.more .t:has(+ details.all[open]) { display: none; }
+.items tr.more .t { white-space: pre-wrap; overflow-wrap: anywhere; background: #fff; border: 1px solid var(--line);
+                    border-radius: 6px; padding: 6px 8px; font: 13px/1.45 ui-monospace, SFMono-Regular, Menlo, monospace; }
+.items tr.more details.all > summary { cursor: pointer; color: #0969da; margin: 2px 0; }
+.items tr.more .err { color: #9a6700; margin-top: 6px; }
+.items tr.more section.chosen h4 { color: #1a7f37; } .items tr.more section.rejected h4 { color: #cf222e; }
+dl.fig { display: flex; flex-wrap: wrap; gap: 2px 16px; margin: 0; }
+dl.fig dt { color: var(--muted); } dl.fig dt::after { content: ":"; } dl.fig dd { margin: 0 0 0 -12px; }
 .controls { margin: 6px 0 10px; display: flex; gap: 14px; align-items: center; flex-wrap: wrap; }
 .controls input { width: 280px; }
 .pill { display: inline-block; padding: 0 8px; border-radius: 10px; color: #fff; background: #6e7781; font-size: 12px; }

@@ -5,17 +5,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import os
 import random
 import re
+import select
 import shutil
 import struct
 import subprocess
+import sys
+import time
 from html.parser import HTMLParser
 
 import pytest
 
-from pytest_rmbench.html import histogram, render_html
+from pytest_rmbench.html import TEXT_CLIP, histogram, item_texts, natural, render_html
 from pytest_rmbench.markdown import escape_md, render_markdown
 from pytest_rmbench.stats import wilson_interval
 
@@ -382,6 +386,96 @@ def test_html_is_deterministic():
     assert render_html(make_report()) == render_html(make_report())
 
 
+def with_texts(report: dict) -> dict:
+    """Every item gets its prompt and answers under "texts", as the plugin records them."""
+    for k, item in enumerate(report["items"]):
+        item["texts"] = {"prompt": f"Prompt number {k}: what is {k} + {k}?", "chosen": f"It is {2 * k}.",
+                         "rejected": f"It is {2 * k + 1}."}
+    return report
+
+
+def more_row(page: str, n: int) -> str:
+    """The expanded part of item row n (1-based) as rendered."""
+    match = re.search(rf'<tr class="more" id="item-{n}"[^>]*>(.*?)</tr>', page, re.S)
+    assert match, f"no expandable row for item {n}"
+    return match.group(1)
+
+
+def test_html_item_rows_expand_to_their_texts_escaped():
+    report = with_texts(make_report())
+    report["items"][2]["texts"]["rejected"] = 'Sure: <script>alert("x")</script> & <img src=x onerror=alert(2)>'
+    report["items"][2]["texts"]["prompt"] = [{"role": "system", "content": "Be brief."},
+                                              {"role": "user", "content": "Say <b>hi</b>"}]
+    page = render_html(report)
+    tree = parse(page)
+    assert tree.item_rows == 30
+    assert page.count("<script") == 1 and "<img" not in page and "<b>hi" not in page
+    row = more_row(page, 3)
+    assert "Sure: &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(2)&gt;" in row
+    assert "system: Be brief.\n\nuser: Say &lt;b&gt;hi&lt;/b&gt;" in row
+    item = report["items"][2]
+    for label, figure in (("chosen score", item["chosen_score"]), ("rejected score", item["rejected_score"]),
+                          ("margin", item["margin"])):
+        assert f"<dt>{label}</dt><dd>{format(figure, '+.6g' if label == 'margin' else '.6g')}</dd>" in row
+    assert "It is 4." in row and "Prompt number 2" not in row  # a message list replaced the prompt
+    # each item row has a button that expands exactly its own row
+    assert re.search(r'<tr data-outcome="[a-z]+" class="o-[a-z]+" data-item="3">.*?aria-controls="item-3"', page)
+    assert len(re.findall(r'<tr class="more" id="item-\d+"', page)) == 30
+    # the errored item shows its error; an item without texts says so
+    report["items"][-1]["error"] = "the model returned NaN <for> this"
+    del report["items"][-1]["texts"]
+    row = more_row(render_html(report), 30)
+    assert "error:" in row and "the model returned NaN &lt;for&gt; this" in row
+    assert "no prompt or answer texts" in row
+
+
+def test_html_long_answer_is_clipped_and_shown_whole_behind_show_all():
+    report = with_texts(make_report(baseline=False))
+    long = "".join(f"word{k} " for k in range(1500)).strip() + " THE-END"
+    assert len(long) > 4 * TEXT_CLIP
+    report["items"][0]["texts"]["chosen"] = long
+    row = more_row(render_html(report), 1)
+    blocks = re.findall(r'<div class="t">(.*?)</div>', row, re.S)
+    clipped = next(b for b in blocks if b.startswith("word0 ") and not b.endswith("THE-END"))
+    assert clipped == long[:TEXT_CLIP] + "…"
+    assert re.search(r'<details class="all"><summary>show all \([0-9,]+ characters\)</summary>'
+                     r'<div class="t">' + re.escape(long) + "</div></details>", row)
+    assert row.count("show all") == 1  # the short prompt and rejected answer are not clipped
+
+
+def test_html_list_kinds_show_every_answer_with_its_score():
+    report = make_report(baseline=False)
+    item = report["items"][0]
+    item.update(kind="best_of_n", credit=0.5, details={"chosen_scores": [2.5, 1.0], "rejected_scores": [1.5, 0.25, -1.0]},
+                texts={"prompt": "Pick one", "chosen": ["good A", "good B"], "rejected": ["bad A", "bad B", "bad C"]})
+    report["items"][1]["texts"] = {"prompt": "steps", "answers": [{"label": "step 1", "text": "x = 1", "score": 0.9},
+                                                                 "free text"]}
+    row = more_row(render_html(report), 1)
+    order = [row.index(t) for t in ("Pick one", "good A", "good B", "bad A", "bad B", "bad C")]
+    assert order == sorted(order)
+    assert "chosen 2 of 2" in row and "rejected 3 of 3" in row and "score 0.25" in row and "<dt>credit</dt><dd>0.5</dd>" in row
+    assert [label for label, _, _ in item_texts(report["items"][1])] == ["prompt", "step 1", "answer 2"]
+    assert item_texts({"texts": None}) == [] and item_texts({}) == []
+
+
+def test_html_subsets_sort_naturally():
+    assert natural(["s10", "S2", "s1", "s2b", "a", "s2"]) == ["a", "s1", "S2", "s2", "s2b", "s10"]
+    report = make_report()
+    names = {"chat": "s10", "chat-hard": "s2", "safety": "s1", "reasoning": "s11"}
+    report["subsets"] = {names[k]: v for k, v in report["subsets"].items()}
+    report["baseline"]["subsets"] = {names[k]: v for k, v in report["baseline"]["subsets"].items()}
+    for item in report["items"]:
+        item["subset"] = names[item["subset"]]
+    page = render_html(report)
+    tree = parse(page)
+    subsets_table = page[page.index('<h2 id="subsets">'):page.index('<h2 id="sections">')]
+    order = [subsets_table.index(f'<th scope="row">{n}</th>') for n in ("s1", "s2", "s10", "s11")]
+    assert order == sorted(order)
+    for chart in ("subset-accuracy", "baseline-delta"):
+        labels = list(dict.fromkeys(t for t in tree.charts[chart]["texts"] if t in ("s1", "s2", "s10", "s11")))
+        assert labels == ["s1", "s2", "s10", "s11"], (chart, labels)
+
+
 # -- a real browser -----------------------------------------------------------------------------------
 
 def chromium_path() -> str | None:
@@ -420,9 +514,9 @@ def test_html_renders_in_headless_chromium(tmp_path):
     if binary is None:
         pytest.skip("no chromium: install Debian's chromium (apt-get install -y chromium; .ci/chromium.sh does it)")
     page = tmp_path / "report.html"
-    report = make_report(hostile=True)
+    report = with_texts(make_report(hostile=True))
     page.write_text(render_html(report), encoding="utf-8")
-    url = page.as_uri() + "#sort=margin&dir=asc"
+    url = page.as_uri() + "#sort=margin&dir=asc&open=4"
 
     dumped = run_chromium(binary, tmp_path, "dom", "--dump-dom", url)
     assert dumped.returncode == 0, dumped.stderr[-3000:]
@@ -442,6 +536,10 @@ def test_html_renders_in_headless_chromium(tmp_path):
     lowest = min(scored, key=lambda i: i["margin"])
     assert rows[0][1] == lowest["nodeid"].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     assert rows[-1][0] == "error"
+    # the script folded every item's texts but item 4's, which the address opened, under its own row
+    assert len(re.findall(r'<tr class="more" id="item-\d+" data-more="\d+" hidden="">', body)) == 29
+    assert re.search(r'<tr data-outcome="[a-z]+" class="o-[a-z]+" data-item="4">.*?aria-expanded="true".*?</tr>\s*'
+                     r'<tr class="more" id="item-4" data-more="4">.*?Prompt number 3: ', body, re.S)
 
     shot = tmp_path / "shot.png"
     taken = run_chromium(binary, tmp_path, "shot", f"--screenshot={shot}", "--window-size=1200,2000",
@@ -453,6 +551,153 @@ def test_html_renders_in_headless_chromium(tmp_path):
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1200, 2000)
     assert len(data) > 50_000  # a blank page compresses to a few kB; charts and tables do not
+
+
+# Puts the pipe ends given as argv[1] and argv[2] on descriptors 3 and 4, where chromium's
+# --remote-debugging-pipe looks for them, then becomes argv[3:].
+MOVE_TO_3_AND_4 = """
+import fcntl, os, sys
+read, write = (fcntl.fcntl(int(fd), fcntl.F_DUPFD, 10) for fd in sys.argv[1:3])
+os.dup2(read, 3)
+os.dup2(write, 4)
+os.execv(sys.argv[3], sys.argv[3:])
+"""
+
+
+class DevTools:
+    """Chromium driven over --remote-debugging-pipe (the DevTools protocol: JSON messages ending in NUL
+    on file descriptors 3 and 4): real clicks and layout questions, with nothing but the standard library."""
+
+    def __init__(self, binary: str, tmp_path, width: int = 1200, height: int = 900):
+        to_child, self._write = os.pipe()
+        self._read, from_child = os.pipe()
+        self.log = tmp_path / "devtools-stderr.log"
+        flags = [f for f in CHROMIUM_FLAGS if f != "--headless"]
+        with open(self.log, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", MOVE_TO_3_AND_4, str(to_child), str(from_child), binary, "--headless",
+                 *flags, "--remote-debugging-pipe", f"--user-data-dir={tmp_path / 'profile-devtools'}",
+                 f"--window-size={width},{height}", "about:blank"],
+                pass_fds=(to_child, from_child), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        os.close(to_child)
+        os.close(from_child)
+        self._buffer = b""
+        self._id = 0
+        self.session = None
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+
+    def call(self, method: str, timeout: float = 30, **params):
+        self._id += 1
+        message = {"id": self._id, "method": method, "params": params}
+        if self.session and not method.startswith(("Target.", "Browser.")):
+            message["sessionId"] = self.session
+        os.write(self._write, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                answer = json.loads(raw)
+                if answer.get("id") == self._id:
+                    assert "error" not in answer, (method, answer["error"])
+                    return answer["result"]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"chromium did not answer {method} in {timeout} s")
+            if select.select([self._read], [], [], left)[0]:
+                chunk = os.read(self._read, 1 << 16)
+                if not chunk:
+                    pytest.fail(f"chromium closed the DevTools pipe: {self.log.read_text(errors='replace')[-3000:]}")
+                self._buffer += chunk
+
+    def js(self, expression: str):
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def open(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + 30
+        while not self.js('document.readyState === "complete" && '
+                          'document.documentElement.getAttribute("data-rmbench-js") === "ok"'):
+            if time.monotonic() > deadline:
+                pytest.fail("the report page did not finish loading (or its script did not run) in 30 s")
+            time.sleep(0.05)
+
+    def click(self, selector: str) -> None:
+        """A real mouse click in the middle of the element, scrolled into view first."""
+        x, y = self.js(f"(function () {{ var e = document.querySelector({json.dumps(selector)});"
+                       " e.scrollIntoView({block: 'center'}); var r = e.getBoundingClientRect();"
+                       " return [r.left + r.width / 2, r.top + r.height / 2]; })()")
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def visible(self, selector: str) -> bool:
+        """Rendered, not hidden, of some size, and inside the viewport."""
+        return self.js(f"(function () {{ var e = document.querySelector({json.dumps(selector)});"
+                       " if (!e || !e.checkVisibility({visibilityProperty: true})) { return false; }"
+                       " var r = e.getBoundingClientRect();"
+                       " return r.width > 0 && r.height > 0 && r.bottom > 0 && r.top < window.innerHeight; })()")
+
+    def close(self) -> str:
+        try:
+            self.call("Browser.close", timeout=10)
+        except BaseException:
+            pass
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._write)
+        os.close(self._read)
+        return self.log.read_text(errors="replace")
+
+
+def test_html_item_row_expands_on_click_in_headless_chromium(tmp_path):
+    binary = chromium_path()
+    if binary is None:
+        pytest.skip("no chromium: install Debian's chromium (apt-get install -y chromium; .ci/chromium.sh does it)")
+    report = with_texts(make_report(hostile=True))
+    long = "".join(f"w{k} " for k in range(600)) + "the-very-end"
+    report["items"][6]["texts"]["rejected"] = long
+    page = tmp_path / "report.html"
+    page.write_text(render_html(report), encoding="utf-8")
+    prompt = "Prompt number 6: what is 6 + 6?"
+    browser = DevTools(binary, tmp_path)
+    try:
+        browser.open(page.as_uri() + "#sort=margin&dir=desc")
+        text = 'document.getElementById("items").innerText'
+        assert browser.js('document.querySelectorAll("#items tr.more").length') == 30
+        assert browser.js('document.querySelectorAll("#items tr.more:not([hidden])").length') == 0
+        assert browser.js(f"{text}.indexOf({json.dumps(prompt)})") == -1  # collapsed: not rendered
+        assert not browser.visible("#item-7 section.prompt .t")
+
+        row_top = 'document.querySelector(\'tr[data-item="7"]\').getBoundingClientRect().top + window.scrollY'
+        browser.click('tr[data-item="7"] button.expand')
+        top = browser.js(row_top)
+        assert browser.js('document.querySelector(\'tr[data-item="7"] button.expand\').getAttribute("aria-expanded")') == "true"
+        assert browser.visible("#item-7 section.prompt .t")
+        assert browser.js('document.querySelector("#item-7 section.prompt .t").innerText') == prompt
+        assert browser.js(f"{text}.indexOf({json.dumps(prompt)})") >= 0
+        assert browser.js('document.querySelectorAll("#items tr.more:not([hidden])").length') == 1
+        # the expanded row follows its item row, which the fragment sorted
+        assert browser.js('document.getElementById("item-7").previousElementSibling.getAttribute("data-item")') == "7"
+        # the long answer: clipped, the whole of it one more click away
+        assert "the-very-end" not in browser.js(text)
+        browser.click("#item-7 details.all > summary")
+        assert browser.visible("#item-7 details.all .t")
+        assert "the-very-end" in browser.js(text)
+        assert browser.js(row_top) == top  # the long text widened no column: nothing above the row moved
+        # clicking the row again folds it; clicking elsewhere in the row opens another
+        browser.click('tr[data-item="7"] td.id')
+        assert not browser.visible("#item-7 section.prompt .t")
+        browser.click('tr[data-item="2"] td.outcome')
+        assert browser.visible("#item-2 section.prompt .t")
+    finally:
+        log = browser.close()
+    assert page_errors(log) == []
 
 
 def test_official_scores_in_markdown_and_html():
