@@ -27,8 +27,19 @@ class BenchmarkFile(pytest.File):
     """A `*.rmbench.yaml` / `*.rmbench.jsonl` file; collects one test per item."""
 
     def collect(self):
+        from .lfs import LfsPointerFile
+        from .parse import ParsedFile
+
         try:
             parsed = parse_file(self._display_path(), self.path.read_bytes())
+        except LfsPointerFile as exc:
+            # One error item, not a collection error: pytest stops the whole run on a collection
+            # error ("Interrupted: 1 error during collection", exit 2), while this file is only
+            # not there yet (a clone made without git-lfs). The other files still run; exit 1.
+            parsed = ParsedFile(exc.path, entries=[exc.problem()])
+            self.config.stash[PLUGIN_KEY].note_file(parsed)
+            yield BadItem.from_parent(self, name="git-lfs-pointer", problem=parsed.entries[0])
+            return
         except FileParseError as exc:
             raise self.CollectError(str(exc)) from None
         if parsed.unknown_fields:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from ..items import ERROR, Item, freeze_prompt
+from ..lfs import is_pointer, pointer_message, pointers_message
 from ..parse import ItemProblem, Section
 from ..requires import require
 
@@ -79,6 +80,7 @@ class DataSource:
     options: dict = field(default_factory=dict)
     used: list[dict] = field(default_factory=list)  # the report's "datasets"
     not_run: list[dict] = field(default_factory=list)  # parts that were absent
+    lfs_pointers: list[str] = field(default_factory=list)  # local files that were Git LFS pointers
 
     def option(self, name: str, default: Any = None) -> Any:
         value = self.options.get(name)
@@ -100,7 +102,15 @@ class DataSource:
         return sorted(found)
 
     def read_file(self, path: str, part: str | None = None) -> "Rows":
-        """Rows of a local parquet / JSON / JSONL (optionally gzipped) file."""
+        """Rows of a local parquet / JSON / JSONL (optionally gzipped) file.
+
+        A Git LFS pointer in place of the file (a clone made without git-lfs) gives no rows:
+        its part is recorded as not run, with the fix, and the suite's other files still
+        run; `check_lfs` makes it one error when every file was a pointer."""
+        if is_pointer(path):
+            self.lfs_pointers.append(path)
+            self.absent(part or os.path.basename(path), pointer_message(path))
+            return Rows.from_list([])
         rows = read_rows(path)
         self.used.append({"name": os.path.basename(path), "path": os.path.abspath(path), "part": part,
                           "revision": None, "rows": len(rows)})
@@ -108,6 +118,12 @@ class DataSource:
 
     def absent(self, part: str, reason: str) -> None:
         self.not_run.append({"part": part, "reason": reason})
+
+    def check_lfs(self) -> None:
+        """Suites call this once they have read their files: when every file read was a Git
+        LFS pointer, the suite has nothing to run, and errors with the one message."""
+        if self.lfs_pointers and not self.used:
+            raise SuiteDataError(pointers_message(self.lfs_pointers, self.data_dir))
 
     # the Hub / the datasets cache -------------------------------------------------------
     def hub(self, dataset: str, config: str | None = None, split: str | None = None, part: str | None = None,
@@ -265,6 +281,9 @@ def data_files(source: DataSource, patterns: Iterable[str] = ANY_DATA_FILE, requ
                                  f"({', '.join(paths)}): keep one copy")
     kept, skipped = [], []
     for path in found:
+        if required and is_pointer(path):  # its columns are unknown: read_file reports it as not run
+            kept.append(path)
+            continue
         columns = file_columns(path) if required else []
         missing = [c for c in required if c not in columns]
         if missing:

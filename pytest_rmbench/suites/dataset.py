@@ -124,8 +124,11 @@ class DatasetSuite:
         if path is None:
             return [(self.target, source.hub(self.target, self.config, self.split, part=self.split))]
         if os.path.isdir(path):
-            return [(p, source.read_file(p, part=os.path.relpath(p, path))) for p in self._files(path)]
-        return [(path, source.read_file(path))]
+            parts = [(p, source.read_file(p, part=os.path.relpath(p, path))) for p in self._files(path)]
+        else:
+            parts = [(path, source.read_file(path))]
+        source.check_lfs()
+        return parts
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
         parts = self._parts(source)

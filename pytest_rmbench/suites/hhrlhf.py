@@ -124,6 +124,7 @@ class HHRLHF:
             if folder not in mine:
                 source.absent(folder, f"no {folder}/{split}.jsonl.gz under {source.data_dir}")
             found.extend((folder, path, source.read_file(path, part=folder)) for path in mine.get(folder, []))
+        source.check_lfs()
         return found
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:

@@ -68,7 +68,9 @@ class JudgeBench:
             raise nothing_found(source, f"JudgeBench's {FILE_PREFIX}gpt-4o-2024-05-13.jsonl and/or "
                                         f"{FILE_PREFIX}claude-3-5-sonnet-20240620.jsonl "
                                         "(the data/ folder of github.com/ScalerLab/JudgeBench)")
-        return [(os.path.basename(p), source.read_file(p, part=file_model(p)), file_model(p)) for p in paths]
+        parts = [(os.path.basename(p), source.read_file(p, part=file_model(p)), file_model(p)) for p in paths]
+        source.check_lfs()
+        return parts
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
         parts = self._parts(source)

@@ -81,6 +81,7 @@ class MRewardBench:
                 source.absent(lang, f"no {lang}/test-*.parquet or {lang}.jsonl under {source.data_dir}")
             for path in found[lang]:
                 yield lang, path, source.read_file(path, part=lang)
+        source.check_lfs()
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
         names = NodeNames()

@@ -75,7 +75,9 @@ class PPEHuman:
                  if matches(source, p, HUMAN_DATASET, ("ppe-human", "ppe_human", "human-preference", "human_preference"))]
         if not paths:
             raise nothing_found(source, "PPE-Human-Preference-V1/data/test-*.parquet or ppe-human.jsonl")
-        return [(p, source.read_file(p, part=HUMAN_SPLIT)) for p in paths]
+        parts = [(p, source.read_file(p, part=HUMAN_SPLIT)) for p in paths]
+        source.check_lfs()
+        return parts
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
         names = NodeNames()
@@ -147,6 +149,7 @@ class PPEBestOfK:
                 source.absent(key, f"no {BESTOFK_SETS[key].split('/')[1]}/ folder or ppe-{key}.jsonl under {source.data_dir}")
             for path in found[key]:
                 yield key, path, source.read_file(path, part=key)
+        source.check_lfs()
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
         names = NodeNames()

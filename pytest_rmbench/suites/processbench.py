@@ -72,6 +72,7 @@ class ProcessBench:
         if not parts:
             raise nothing_found(source, "ProcessBench's " + ", ".join(f"{s}.json" for s in SPLITS) +
                                 f" (or .jsonl / .parquet), with the columns {', '.join(COLUMNS)}", skipped_all)
+        source.check_lfs()
         return parts
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:

@@ -107,13 +107,15 @@ class RagRewardBench:
                 source.absent(subset, f"no {subset}.jsonl under {source.data_dir}")
             for path in paths[subset]:
                 found.append((subset, path, *self._read(source, path, lambda: source.read_file(path, part=subset))))
+        source.check_lfs()
         return found
 
     @staticmethod
     def _read(source: DataSource, where: str, read) -> tuple[Rows, Fields]:
+        read_before = len(source.used)
         rows = read()
         fields = Fields(rows, where)
-        if source.used:  # the field names are not confirmed: say which were read
+        if len(source.used) > read_before:  # the field names are not confirmed: say which were read
             source.used[-1]["fields"] = fields.record()
         return rows, fields
 

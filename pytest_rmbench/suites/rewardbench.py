@@ -144,6 +144,7 @@ class RewardBench:
             raise nothing_found(source, expected)
         for part in missing:
             source.absent(part, f"no {part}-*.parquet / {part}.jsonl under {source.data_dir}")
+        source.check_lfs()
         return found
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:

@@ -94,7 +94,9 @@ class RewardBench2:
         if not paths:
             raise nothing_found(source, "RewardBench 2's data/test-*.parquet (or a test*.jsonl / test*.json file) "
                                         f"with the columns {', '.join(SIGNATURE)}", skipped)
-        return [(os.path.basename(p), source.read_file(p, part=SPLIT)) for p in paths]
+        parts = [(os.path.basename(p), source.read_file(p, part=SPLIT)) for p in paths]
+        source.check_lfs()
+        return parts
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
         nodes = NodeNames()

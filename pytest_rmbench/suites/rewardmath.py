@@ -64,7 +64,9 @@ class RewardMath:
         if not paths:
             raise nothing_found(source, "RewardMATH's rows as RewardMATH*.json / .jsonl / .parquet or the dataset's "
                                         f"data/test-*.parquet, with the columns {', '.join(COLUMNS)}", skipped)
-        return [(os.path.basename(p), source.read_file(p, part="test")) for p in paths]
+        parts = [(os.path.basename(p), source.read_file(p, part="test")) for p in paths]
+        source.check_lfs()
+        return parts
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
         groups: dict[str, list[tuple[int, str, int, dict]]] = {}  # problem_id -> (order, where, index, row)

@@ -28,6 +28,7 @@ from collections import Counter, defaultdict
 from typing import Iterator
 
 from ..items import ERROR, Item, StyleMatrixItem
+from ..lfs import is_pointer
 from ..parse import ItemProblem, Section
 from .base import (DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, items_from_rows, mean,
                    nothing_found, row_id, text, texts)
@@ -61,8 +62,12 @@ class RMBench:
         if not source.data_dir:
             return [(DATASET, source.hub(DATASET, None, HUB_SPLIT, part="total_dataset"), None)]
         totals, _ = data_files(source, [TOTAL_FILE])
+        if totals and is_pointer(totals[0]) and not all(map(is_pointer, data_files(source, PART_FILES.values())[0])):
+            totals = []  # a Git LFS pointer in place of the whole set, but the parts are here: read them
         if totals:
-            return [(TOTAL_FILE, source.read_file(totals[0], part="total_dataset"), None)]
+            parts = [(TOTAL_FILE, source.read_file(totals[0], part="total_dataset"), None)]
+            source.check_lfs()
+            return parts
         found, _ = data_files(source, PART_FILES.values())
         by_name = {os.path.basename(p): p for p in found}
         parts = []
@@ -72,6 +77,7 @@ class RMBench:
         if not parts:
             raise nothing_found(source, f"RM-Bench's {TOTAL_FILE} or {', '.join(PART_FILES.values())} "
                                         "(the data/ folder of github.com/THU-KEG/RM-Bench)")
+        source.check_lfs()
         return parts
 
     def load(self, source: DataSource) -> Iterator[Item | ItemProblem]:
@@ -109,8 +115,9 @@ class RMBench:
     @staticmethod
     def _note_absent(source: DataSource, parts: list, seen_parts: Counter) -> None:
         read = {part for _, _, part in parts}
+        noted = {entry["part"] for entry in source.not_run}  # a Git LFS pointer in place of its file
         for part, name in PART_FILES.items():
-            if seen_parts[part]:
+            if seen_parts[part] or part in noted:
                 continue
             if None in read:  # rows carry their domain
                 where = parts[0][0]
