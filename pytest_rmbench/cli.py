@@ -1,13 +1,18 @@
 """`python -m pytest_rmbench runs ...`: read the run history that `--rm-store` records.
 
-    runs list    [--limit N]          the most recent runs
+    runs list    [--limit N] [--model TEXT] [--suite NAME]   the most recent runs
     runs show    RUN [--json]         the summary table of one run
     runs compare A B [--json]         per-subset accuracies, regressions and fixes between two runs
     runs export  RUN [-o FILE]        the stored JSON report
 
 RUN is a run id, "latest", or a model name (its most recent run). Every command takes
-`--store PATH_OR_URL` (default `.rmbench/runs.sqlite` in the current directory). An
-unknown run or a missing store exits 2 with a message.
+`--store PATH_OR_URL`; without it the store is found as pytest finds its rootdir: from the
+current folder up to the first pytest.ini / pytest.toml, pyproject.toml with [tool.pytest...],
+tox.ini with [pytest] or setup.cfg with [tool:pytest], whose folder holds .rmbench/runs.sqlite
+(or its rm_store ini option says where); with no such file, the first folder upwards holding
+.rmbench/runs.sqlite. The store is only read (SQLite mode=ro): a corrupt file is reported and
+left as it is. An unknown run, a missing or unreadable store, or two runs with no unedited
+item in common exit 2 with a message.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from .items import CORRECT, ERROR, INCORRECT
 from .report import official_figures
 from .store import POSTGRES_SCHEMES, StoreError, open_store, redact
 
-DEFAULT_STORE = os.path.join(".rmbench", "runs.sqlite")
+DEFAULT_STORE = os.path.join(".rmbench", "runs.sqlite")  # relative to pytest's rootdir: see history.find_store
 
 
 class CliError(Exception):
@@ -117,6 +122,18 @@ def compare_reports(a: dict, b: dict) -> dict:
     }
 
 
+def nothing_compared(result: dict) -> None:
+    """A CliError when the two runs have no item to pair: no node id in common, or all edited."""
+    o = result["overall"]
+    if o["matched"] + o["errored"]:
+        return
+    a, b = result["a"]["id"], result["b"]["id"]
+    why = [f"{o['edited']} edited" if o["edited"] else "", f"{o['only_a']} only in {a}" if o["only_a"] else "",
+           f"{o['only_b']} only in {b}" if o["only_b"] else ""]
+    why = ", ".join(w for w in why if w)
+    raise CliError(f"runs {a} and {b} share no unedited items: nothing to compare" + (f" ({why})" if why else ""))
+
+
 def compare_lines(result: dict) -> list[str]:
     a, b = result["a"], result["b"]
     lines = [f"A: run {a['id']}  {a['model']}  {_when(a['started'])}",
@@ -190,11 +207,18 @@ def show_lines(report: dict, info: dict | None) -> list[str]:
 # --------------------------------------------------------------------------------- main
 
 
-def _open(target: str):
+def _open(target: str | None):
+    how = ""
+    if target is None:
+        from .history import find_store
+
+        target, how = find_store()
+        how = f"{how}; "
     if not target.lower().startswith(POSTGRES_SCHEMES) and not os.path.exists(target):
-        raise CliError(f"no run store at {target} (pytest --rm-store records runs there; --store picks another store)")
+        raise CliError(f"no run store at {target} ({how}pytest --rm-store records runs there;"
+                       " --store picks another store)")
     try:
-        return open_store(target)
+        return open_store(target, read_only=True)
     except StoreError as exc:
         raise CliError(str(exc)) from exc
 
@@ -209,14 +233,18 @@ def _run(store, ref: str) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", default=DEFAULT_STORE, metavar="PATH_OR_URL",
-                        help=f"an SQLite file or a postgresql:// URL (default: {DEFAULT_STORE})")
+    common.add_argument("--store", default=None, metavar="PATH_OR_URL",
+                        help=f"an SQLite file or a postgresql:// URL (default: {DEFAULT_STORE} in pytest's"
+                             " rootdir, found from the current folder upwards as pytest finds it)")
     parser = argparse.ArgumentParser(prog="python -m pytest_rmbench", description="pytest-rmbench's run history.")
     top = parser.add_subparsers(dest="group", metavar="runs", required=True)
     runs = top.add_parser("runs", help="list, show, compare and export recorded runs")
     sub = runs.add_subparsers(dest="command", metavar="COMMAND", required=True)
     p = sub.add_parser("list", parents=[common], help="the most recent runs")
     p.add_argument("--limit", type=int, default=20, help="at most N runs (default 20; 0: all)")
+    p.add_argument("--model", metavar="TEXT", help="only runs whose model name contains TEXT (case-insensitive)")
+    p.add_argument("--suite", metavar="NAME",
+                   help="only runs of that benchmark file (path as in the report, or its file name) or --rm-bench suite")
     p = sub.add_parser("show", parents=[common], help="the summary table of one run")
     p.add_argument("run", metavar="RUN", help="a run id, 'latest', or a model name")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -250,9 +278,11 @@ def _dispatch(args) -> int:
 
     with _open(args.store) as store:
         if args.command == "list":
-            runs = store.list_runs(limit=args.limit)
+            runs = store.list_runs(limit=args.limit, model=args.model, suite=args.suite)
             if not runs:
-                print(f"no runs recorded in {store.target}")
+                chosen = [f"{k} {v!r}" for k, v in (("model", args.model), ("suite", args.suite)) if v]
+                print(f"no run in {store.target} matches {' and '.join(chosen)}" if chosen
+                      else f"no runs recorded in {store.target}")
                 return 0
             rows = [("id", "started", "model", "git", "n", "accuracy", "gate")]
             for r in runs:
@@ -268,6 +298,7 @@ def _dispatch(args) -> int:
                 print("\n".join(show_lines(report, store.run_info(report["run"]["id"]))))
         elif args.command == "compare":
             result = compare_reports(_run(store, args.a), _run(store, args.b))
+            nothing_compared(result)
             if args.json:
                 print(json.dumps(json_safe(result), indent=2, allow_nan=False))
             else:

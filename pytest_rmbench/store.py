@@ -15,6 +15,8 @@ NaN and infinities are stored as null. SQLite runs in WAL mode with a long busy 
 and takes its write lock up front (`BEGIN IMMEDIATE`), so parallel jobs and xdist
 controllers can record at once; a file SQLite cannot read is moved aside
 (`<name>.corrupt-<timestamp>`) with a `StoreWarning`, and a fresh store is created.
+`open_store(path, read_only=True)` (the `runs` CLI) opens an SQLite file with `mode=ro`
+instead: it creates, repairs and moves nothing, and an unreadable file is a StoreError.
 PostgreSQL needs psycopg 3 (`pip install "pytest-rmbench[postgres]"`), imported only
 when a URL is opened.
 """
@@ -78,12 +80,20 @@ SQLITE = _Dialect("sqlite", "INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", "INT
 POSTGRES = _Dialect("postgresql", "BIGSERIAL PRIMARY KEY", "BIGINT", "BOOLEAN", "DOUBLE PRECISION", "%s")
 
 
-def open_store(target: str | os.PathLike) -> "RunStore":
-    """A path opens (or creates) an SQLite store; a postgresql:// or postgres:// URL a PostgreSQL one."""
+def open_store(target: str | os.PathLike, read_only: bool = False) -> "RunStore":
+    """A path opens (or creates) an SQLite store; a postgresql:// or postgres:// URL a PostgreSQL one.
+
+    read_only: an SQLite file that must exist is opened read-only (for reading the history: a
+    corrupt file is reported, never moved aside); a PostgreSQL store opens as usual."""
     text = os.fspath(target)
     if text.lower().startswith(POSTGRES_SCHEMES):
         return PostgresStore(text)
-    return SqliteStore(text)
+    return SqliteStore(text, read_only=read_only)
+
+
+def _like(text: str) -> str:
+    """`text` as a LIKE pattern matching itself only (with ESCAPE '\\')."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def redact(url: str) -> str:
@@ -309,12 +319,24 @@ class RunStore:
         return int(rows[0][0]) if rows else None
 
     @_guarded
-    def list_runs(self, limit: int | None = 20) -> list[dict]:
+    def list_runs(self, limit: int | None = 20, *, model: str | None = None, suite: str | None = None) -> list[dict]:
         """The most recent runs first: id, started, model, git_commit, n (items), accuracy (overall),
-        gate_passed, plus fingerprint, seconds and suites. limit None or <= 0: all runs."""
+        gate_passed, plus fingerprint, seconds and suites. limit None or <= 0: all runs.
+
+        model: only runs whose model name contains it (case-insensitive). suite: only runs that ran
+        items of that benchmark file or --rm-bench suite (a key of the report's run.suites, e.g.
+        benchmarks/chat.rmbench.yaml or rewardbench; a file may also be named without its folder)."""
+        where, params = [], []
+        if model:
+            where.append("LOWER(r.model) LIKE ? ESCAPE '\\'")
+            params.append(f"%{_like(model.lower())}%")
+        if suite:
+            # the suites column is the JSON list of those keys: match one whole element
+            where.append("(r.suites LIKE ? ESCAPE '\\' OR r.suites LIKE ? ESCAPE '\\')")
+            params += [f"%{_like(dumps(suite))}%", f"%{_like(dumps('/' + suite)[1:])}%"]
         sql = ("SELECT r.id, r.started, r.model, r.git_commit, r.gate_passed, r.summary, r.fingerprint, r.seconds,"
-               " r.suites, (SELECT COUNT(*) FROM items i WHERE i.run_id = r.id) FROM runs r ORDER BY r.id DESC")
-        params: list = []
+               " r.suites, (SELECT COUNT(*) FROM items i WHERE i.run_id = r.id) FROM runs r"
+               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY r.id DESC")
         if limit is not None and int(limit) > 0:
             sql += " LIMIT ?"
             params.append(int(limit))
@@ -337,10 +359,63 @@ class SqliteStore(RunStore):
     dialect = SQLITE
     _driver_errors = (sqlite3.Error,)
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, read_only: bool = False):
         self.path = path
         self.target = path
-        self._conn, self.moved_aside = open_shared(path, self._create, "the run store", StoreWarning, StoreError)
+        self.read_only = read_only
+        if read_only:
+            self._conn, self.moved_aside = self._open_read_only(path), None
+        else:
+            self._conn, self.moved_aside = open_shared(path, self._create, "the run store", StoreWarning, StoreError)
+
+    def _open_read_only(self, path: str) -> sqlite3.Connection:
+        """mode=ro: nothing is created, repaired or moved; an unreadable file is one StoreError."""
+        from urllib.parse import quote
+
+        from .sqlite_file import BUSY_TIMEOUT_S, is_corruption
+
+        if not os.path.isfile(path):
+            raise StoreError(f"no run store at {path}")
+        uri = "file:" + quote(os.path.abspath(path)) + "?mode=ro"
+        side = [path + suffix for suffix in ("-wal", "-shm") if not os.path.exists(path + suffix)]
+        conn = None
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise StoreError(f"the run store {path} is damaged (integrity check: {' '.join(str(check).split())});"
+                                 " it was left as it is")
+            version = self._version(conn)
+            if version is None and conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+                raise StoreError(f"{path} is an SQLite database but not a pytest-rmbench run store")
+            if version is not None and version != SCHEMA_VERSION:
+                raise StoreError(f"the run store {path} has schema version {version}; this pytest-rmbench"
+                                 f" reads version {SCHEMA_VERSION} (upgrade pytest-rmbench or use another store)")
+            self._empty = version is None  # an empty file: a store with no runs yet
+            return conn
+        except sqlite3.DatabaseError as exc:
+            self._unopened(conn, side)
+            why = " ".join(str(exc).split())
+            if is_corruption(exc):
+                raise StoreError(f"the run store {path} is unreadable ({why}); it was left as it is") from exc
+            raise StoreError(f"the run store {path} could not be opened: {why}") from exc
+        except BaseException:
+            self._unopened(conn, side)
+            raise
+
+    @staticmethod
+    def _unopened(conn, side: list[str]) -> None:
+        """Close a connection that failed to open, and remove the empty -wal and the -shm SQLite
+        made for it (a file it could not read is left exactly as it was found)."""
+        if conn is not None:
+            conn.close()
+        for name in side:
+            try:
+                if name.endswith("-shm") or os.path.getsize(name) == 0:
+                    os.unlink(name)
+            except OSError:
+                pass
 
     def _create(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA foreign_keys = ON")
@@ -370,10 +445,14 @@ class SqliteStore(RunStore):
         return int(row[0]) if row else None
 
     def _query(self, sql, params=()):
+        if getattr(self, "_empty", False):
+            return []
         return self._conn.execute(sql, tuple(params)).fetchall()
 
     @contextmanager
     def _write(self):
+        if self.read_only:
+            raise StoreError(f"the run store {self.path} was opened read-only")
         self._conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no deadlock between two readers upgrading
         try:
             yield self._conn.cursor()

@@ -231,3 +231,181 @@ def test_show_a_suite_run_with_fractional_credit_and_official_scores(tmp_path):
     assert "rewardbench2: final 0.668" in proc.stdout
     summary = json.loads(cli("runs", "show", str(run_id), "--json", cwd=tmp_path).stdout)
     assert summary["scores"] == run["scores"]
+
+
+# ------------------------------------------------------------------ finding the store
+
+
+CONFIGS = {
+    "pytest.ini": "[pytest]\naddopts = -q\n",
+    "pyproject.toml": "[project]\nname = 'x'\n\n[tool.pytest.ini_options]\ntestpaths = ['tests']\n",
+    "tox.ini": "[tox]\nenvlist = py3\n\n[pytest]\naddopts = -q\n",
+    "setup.cfg": "[metadata]\nname = x\n\n[tool:pytest]\naddopts = -q\n",
+    "pytest.toml": "[pytest]\naddopts = ['-q']\n",
+}
+# files that do not configure pytest: pytest walks on past them, and so must the CLI
+DECOYS = {"pyproject.toml": "[project]\nname = 'inner'\n", "tox.ini": "[tox]\nenvlist = py3\n",
+          "setup.cfg": "[metadata]\nname = inner\n"}
+
+
+def project(tmp_path, config: str | None):
+    """tmp_path/proj with `config` and its store of three runs; returns (proj, a subfolder with decoys, ids)."""
+    root = tmp_path / "proj"
+    deep = root / "tests" / "unit"
+    deep.mkdir(parents=True)
+    if config:
+        (root / config).write_text(CONFIGS[config])
+    for name, text in DECOYS.items():
+        if config or name != "pyproject.toml":  # with no config at all, pytest takes the first pyproject.toml
+            (root / "tests" / name).write_text(text)
+    ids = fill(str(root / ".rmbench" / "runs.sqlite"))
+    return root, deep, ids
+
+
+@pytest.mark.parametrize("config", [*CONFIGS, None])
+def test_list_from_a_subfolder_finds_the_store_of_pytests_rootdir(tmp_path, config):
+    from pytest_rmbench.history import find_rootdir
+
+    if config is None and find_rootdir(str(tmp_path)) is not None:
+        pytest.skip(f"a pytest config file above {tmp_path}: {find_rootdir(str(tmp_path))[1]}")
+    root, deep, (a, b, c) = project(tmp_path, config)
+    proc = cli("runs", "list", cwd=deep)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[0] for line in proc.stdout.splitlines()[2:]] == [str(c), str(b), str(a)]
+    assert f"run {b}  model org/rm-b" in cli("runs", "show", str(b), cwd=deep).stdout
+    # --store still wins, relative to the current folder
+    (deep / "mine.sqlite").write_bytes(b"")
+    proc = cli("runs", "list", "--store", "mine.sqlite", cwd=deep)
+    assert proc.returncode == 0 and "no runs recorded in mine.sqlite" in proc.stdout
+
+
+def test_the_rootdir_decides_even_without_a_store_there(tmp_path):
+    """A config file nearer than the store makes that folder the rootdir: the CLI says where it looked."""
+    root, deep, _ = project(tmp_path, "pytest.ini")
+    (deep / "pytest.ini").write_text("")  # an empty pytest.ini counts, as for pytest
+    proc = cli("runs", "list", cwd=deep)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert f"no run store at {deep / '.rmbench' / 'runs.sqlite'}" in proc.stderr
+    assert f"the rootdir of {deep / 'pytest.ini'}" in proc.stderr
+    assert not (deep / ".rmbench").exists()
+
+
+def test_the_rootdirs_rm_store_option_is_followed(tmp_path):
+    root, deep, (a, b, c) = project(tmp_path, None)
+    (root / ".rmbench").rename(root / "history")
+    (root / "tox.ini").write_text("[pytest]\nrm_store = history/runs.sqlite\n")
+    proc = cli("runs", "list", cwd=deep)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 5
+
+
+def test_find_rootdir_follows_pytests_order_and_fallbacks(tmp_path):
+    from pytest_rmbench.history import find_rootdir, find_store
+
+    outer, inner = tmp_path / "outer", tmp_path / "outer" / "inner"
+    inner.mkdir(parents=True)
+    (outer / "setup.cfg").write_text("[tool:pytest]\nrm_store = postgresql://db/runs\n")
+    (outer / "tox.ini").write_text("[pytest]\n")
+    (outer / "pyproject.toml").write_text("[tool.pytest]\nrm_store = 'x.sqlite'\n")  # native TOML mode
+    (inner / "pyproject.toml").write_text("[project]\nname = 'inner'\n")
+    assert find_rootdir(str(inner)) == (str(outer), str(outer / "pyproject.toml"), {"rm_store": "x.sqlite"})
+    assert find_store(str(inner))[0] == str(outer / "x.sqlite")
+    (outer / "pyproject.toml").unlink()
+    assert find_rootdir(str(inner))[1] == str(outer / "tox.ini")  # tox.ini before setup.cfg
+    (outer / "tox.ini").unlink()
+    assert find_store(str(inner))[0] == "postgresql://db/runs"
+    (outer / "setup.cfg").write_text("[metadata]\n")
+    if find_rootdir(str(tmp_path)) is None:
+        # no pytest config anywhere: pytest falls back to the first pyproject.toml; so does the CLI
+        assert find_rootdir(str(inner)) == (str(inner), str(inner / "pyproject.toml"), {})
+        (inner / "pyproject.toml").unlink()
+        assert find_rootdir(str(inner)) is None
+        assert find_store(str(inner))[0] == os.path.join(".rmbench", "runs.sqlite")
+        (outer / ".rmbench").mkdir()
+        (outer / ".rmbench" / "runs.sqlite").write_bytes(b"")
+        assert find_store(str(inner))[0] == str(outer / ".rmbench" / "runs.sqlite")
+
+
+# ------------------------------------------------------------------- a corrupt store
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_store_is_reported_and_left_as_it_is(filled, damage):
+    cwd, (a, b, c) = filled
+    path = cwd / ".rmbench" / "runs.sqlite"
+    if damage == "garbage":
+        path.write_bytes(b"these are not the bytes of an SQLite database\x00\xff" * 300)
+    else:
+        with open(path, "r+b") as fh:
+            fh.truncate(max(4096, os.path.getsize(path) // 2))
+    before = path.read_bytes()
+    listing = sorted(p.name for p in path.parent.iterdir())
+    for args in (["list"], ["show", "latest"], ["compare", str(a), str(b)], ["export", str(a)]):
+        proc = cli("runs", *args, cwd=cwd)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert proc.stdout == "" and "Traceback" not in proc.stderr and "Warning" not in proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(path) in lines[0] and "left as it is" in lines[0], proc.stderr
+        assert lines[0].startswith(f"pytest-rmbench: the run store {path} is ")
+        assert "unreadable (file is not a database)" in lines[0] if damage == "garbage" else "malformed" in lines[0]
+    assert path.read_bytes() == before
+    assert not list(path.parent.glob("*.corrupt-*"))
+    assert sorted(p.name for p in path.parent.iterdir()) == listing
+
+
+# ---------------------------------------------------------------------- list filters
+
+
+def retarget(run: dict, file: str, model: str) -> dict:
+    """The run with its items moved to another benchmark file (or --rm-bench suite) and model."""
+    run = json.loads(json.dumps(run))
+    run["run"]["model"] = model
+    for item in run["items"]:
+        item["file"] = file
+        item["nodeid"] = f"{file}::{item['nodeid'].split('::', 1)[1]}"
+    return run
+
+
+def test_list_filters_by_model_and_suite(filled):
+    cwd, (a, b, c) = filled  # a: org/rm-a, b: org/rm-b, c: org/rm-a, all of core.rmbench.yaml
+    with open_store(str(cwd / ".rmbench" / "runs.sqlite")) as s:
+        d = s.record_run(retarget(RUN_A, "rewardbench", "Org/RM-A-large"))
+        e = s.record_run(retarget(RUN_A, "benchmarks/safety.rmbench.yaml", "other/model_1"))
+
+    def listed(*args):
+        proc = cli("runs", "list", *args, cwd=cwd)
+        assert proc.returncode == 0, proc.stderr
+        return [int(line.split()[0]) for line in proc.stdout.splitlines()[2:] if line.split()[0].isdigit()]
+
+    assert listed() == [e, d, c, b, a]
+    assert listed("--model", "org/rm-a") == [d, c, a]  # a substring, without case
+    assert listed("--model", "rm-b") == [b]
+    assert listed("--model", "model_1") == [e] and listed("--model", "model%") == []  # no wildcards
+    assert listed("--suite", "core.rmbench.yaml") == [c, b, a]
+    assert listed("--suite", "rewardbench") == [d]
+    assert listed("--suite", "benchmarks/safety.rmbench.yaml") == listed("--suite", "safety.rmbench.yaml") == [e]
+    assert listed("--suite", "safety") == [] and listed("--suite", "rmbench.yaml") == []  # whole names only
+    assert listed("--model", "org/rm-a", "--suite", "core.rmbench.yaml") == [c, a]
+    assert listed("--model", "org/rm-a", "--suite", "core.rmbench.yaml", "--limit", "1") == [c]
+    proc = cli("runs", "list", "--model", "nobody", "--suite", "rewardbench", cwd=cwd)
+    assert proc.returncode == 0 and f"no run in {cwd / '.rmbench' / 'runs.sqlite'} matches" in proc.stdout
+    assert "model 'nobody' and suite 'rewardbench'" in proc.stdout
+
+
+# ------------------------------------------------------------- nothing to compare
+
+
+def test_compare_without_shared_unedited_items_says_so(filled):
+    cwd, (a, b, c) = filled
+    with open_store(str(cwd / ".rmbench" / "runs.sqlite")) as s:
+        elsewhere = s.record_run(retarget(RUN_A, "rewardbench", "org/rm-a"))
+        edited = s.record_run(report("org/rm-a", {"c1": "correct"}, hashes={"c1": "h-c1-edited"}))
+    for first, second, detail in ((a, elsewhere, f"6 only in {a}, 6 only in {elsewhere}"),
+                                  (c, edited, "1 edited")):
+        for extra in ([], ["--json"]):
+            proc = cli("runs", "compare", str(first), str(second), *extra, cwd=cwd)
+            assert proc.returncode != 0 and proc.stdout == "", (extra, proc.stdout)
+            assert f"runs {first} and {second} share no unedited items: nothing to compare ({detail})" in proc.stderr
+    # one shared item is enough
+    proc = cli("runs", "compare", str(a), str(c), cwd=cwd)
+    assert proc.returncode == 0 and "matched items: 1" in proc.stdout

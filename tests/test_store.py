@@ -433,3 +433,75 @@ def test_concurrent_writers_postgres():
 def test_postgres_is_skipped_with_a_how_to():
     """The skip reason says how to run the PostgreSQL tests (checked here so it cannot rot)."""
     assert PG_ENV in PG_SKIP and ".ci/run" in PG_SKIP
+
+
+# ------------------------------------------------------------------ read-only, filters
+
+
+def test_list_runs_filters_by_model_and_suite(store):
+    def run(model, files):
+        report = make_report(model, [(f"i{k}", "h", "correct") for k in range(len(files))])
+        for item, file in zip(report["items"], files):
+            item["file"] = file
+            item["nodeid"] = f"{file}::{item['id']}"
+        return store.record_run(report)
+
+    a = run("org/RM-a", ["core.rmbench.yaml"])
+    b = run("org/rm-b", ["core.rmbench.yaml", "benchmarks/x_1.rmbench.yaml"])
+    c = run("other/rm_a%", ["rewardbench", "benchmarks/x_1.rmbench.yaml"])
+
+    def ids(**kw):
+        return [r["id"] for r in store.list_runs(**kw)]
+
+    assert ids(model="rm-a") == [a] and ids(model="ORG/") == [b, a] and ids(model="rm_a%") == [c]
+    assert ids(model="rm_a_") == [] and ids(model="%") == [c]  # LIKE's wildcards are plain characters
+    assert ids(suite="core.rmbench.yaml") == [b, a] and ids(suite="rewardbench") == [c]
+    assert ids(suite="benchmarks/x_1.rmbench.yaml") == ids(suite="x_1.rmbench.yaml") == [c, b]
+    assert ids(suite="x%1.rmbench.yaml") == [] and ids(suite="rmbench.yaml") == [] and ids(suite="core") == []
+    assert ids(model="org", suite="benchmarks/x_1.rmbench.yaml") == [b]
+    assert ids(suite="core.rmbench.yaml", limit=1) == [b] and ids(model=None, suite=None) == [c, b, a]
+
+
+def test_read_only_reads_and_writes_nothing(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    with open_store(str(path)) as s:
+        first = s.record_run(make_report("m", [("a", "h", "correct")]))
+    before = path.read_bytes()
+    with open_store(str(path), read_only=True) as s:
+        assert s.read_only and s.moved_aside is None
+        assert [r["id"] for r in s.list_runs()] == [first]
+        assert s.find_run("latest", items={"core.rmbench.yaml::chat/a": "h"})["run"]["id"] == first
+        with pytest.raises(StoreError, match="read-only"):
+            s.record_run(make_report("m", [("a", "h", "correct")]))
+    assert path.read_bytes() == before
+    with open_store(str(path)) as s:  # a writer afterwards is unaffected
+        assert s.record_run(make_report("m", [("a", "h", "correct")])) == first + 1
+
+
+def test_read_only_on_a_corrupt_file_raises_and_moves_nothing(tmp_path, recwarn):
+    path = tmp_path / "runs.sqlite"
+    path.write_bytes(b"this is not an SQLite database, just bytes " * 200)
+    with pytest.raises(StoreError, match=r"runs\.sqlite is unreadable \(file is not a database\); it was left as it is"):
+        open_store(str(path), read_only=True)
+    assert path.read_bytes().startswith(b"this is not") and os.listdir(tmp_path) == ["runs.sqlite"]
+    assert not [w for w in recwarn if issubclass(w.category, StoreWarning)]
+
+
+def test_read_only_missing_empty_and_foreign_files(tmp_path):
+    with pytest.raises(StoreError, match="no run store at"):
+        open_store(str(tmp_path / "none" / "runs.sqlite"), read_only=True)
+    assert not (tmp_path / "none").exists()
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    with open_store(str(tmp_path / "empty.sqlite"), read_only=True) as s:
+        assert s.list_runs() == [] and s.find_run("latest") is None and s.get_run(1) is None
+    assert (tmp_path / "empty.sqlite").read_bytes() == b""
+    conn = sqlite3.connect(tmp_path / "other.sqlite")
+    conn.execute("CREATE TABLE t (x)")
+    conn.close()
+    with pytest.raises(StoreError, match="not a pytest-rmbench run store"):
+        open_store(str(tmp_path / "other.sqlite"), read_only=True)
+    with open_store(str(tmp_path / "newer.sqlite")) as s:
+        with s._write() as cur:
+            cur.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    with pytest.raises(StoreError, match="schema version 99"):
+        open_store(str(tmp_path / "newer.sqlite"), read_only=True)
