@@ -86,3 +86,16 @@ def checks(comparison: dict, inconclusive: str) -> list[dict]:
             "kind": "baseline", "rule": "non-inferiority", "source": "baseline",
         })
     return out
+
+
+def unusable_check(reason: str) -> dict:
+    """A baseline the user named that cannot be used: it fails the gate (fail closed)."""
+    return {"name": "baseline", "threshold": None, "value": None, "low": None, "high": None, "passed": False,
+            "status": "fail", "kind": "baseline-missing", "rule": reason, "source": "baseline"}
+
+
+def inconclusive_check(reason: str, inconclusive: str) -> dict:
+    """A baseline with no item to compare: inconclusive, counted as --rm-inconclusive says."""
+    return {"name": "baseline", "threshold": None, "value": None, "low": None, "high": None,
+            "passed": inconclusive == "pass", "status": "inconclusive", "kind": "baseline-missing", "rule": reason,
+            "source": "baseline"}

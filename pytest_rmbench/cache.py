@@ -45,6 +45,8 @@ class ScoreCache:
             " truncated INTEGER NOT NULL, created REAL NOT NULL, PRIMARY KEY (model, seq)) WITHOUT ROWID"
         )
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        # what made a fingerprint's scores (kind, dtype, device, versions): a fully cached run reports it
+        conn.execute("CREATE TABLE IF NOT EXISTS models (model TEXT PRIMARY KEY, info TEXT NOT NULL)")
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     def get_many(self, model: str, requests: Iterable[ScoreRequest]) -> dict[ScoreRequest, ScoreResult]:
@@ -73,6 +75,14 @@ class ScoreCache:
             with self._conn:  # one transaction per batch
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.executemany("INSERT OR REPLACE INTO scores VALUES (?, ?, ?, ?, ?)", rows)
+
+    def put_model_info(self, model: str, info: dict) -> None:
+        with self._conn:
+            self._conn.execute("INSERT OR REPLACE INTO models VALUES (?, ?)", (model, json.dumps(info)))
+
+    def model_info(self, model: str) -> dict | None:
+        row = self._conn.execute("SELECT info FROM models WHERE model = ?", (model,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def close(self) -> None:
         self._conn.close()

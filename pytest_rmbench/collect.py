@@ -147,10 +147,10 @@ class BenchmarkTest(pytest.Function):
         line = self.item.source.rpartition(":")[2]
         return self.path, int(line) - 1 if line.isdigit() else None, self.name
 
-    def repr_failure(self, excinfo, style=None):
+    def repr_failure(self, excinfo):  # pytest's Function.repr_failure takes only excinfo
         if isinstance(excinfo.value, (IncorrectPreference, ItemScoringError)):
             return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
+        return super().repr_failure(excinfo)
 
 
 def _preview(text) -> str:

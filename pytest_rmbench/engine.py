@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 from .items import ERROR, Item, ItemOutcome, MultiHeadScore, Rules, ScoreRequest, ScoreResult, StepsRequest, item_outcome
 from .cache import ScoreCache
-from .models.base import Prepared, RewardModelAdapter
+from .models.base import ModelLoadError, Prepared, RewardModelAdapter
 
 
 @dataclass
@@ -184,6 +184,7 @@ class ChunkedScorer:
     pairwise_hint: bool | None = False  # None: ask the loaded model (a kind from a plugin)
     on_scores: list = field(default_factory=list)  # callbacks: [(request, result)], cached ones too
     step_threshold: float = 0.5
+    on_progress: Callable[[int], None] | None = None  # items of the chunk being scored that are done, roughly
     stats: EngineStats = field(default_factory=EngineStats)
     _chunk_of: dict[str, int] = field(default_factory=dict)
     _chunks: list[list[tuple[str, Item]] | None] = field(default_factory=list)
@@ -211,7 +212,13 @@ class ChunkedScorer:
             chunk = [(key, item)]
         else:
             self._chunks[index] = None  # freed: its outcomes live in _outcomes until read
-        self._outcomes.update(self.score_items(chunk))
+        try:
+            self._outcomes.update(self.score_items(chunk))
+        except ModelLoadError:
+            raise  # the plugin says it once, for the whole run
+        except Exception as exc:  # a bug or a broken store must cost this chunk's items, not the run
+            failed = error_outcome(f"scoring failed: {one_line(exc)}")
+            self._outcomes.update((k, failed) for k, _ in chunk)
         return self._outcomes.pop(key)
 
     def score_items(self, keyed_items: Sequence[tuple[str, Item]]) -> dict[str, ItemOutcome]:
@@ -228,8 +235,9 @@ class ChunkedScorer:
                 requests = self._requests(keyed_items, self._rules(True))
                 results = cache[0].get_many(cache[1], requests)
         self.stats.cached += len(results)
-        for callback in self.on_scores if results else ():
-            callback(list(results.items()))  # cached scores are part of the run too
+        unsaved: dict = {}  # request -> why its score could not be written
+        if results:
+            _save_rows(self.on_scores, list(results.items()), unsaved)  # cached scores are part of the run too
         missing = [r for r in requests if r not in results]
         if missing:  # a fully cached chunk never loads the model
             model = self.get_model()  # raises ModelLoadError: the caller reports it
@@ -240,9 +248,18 @@ class ChunkedScorer:
                     "model gives one score per answer"))
                 results.update((r, unable) for r in missing if isinstance(r, StepsRequest))
                 missing = [r for r in missing if not isinstance(r, StepsRequest)]
-            savers = ([lambda rows: cache[0].put_many(cache[1], rows)] if cache else []) + self.on_scores
-            save = (lambda rows: [f(rows) for f in savers]) if savers else None
+            savers = ([_CacheWriter(*cache)] if cache else []) + self.on_scores
+            done = [0]
+
+            def save(rows) -> None:
+                _save_rows(savers, rows, unsaved)
+                done[0] += len(rows)
+                if self.on_progress is not None:
+                    self.on_progress(len(keyed_items) * done[0] // len(missing))
+
             results.update(score_requests(model, missing, self.limits, self.stats, save))
+        # a score that could not be written where the user asked is no verdict: its items error
+        results.update((r, ScoreResult(None, error=why)) for r, why in unsaved.items())
         self.stats.pairs += len(keyed_items)
         rules = self._rules(pairwise)
         return {key: item_outcome(item, results, rules) for key, item in keyed_items}
@@ -263,3 +280,36 @@ class ChunkedScorer:
 
 def error_outcome(message: str) -> ItemOutcome:
     return ItemOutcome(ERROR, error=message)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class SaveError(Exception):
+    """A score could not be written where the run keeps it (cache, score file); the message says where."""
+
+
+@dataclass
+class _CacheWriter:
+    cache: ScoreCache
+    fingerprint: str
+
+    def __call__(self, rows) -> None:
+        try:
+            self.cache.put_many(self.fingerprint, rows)
+        except Exception as exc:
+            raise SaveError(f"could not write the score cache {self.cache.path}: {one_line(exc)}") from exc
+
+
+def _save_rows(savers, rows, unsaved: dict) -> None:
+    """Hand a batch's scores to each saver (cache, --rm-save-scores); a saver that fails
+    marks the batch's requests instead of ending the run."""
+    for save in savers:
+        try:
+            save(rows)
+        except Exception as exc:
+            why = str(exc) if isinstance(exc, SaveError) else one_line(exc)
+            unsaved.update((request, why) for request, _ in rows if request not in unsaved)

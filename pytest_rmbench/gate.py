@@ -89,7 +89,7 @@ def validate(config: GateConfig, known_subsets: set[str], suites: set[str] = fro
 def threshold_check(config: GateConfig, threshold: Threshold, block: dict) -> dict:
     value = block.get("accuracy")
     check = {"name": threshold.name, "threshold": threshold.value, "value": value, "kind": "accuracy",
-             "rule": config.rule, "source": threshold.source}
+             "rule": config.rule, "source": threshold.source, "errors": block.get("errors") or 0}
     if value is None:
         return dict(check, passed=None, status="not run")
     if config.rule == "wilson" and "correct" in block:

@@ -134,26 +134,34 @@ def git_commit(rootdir: str) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def load_baseline(ref: str, open_store, items: list[dict]) -> tuple[dict | None, str]:
-    """(the baseline report, a label for it). ref: latest, a run id, a model name or a JSON report path.
+def load_baseline(ref: str, open_store, items: list[dict], files: list[str]) -> tuple[dict | None, str]:
+    """(the baseline report, a label saying what was chosen). ref: latest, a run id, a model name
+    or a JSON report path.
 
-    Returns (None, reason) when `latest` finds no earlier run sharing items; raises
-    BaselineError for a named baseline that does not exist.
+    `latest` is the latest complete run over the same files (partial runs are passed over, and
+    the label says so); it returns (None, why) when there is none. Any other ref that names
+    nothing raises BaselineError: a typo must fail the gate, not switch it off.
     """
     if ref.endswith(".json") or os.path.isfile(ref):
         try:
             with open(ref, encoding="utf-8") as fh:
                 report = json.load(fh)
         except (OSError, ValueError) as exc:
-            raise BaselineError(f"cannot read the baseline report {ref!r}: {exc}") from None
+            raise BaselineError(f"--rm-baseline={ref}: cannot read the baseline report: {exc}") from None
         if not isinstance(report, dict) or not isinstance(report.get("items"), list):
-            raise BaselineError(f"{ref!r} is not a pytest-rmbench JSON report (no 'items' list)")
+            raise BaselineError(f"--rm-baseline={ref}: not a pytest-rmbench JSON report (no 'items' list)")
         return report, ref
     store = open_store()
-    hashes = {i["nodeid"]: i.get("content_hash") for i in items}
-    found = store.find_run(ref, items=hashes)
+    if ref == "latest":
+        found, passed_over = store.latest_complete(files)
+        skipped = f"; partial run(s) {', '.join(map(str, passed_over))} passed over" if passed_over else ""
+        if found is None:
+            return None, f"latest: no earlier complete run of these files in the run store{skipped}; nothing to compare with"
+        run = found["run"]
+        return found, f"run {run.get('id')} ({run.get('model')}; latest complete run of these files{skipped})"
+    found = store.find_run(ref)
     if found is None:
-        if ref == "latest":
-            return None, "no earlier recorded run shares items with this one"
-        raise BaselineError(f"no recorded run matches --rm-baseline={ref!r} (a run id, a model name, 'latest' or a report .json)")
-    return found, f"run {found['run'].get('id')} ({found['run'].get('model')})"
+        raise BaselineError(f"--rm-baseline={ref}: no recorded run matches (a run id, a model name, 'latest' or a report .json)")
+    run = found["run"]
+    partial = " (a partial run)" if ((found.get("selection") or {}).get("partial")) else ""
+    return found, f"run {run.get('id')} ({run.get('model')}){partial}"

@@ -5,12 +5,16 @@ Every option has an ini twin; the command line wins over ini.
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 
 from .collect import DEFAULT_PATTERNS
 from .gate import INCONCLUSIVE, RULES
 from .models.base import ModelSpec
-from .models.kinds import KIND_NAMES
+from .models.http import strip_credentials
+from .models.kinds import KIND_NAMES, PREFIXES
 
 # kind options as they reach adapters in ModelSpec.options (None: not set)
 KIND_OPTIONS = (
@@ -155,6 +159,61 @@ def float_setting(config, name, low: float, high: float) -> float:
     if not low <= value <= high:
         raise pytest.UsageError(f"{name}: must be between {low} and {high}, got {value}")
     return value
+
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _number(config, name: str, low: float, high: float, *, integer: bool = False, open_low: bool = False) -> None:
+    raw = setting(config, name)
+    if raw in (None, ""):
+        return
+    try:
+        value = int(raw) if integer else float(raw)
+    except (TypeError, ValueError):
+        raise pytest.UsageError(f"{flag(name)}: expected {'an integer' if integer else 'a number'}, got {raw!r}") from None
+    if not math.isfinite(value) or value < low or value > high or (open_low and value == low):
+        bound = f"greater than {low:g}" if open_low and high == math.inf else (
+            f"at least {low:g}" if high == math.inf else f"between {low:g} and {high:g}")
+        raise pytest.UsageError(f"{flag(name)}: must be {bound}, got {raw}")
+
+
+def flag(name: str) -> str:
+    """An option's command-line spelling, for messages: rm_max_regression -> --rm-max-regression."""
+    return "--" + name.replace("_", "-")
+
+
+def check_settings(config) -> None:
+    """Every numeric option in range, and names that must be names, before anything runs (exit 4)."""
+    _number(config, "rm_max_regression", 0.0, 1.0)
+    _number(config, "rm_beta", 0.0, math.inf, open_low=True)
+    _number(config, "rm_timeout", 0.0, math.inf, open_low=True)
+    _number(config, "rm_concurrency", 1, math.inf, integer=True)
+    _number(config, "rm_head", 0, math.inf, integer=True)
+    _number(config, "rm_step_threshold", 0.0, 1.0)
+    _number(config, "rm_min_batch_fill", 0.0, 1.0)
+    for name in ("rm_batch_size", "rm_max_batch_tokens", "rm_chunk_size", "rm_gpus_per_worker", "rm_max_length"):
+        _number(config, name, 1, math.inf, integer=True)
+    _number(config, "rm_seed", 0, math.inf, integer=True)
+    weights = setting(config, "rm_head_weights")
+    if weights not in (None, ""):
+        try:
+            values = [float(w) for w in str(weights).split(",")]
+        except ValueError:
+            values = []
+        if not values or not all(math.isfinite(v) for v in values):
+            raise pytest.UsageError(f"--rm-head-weights: expected numbers separated by commas, got {weights!r}")
+    env = setting(config, "rm_api_key_env")
+    if env not in (None, "") and not ENV_NAME.match(str(env)):
+        # the value may be the key itself: never repeat it
+        raise pytest.UsageError(
+            "--rm-api-key-env takes the NAME of an environment variable that holds the key (letters, digits and _, "
+            "e.g. OPENAI_API_KEY), not the key itself; the value given is not a valid name and is not shown"
+        )
+    model, kind = setting(config, "rm_model") or "", setting(config, "rm_kind") or "auto"
+    prefixes = tuple(p for p, k in PREFIXES if k == kind)  # kinds named by the model's prefix
+    if model and prefixes and not model.startswith(prefixes):
+        raise pytest.UsageError(f"--rm-kind {kind} needs --rm-model={prefixes[0]}..., got --rm-model={strip_credentials(model)}")
 
 
 def model_spec(config) -> ModelSpec | None:

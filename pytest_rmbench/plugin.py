@@ -17,18 +17,20 @@ from types import SimpleNamespace
 
 import pytest
 
-from . import __version__, history, hookspecs, terminal
+from . import __version__, history, hookspecs, progress, terminal
 from . import baseline as baseline_mod
 from .collect import OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, BenchmarkSuite, BenchmarkTest, matches
-from .engine import BatchLimits, ChunkedScorer, chunk_size_for, error_outcome, plan_chunks
+from .engine import BatchLimits, ChunkedScorer, SaveError, chunk_size_for, error_outcome, one_line, plan_chunks
 from .gate import INCONCLUSIVE, RULES, GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
-from .items import ERROR, ItemOutcome
+from .items import ERROR, INCORRECT, ItemOutcome
 from .models.base import ModelLoadError
 from .models.kinds import pairwise_hint
-from .options import add_options, float_setting, int_setting, model_spec, setting
+from .options import add_options, check_settings, float_setting, int_setting, model_spec, setting
+from .progress import Progress
 from .parse import ItemProblem, ParsedFile, Section, parse_assignments, parse_section_assignment, parse_threshold_value
-from .report import aggregate, append_text, write_json, write_text
-from .terminal import LOAD_FAILED_AGAIN
+from .outputs import OutputError, append_text, check_output_file, check_output_folder, write_text
+from .report import aggregate, write_json
+from .terminal import NOT_LOADED
 
 SKIP_REASON = "no reward model: run with --rm-model=PATH (or --rm-model=builtin:length) to score benchmark items"
 
@@ -113,6 +115,7 @@ class RmbenchPlugin:
 
     def __init__(self, config):
         self.config = config
+        check_settings(config)
         self.spec = model_spec(config)
         self.max_sequences = int_setting(config, "rm_batch_size")
         self.max_tokens = int_setting(config, "rm_max_batch_tokens")
@@ -124,15 +127,18 @@ class RmbenchPlugin:
         self.suite_names: set[str] = set()
         self._suite_list: list | None = None
         self.workers: list[dict] = []
-        self.is_worker = hasattr(config, "workerinput")
         self._model = None
-        self.model_error: str | None = None
-        self._load_error_shown = False
+        self.model_error: str | None = None  # why the model could not be loaded: tried once per process
+        self.load_seconds: float | None = None
         self.scorer = ChunkedScorer(self.get_model, self.batch_limits(), self.score_cache, self._pairwise_hint(),
                                     step_threshold=float_setting(config, "rm_step_threshold", 0.0, 1.0))
         self._cache: tuple | None | bool = False  # False: not opened yet
         self._score_writer = None
         self.save_scores_path = setting(config, "rm_save_scores") or None
+        self.warnings: list[str] = []
+        self.is_worker = hasattr(config, "workerinput")
+        if self.spec is not None and not self.is_worker:
+            self._check_outputs()  # before the score file is emptied and before any scoring
         if self.save_scores_path and self.spec is not None:
             from .scorefile import start_score_file
 
@@ -150,8 +156,28 @@ class RmbenchPlugin:
         self.report: dict | None = None
         self.usage_error: str | None = None
         self.report_error: str | None = None
-        self.warnings: list[str] = []
+        self.notes: list[str] = []  # facts for the summary that are not warnings
+        self.explanations: dict[str, str] = {}  # node id -> why an INCORRECT item failed
+        self.progress: Progress | None = None  # in the process that owns the terminal
+        self.deselected = 0
         self._store = None
+
+    def _check_outputs(self) -> None:
+        """Every file the run will write must be writable now: a usage error (exit 4) beats a lost run."""
+        config = self.config
+        files = [("--rm-save-scores", self.save_scores_path), ("--rm-report", setting(config, "rm_report")),
+                 ("--rm-html", setting(config, "rm_html")), ("--rm-markdown", setting(config, "rm_markdown"))]
+        store = setting(config, "rm_store")
+        if store and "://" not in store and not setting(config, "rm_no_store"):
+            files.append(("--rm-store", history.store_target(store, str(config.rootpath))))
+        try:
+            for option, path in files:
+                if path:
+                    check_output_file(option, path)
+            if not setting(config, "rm_no_cache") and setting(config, "rm_cache_dir"):
+                check_output_folder("--rm-cache-dir", setting(config, "rm_cache_dir"))
+        except OutputError as exc:
+            raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
 
     # -- collection ---------------------------------------------------------------------
     def pytest_collect_file(self, file_path, parent):
@@ -329,6 +355,8 @@ class RmbenchPlugin:
         if self.is_worker:
             self.config.workeroutput["rmbench_catalog"] = self.catalog
         elif self.spec is not None:
+            self.progress = Progress(self.config, total=len(keys))
+            self.scorer.on_progress = self.progress.in_chunk
             try:
                 self.gate_config()
             except GateConfigError as exc:
@@ -383,6 +411,10 @@ class RmbenchPlugin:
         if self._model is None:
             if self.model_error is not None:
                 raise ModelLoadError(self.model_error)
+            started = time.perf_counter()
+            announce = not self.is_worker and not self.spec.model.startswith("builtin:")  # those load instantly
+            if announce:
+                progress.loading(self.config, self.model_name)
             try:
                 model = self.config.hook.pytest_rmbench_make_model(config=self.config, spec=self.spec)
                 if model is None:
@@ -393,8 +425,23 @@ class RmbenchPlugin:
             except Exception as exc:
                 self.model_error = f"{type(exc).__name__}: {exc}"
                 raise ModelLoadError(self.model_error) from exc
+            self.load_seconds = time.perf_counter() - started
+            if announce:
+                progress.loaded(self.config, self.model_name, self.load_seconds, model)
             self._model = model
+            cache = self.score_cache()
+            if cache:  # so that a later, fully cached run can say what its scores came from
+                try:
+                    cache[0].put_model_info(cache[1], self._model_info(model))
+                except Exception as exc:
+                    self.warnings.append(f"the score cache could not record the model: {one_line(exc)}")
         return self._model
+
+    @staticmethod
+    def _model_info(model) -> dict:
+        return {"kind": getattr(model, "kind", None), "dtype": getattr(model, "dtype", None),
+                "device": getattr(model, "device", None),
+                "versions": {str(k): str(v) for k, v in (getattr(model, "versions", None) or {}).items()}}
 
     def score_cache(self):
         """(cache, model fingerprint), opened on first use; None when caching is off for this model."""
@@ -406,7 +453,10 @@ class RmbenchPlugin:
                     from .cache import ScoreCache
 
                     folder = setting(self.config, "rm_cache_dir") or os.path.join(str(self.config.rootpath), ".rmbench")
-                    self._cache = (ScoreCache(os.path.join(folder, "scores.sqlite")), fingerprint)
+                    try:
+                        self._cache = (ScoreCache(os.path.join(folder, "scores.sqlite")), fingerprint)
+                    except Exception as exc:  # the cache saves time; without it the run still scores everything
+                        self.warnings.append(f"the score cache is off for this run: {one_line(exc)}")
         return self._cache
 
     def save_scores(self, rows) -> None:
@@ -415,16 +465,22 @@ class RmbenchPlugin:
 
         if self._score_writer is None:
             self._score_writer = ScoreWriter(self.save_scores_path)
-        self._score_writer.write(rows)
+        try:
+            self._score_writer.write(rows)
+        except Exception as exc:
+            raise SaveError(f"could not write --rm-save-scores={self.save_scores_path}: {one_line(exc)}") from exc
 
     def outcome_for(self, item: BenchmarkTest) -> ItemOutcome:
+        """Never raises: whatever goes wrong costs this item (or its chunk), not the run."""
         try:
             return self.scorer.outcome(item.nodeid, item.item)
-        except ModelLoadError as exc:
-            if self._load_error_shown:
-                return error_outcome(LOAD_FAILED_AGAIN)
-            self._load_error_shown = True
-            return error_outcome(f"the reward model could not be loaded: {exc}")
+        except ModelLoadError:
+            return error_outcome(NOT_LOADED)  # the load error itself is printed once, in the summary
+        except Exception as exc:
+            return error_outcome(f"scoring failed: {one_line(exc)}")
+        finally:
+            if self.progress is not None:
+                self.progress.chunk_finished()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -479,6 +535,9 @@ class RmbenchPlugin:
             return None
         if record["outcome"] == "incorrect":
             return "incorrect", "i", ("INCORRECT", {"yellow": True})
+        if record["outcome"] == ERROR and record["error"] == NOT_LOADED:
+            # one load error, said once at the top of the summary, not once per item
+            return "unscored", "E", ("UNSCORED", {"red": True})
         if record["outcome"] == ERROR:
             return "error", "E", ("ERROR", {"red": True})
         return None
@@ -488,8 +547,18 @@ class RmbenchPlugin:
         if record is not None and report.when == "call":
             record["start"], record["stop"] = getattr(report, "start", None), getattr(report, "stop", None)
             self.records[report.nodeid] = record  # one per node id, even if a worker died mid-chunk
+            if self.progress is not None:
+                self.progress.item_done()
+            if record["outcome"] == INCORRECT and report.longrepr is not None:
+                self.explanations[report.nodeid] = str(report.longrepr)  # scores and answers, for -v / -r i
         elif report.failed:
             self.other_failures += 1
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        """The controller of an xdist run: progress from the items' reports as they arrive."""
+        if self.spec is not None and self.progress is None:
+            self.progress = Progress(self.config, total=sum(map(self.is_benchmark_nodeid, ids)))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error):
@@ -504,6 +573,14 @@ class RmbenchPlugin:
     # -- the end: aggregate, gate, report, exit status --------------------------------------
     def worker_figures(self) -> dict:
         stats = self.scorer.stats
+        model = self._model
+        info = {} if model is None else self._model_info(model)
+        if model is None and stats.cached:  # every score came from the cache: say what made them
+            cache = self.score_cache()
+            try:
+                info = dict(cache[0].model_info(cache[1]) or {}, from_cache=True) if cache else {}
+            except Exception:
+                info = {}
         return {
             "worker": getattr(self.config, "workerinput", {}).get("workerid", "main"),
             "items": stats.pairs,
@@ -514,13 +591,20 @@ class RmbenchPlugin:
             "oom_halvings": stats.oom_halvings,
             "cached": stats.cached,
             "seconds": stats.seconds,
+            "load_seconds": self.load_seconds,
+            "load_error": self.model_error,
             "peak_memory_bytes": peak_memory_bytes(),
-            "device": getattr(self._model, "device", None),
+            "device": info.get("device"),
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "versions": {str(k): str(v) for k, v in (getattr(self._model, "versions", None) or {}).items()},
-            "kind": getattr(self._model, "kind", None),
-            "dtype": getattr(self._model, "dtype", None),
+            "versions": info.get("versions") or {},
+            "kind": info.get("kind"),
+            "dtype": info.get("dtype"),
+            "from_cache": bool(info.get("from_cache")),
+            "warnings": list(self.warnings) if self.is_worker else [],
         }
+
+    def pytest_deselected(self, items):
+        self.deselected += len(items)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session, exitstatus):
@@ -532,8 +616,18 @@ class RmbenchPlugin:
             return
         if self.spec is None or not self.records:
             return
+        try:
+            self._finish(session, exitstatus)
+        except Exception as exc:  # the reports, the store and the exit status must never become INTERNALERROR
+            self.report_error = f"pytest-rmbench: the run's report could not be built: {one_line(exc)}"
+            if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _finish(self, session, exitstatus) -> None:
         if not self.config.pluginmanager.hasplugin("dsession"):  # not distributed: this process scored
             self.workers = [self.worker_figures()]
+        for worker in self.workers:
+            self.warnings.extend(w for w in worker.get("warnings") or () if w not in self.warnings)
         try:
             gate_config = self.gate_config()
         except GateConfigError as exc:  # under xdist the names are known only now
@@ -544,8 +638,8 @@ class RmbenchPlugin:
         summary["scores"], summary["datasets"] = self._suite_scores()
         suites = self.catalog.get("suites") or {}
         summary["headlines"] = {n: (sc or {}).get(suites[n]["headline"]) for n, sc in summary["scores"].items()}
-        comparison = self._compare_with_baseline(summary["items"])
-        baseline_checks = baseline_mod.checks(comparison, gate_config.inconclusive) if comparison else []
+        summary["selection"] = self._selection(exitstatus)
+        comparison, baseline_checks = self._compare_with_baseline(summary["items"], gate_config.inconclusive)
         gate = evaluate(gate_config, summary, baseline_checks)
         summary.pop("headlines")
         self.report = self._build_report(summary, gate)
@@ -558,6 +652,26 @@ class RmbenchPlugin:
         ok = gate["passed"] and not self.other_failures and not self.collection_failed and not self.report_error
         session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
 
+    def _selection(self, exitstatus) -> dict:
+        """Which files ran, and whether every collected item of them did: a partial run
+        (-k, -m, --lf, --rm-rerun-regressions, a crash) is never the `latest` baseline of a full one."""
+        option = self.config.option
+        why = []
+        if self.deselected:
+            why.append(f"{self.deselected} item(s) deselected (-k, -m, --lf, ...)")
+        if getattr(option, "lf", False):
+            why.append("--lf")
+        if option.rm_rerun_regressions:
+            why.append("--rm-rerun-regressions")
+        if self.collection_failed:
+            why.append("collection errors")
+        if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            why.append(f"the session ended early ({pytest.ExitCode(exitstatus).name.lower()})")
+        missing = len(self.catalog["items"]) - len(self.records)
+        if missing > 0 and not self.deselected:
+            why.append(f"{missing} collected item(s) did not run")
+        return {"files": sorted({r["file"] for r in self.records.values()}), "partial": bool(why), "why": why}
+
     def open_store(self):
         if self._store is None:
             from .store import open_store
@@ -565,24 +679,32 @@ class RmbenchPlugin:
             self._store = open_store(history.store_target(setting(self.config, "rm_store"), str(self.config.rootpath)))
         return self._store
 
-    def _compare_with_baseline(self, items: list[dict]) -> dict | None:
+    def _compare_with_baseline(self, items: list[dict], inconclusive: str) -> tuple[dict | None, list[dict]]:
+        """(the comparison, its gate checks). A baseline the user named that cannot be used fails
+        the gate: a typo must not switch the regression gate off. Only `latest` with no earlier
+        complete run passes, with a line saying so."""
         ref = setting(self.config, "rm_baseline")
         if not ref:
-            return None
+            return None, []
+        files = sorted({i["file"] for i in items})
         try:
-            baseline, label = history.load_baseline(ref, self.open_store, items)
-        except Exception as exc:  # a missing baseline must not lose the run's results
-            self.warnings.append(f"baseline: {exc}; the gate falls back to thresholds")
-            return None
-        if baseline is None:
-            self.warnings.append(f"baseline: {label}; the gate falls back to thresholds")
-            return None
+            baseline, label = history.load_baseline(ref, self.open_store, items, files)
+        except history.BaselineError as exc:
+            return None, [baseline_mod.unusable_check(str(exc))]
+        except Exception as exc:  # e.g. an unreadable store
+            return None, [baseline_mod.unusable_check(f"--rm-baseline={ref}: the run store cannot be read: {one_line(exc)}")]
+        if baseline is None:  # latest, and no earlier complete run of these files
+            self.notes.append(f"baseline: {label}")
+            return None, []
         margin = float(setting(self.config, "rm_max_regression") or 0.01)
         comparison = baseline_mod.compare(items, baseline["items"], margin, seed=self.spec.seed)
+        comparison = {"run": baseline.get("run", {}).get("id", label), "label": label, **comparison}
+        if not comparison["shared"] and not comparison["edited"] and ref != "latest":
+            return comparison, [baseline_mod.unusable_check(f"--rm-baseline={ref}: {label} has no item of this run")]
         if not comparison["shared"]:
-            self.warnings.append(f"baseline: {label} shares no unedited items with this run; the gate falls back to thresholds")
-            return None
-        return {"run": baseline.get("run", {}).get("id", label), "label": label, **comparison}
+            return comparison, [baseline_mod.inconclusive_check(
+                f"{label} shares no unedited item with this run ({comparison['edited']} edited)", inconclusive)]
+        return comparison, baseline_mod.checks(comparison, inconclusive)
 
     def _record_run(self) -> None:
         if setting(self.config, "rm_no_store"):
@@ -630,14 +752,15 @@ class RmbenchPlugin:
                 continue
             try:
                 write(self.report, path)
-            except OSError as exc:
+            except Exception as exc:  # one output lost, not the others
                 self.report_error = f"pytest-rmbench: could not write {path!r}: {exc}"
 
     def _build_report(self, summary: dict, gate: dict) -> dict:
-        # under xdist the model ran in the workers: describe it from their figures
-        model = self._model or next((SimpleNamespace(**w) for w in self.workers if w.get("device")), None)
-        starts = [r["start"] for r in self.records.values() if r.get("start")]
-        stops = [r["stop"] for r in self.records.values() if r.get("stop")]
+        # the model ran in the workers (or the cache holds its scores): describe it from their figures
+        model = next((SimpleNamespace(**w) for w in self.workers if w.get("kind")), None)
+        scored = [r for r in self.records.values() if r["outcome"] != ERROR]
+        starts = [r["start"] for r in scored if r.get("start")]
+        stops = [r["stop"] for r in scored if r.get("stop")]
         busy = (max(stops) - min(starts)) if starts and stops else None
         report = {
             "run": {
@@ -649,7 +772,10 @@ class RmbenchPlugin:
                 "versions": self._versions(),
                 "started": _dt.datetime.fromtimestamp(self.started, _dt.timezone.utc).isoformat(),
                 "seconds": time.time() - self.started,
-                "pairs_per_second": len(self.records) / busy if busy else None,
+                "pairs_per_second": len(scored) / busy if busy else None,
+                "scores_from_cache": bool(model is not None and model.from_cache),
+                "load_seconds": next((w["load_seconds"] for w in self.workers if w.get("load_seconds")), None),
+                "load_error": next((w["load_error"] for w in self.workers if w.get("load_error")), None),
                 "collected": len(self.catalog["items"]),
                 "ran": len(self.records),
                 "suites": suite_versions(self.records.values()),
@@ -675,7 +801,19 @@ class RmbenchPlugin:
                 tr.write_line(message, red=True)
         if self.report is not None:
             terminal.write_summary(
-                tr, self.report, list(self.records.values()), self.warnings,
-                verbose=config.option.verbose, maxfail=config.option.maxfail,
+                tr, self.report, list(self.records.values()), self.warnings, notes=self.notes,
+                explanations=self.explanations, verbose=config.option.verbose, maxfail=config.option.maxfail,
+                explain="i" in (config.option.reportchars or ""),
                 report_path=None if self.report_error else setting(config, "rm_report"),
             )
+
+    def pytest_unconfigure(self, config):
+        """Whatever the run opened, it closes: the model (an HTTP pool), the score cache, the store."""
+        opened = [self._model, self._cache[0] if self._cache else None, self._store, self._score_writer]
+        for thing in opened:
+            close = getattr(thing, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # closing must not turn a finished run into an error
+                    pass

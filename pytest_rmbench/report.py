@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from typing import Iterable
 
 from .items import CORRECT, ERROR, INCORRECT
+from .outputs import write_text
 from .parse import Section
 from .stats import wilson_interval
 
@@ -196,26 +196,6 @@ def json_safe(value):
 
 def write_json(report: dict, path: str) -> None:
     write_text(path, json.dumps(json_safe(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
-
-
-def append_text(path: str, text: str) -> None:
-    """For $GITHUB_STEP_SUMMARY, which other steps also write to."""
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(text)
-
-
-def write_text(path: str, text: str) -> None:
-    """Write atomically: a reader never sees half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _fmt(value, spec: str = ".3f") -> str:

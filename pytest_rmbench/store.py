@@ -36,7 +36,7 @@ from .report import json_safe
 from .sqlite_file import open_shared
 
 SCHEMA_VERSION = 1
-SUMMARY_KEYS = ("subsets", "sections", "overall", "gate", "length_baseline")
+SUMMARY_KEYS = ("subsets", "sections", "overall", "gate", "length_baseline", "selection")
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 _PG_DDL_LOCK = 0x726D62656E6368  # "rmbench": serialises CREATE TABLE between concurrent first opens
 
@@ -291,6 +291,22 @@ class RunStore:
         """
         run_id = self._resolve(ref, items, exclude)
         return None if run_id is None else self.get_run(run_id)
+
+    @_guarded
+    def latest_complete(self, files: list[str], exclude: int | None = None) -> tuple[dict | None, list[int]]:
+        """The most recent complete run over exactly these files (the same selection), as get_run,
+        and the ids of the newer partial runs of those files it passed over (-k, --lf, a crash, ...)."""
+        rows = self._query(self._sql("SELECT r.id, r.summary FROM runs r WHERE r.suites = ? ORDER BY r.id DESC"),
+                           (dumps(sorted(set(files))),))
+        passed_over = []
+        for id_, summary in rows:
+            if exclude is not None and int(id_) == int(exclude):
+                continue
+            if ((json.loads(summary or "{}") or {}).get("selection") or {}).get("partial"):
+                passed_over.append(int(id_))
+                continue
+            return self.get_run(int(id_)), passed_over
+        return None, passed_over
 
     def _resolve(self, ref: str | int, items: dict[str, str] | None, exclude: int | None) -> int | None:
         excl, excl_params = ("", []) if exclude is None else (" AND r.id <> ?", [int(exclude)])

@@ -5,8 +5,9 @@ from __future__ import annotations
 from .items import ERROR, INCORRECT
 from .report import table_lines
 
-LOAD_FAILED_AGAIN = "the reward model could not be loaded (the first error above says why)"
+NOT_LOADED = "not scored: the reward model could not be loaded (the load error is at the top of the rmbench summary)"
 SHOWN = 10
+ERRORS_SHOWN = 5
 
 
 def _mib(n: int | None) -> str:
@@ -18,9 +19,15 @@ def _num(value, spec: str = ".3f") -> str:
 
 
 def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *, verbose: int, maxfail: int,
-                  report_path: str | None) -> None:
+                  report_path: str | None, notes: list[str] = (), explanations: dict[str, str] | None = None,
+                  explain: bool = False) -> None:
     run = report["run"]
-    tr.write_sep("=", f"rmbench: {run['model']} ({run['kind']}, {run['dtype']}, {run['device']})")
+    source = "; every score from the score cache" if run.get("scores_from_cache") else ""
+    tr.write_sep("=", f"rmbench: {run['model']} ({run['kind']}, {run['dtype']}, {run['device']}{source})")
+    if run.get("load_error"):
+        not_loaded = sum(r["error"] == NOT_LOADED for r in records)
+        tr.write_line(f"the reward model could not be loaded: {run['load_error']}", red=True, bold=True)
+        tr.write_line(f"  {not_loaded} item(s) were not scored", red=True)
     if report.get("baseline"):
         _write_baseline(tr, report["baseline"], verbose)
     for line in table_lines(report, verbose):
@@ -28,7 +35,7 @@ def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *,
     length, pps = report["length_baseline"]["accuracy"], run["pairs_per_second"]
     tr.write_line(
         f"length baseline (longer answer wins): {_num(length)}   truncated: {report['truncated']}"
-        f"   pairs/s: {'-' if pps is None else f'{pps:,.1f}'}"
+        + ("" if pps is None else f"   pairs/s: {pps:,.1f}")
     )
     heads = report.get("heads")
     if heads:
@@ -46,10 +53,12 @@ def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *,
         total = cached + sum(w.get("sequences") or 0 for w in report["workers"])
         tr.write_line(f"score cache: {cached} of {total} sequences read from the cache (--rm-no-cache to rescore)")
     errors = list(dict.fromkeys(
-        r["error"] for r in records if r["outcome"] == ERROR and r["error"] and r["error"] != LOAD_FAILED_AGAIN
+        r["error"] for r in records if r["outcome"] == ERROR and r["error"] and r["error"] != NOT_LOADED
     ))
-    for message in errors[:5]:
+    for message in errors[:ERRORS_SHOWN]:
         tr.write_line(f"error: {message}", red=True)
+    if len(errors) > ERRORS_SHOWN:
+        tr.write_line(f"  ... and {len(errors) - ERRORS_SHOWN} more error message(s) (--rm-report has every item)", red=True)
     # worst margin first; kinds without a margin (steps) last
     incorrect = sorted((r for r in records if r["outcome"] == INCORRECT),
                        key=lambda r: (r["margin"] is None, r["margin"] or 0.0))
@@ -59,8 +68,13 @@ def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *,
         for r in shown:
             figure = f"margin {r['margin']:+.4g}" if r["margin"] is not None else f"credit {r.get('credit') or 0:.3g}"
             tr.write_line(f"  {r['nodeid']}  {figure}")
+            why = (explanations or {}).get(r["nodeid"]) if (verbose > 0 or explain) else None
+            if why:  # both scores, the margin and the start of each answer
+                for line in why.splitlines()[1:]:
+                    tr.write_line(f"    {line.strip()}")
         if len(shown) < len(incorrect):
-            tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all; --rm-report has every item)")
+            tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all with their scores; "
+                          "--rm-report has every item)")
     for w in report["workers"]:
         if len(report["workers"]) > 1 or verbose > 0:
             tr.write_line(
@@ -81,6 +95,8 @@ def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *,
         tr.write_line("warning: -x/--maxfail stops at the first failures; the gate sees only the items that ran", yellow=True)
     for message in warnings:
         tr.write_line(f"warning: {message}", yellow=True)
+    for message in notes:
+        tr.write_line(message)
     _write_gate(tr, report["gate"])
     if run.get("id") is not None:
         tr.write_line(f"recorded as run {run['id']} (python -m pytest_rmbench runs show {run['id']})")
@@ -109,26 +125,35 @@ def _write_baseline(tr, baseline: dict, verbose: int) -> None:
         tr.write_line("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
 
 
+VERDICTS = {"pass": "pass", "fail": "FAIL", "not run": "not run", "inconclusive": "INCONCLUSIVE"}
+
+
 def _write_gate(tr, gate: dict) -> None:
-    marks = {"pass": "ok  ", "fail": "FAIL", "not run": "skip", "inconclusive": "??  "}
     if gate["checks"]:
         tr.write_line("gate checks:")
     for check in gate["checks"]:
-        mark = marks[check["status"]]
+        verdict = VERDICTS[check["status"]]
         if check["kind"] == "accuracy":
-            value = "not run (no items selected)" if check["value"] is None else f"{check['value']:.3f}"
+            if check["value"] is None:
+                value = f"no item scored ({check['errors']} errored)" if check.get("errors") else "not run (no items selected)"
+            else:
+                value = f"{check['value']:.3f}"
             interval = f" [{check['low']:.3f}, {check['high']:.3f}]" if check.get("low") is not None else ""
-            tr.write_line(f"  {mark} {check['name']}: {value}{interval} >= {check['threshold']:.3f} "
+            tr.write_line(f"  {check['name']} {value}{interval}, needs >= {check['threshold']:.3f}: {verdict} "
                           f"({check['rule']} rule, from {check['source']})")
         elif check["kind"] == "baseline":
-            value = "not run" if check["value"] is None else (
-                f"delta {check['value']:+.3f}, one-sided 95% [{check['low']:+.3f}, {check['high']:+.3f}]")
-            tr.write_line(f"  {mark} {check['name']}: {value} vs margin {check['threshold']:+.3f} ({check['rule']} rule)")
+            if check["value"] is None:
+                tr.write_line(f"  {check['name']}: not run: {verdict}")
+            else:
+                tr.write_line(f"  {check['name']} delta {check['value']:+.3f}, one-sided 95% [{check['low']:+.3f}, "
+                              f"{check['high']:+.3f}], needs > {check['threshold']:+.3f}: {verdict} ({check['rule']} rule)")
+        elif check["kind"] == "baseline-missing":
+            tr.write_line(f"  baseline: {check['rule']}: {verdict}")
         elif check["kind"] == "errors":
-            tr.write_line(f"  {mark} {check['value']} item(s) errored; {check['rule']}")
+            tr.write_line(f"  {check['value']} item(s) errored, needs none: {verdict}")
         else:
             failed = ", ".join(check["failed"][:5])
-            tr.write_line(f"  {mark} strict items: {check['rule']}" + (f" (failed: {failed})" if failed else ""))
+            tr.write_line(f"  strict items: {check['rule']}: {verdict}" + (f" (failed: {failed})" if failed else ""))
     inconclusive = [c["name"] for c in gate["checks"] if c["status"] == "inconclusive"]
     if inconclusive:
         verdict = "counted as passed" if all(c["passed"] for c in gate["checks"] if c["status"] == "inconclusive") else "counted as failed"

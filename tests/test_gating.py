@@ -1,6 +1,7 @@
 """Gating against a baseline and with the Wilson rule, in real pytest sessions."""
 
 import json
+import os
 
 import numpy  # noqa: F401  (imported before pytester's in-process runs, which must not import it afresh)
 import pytest
@@ -62,7 +63,7 @@ def test_same_results_pass_the_baseline(pytester):
     assert data["baseline"]["shared"] == 40 and data["baseline"]["overall"]["decision"] == "pass"
     assert {c["name"] for c in data["gate"]["checks"]} == {"baseline:a", "baseline:b", "baseline:overall"}
     assert data["gate"]["configured"] is True
-    result.stdout.fnmatch_lines(["against baseline base.json: 40 shared items, 0 edited*", "*ok   baseline:overall*", "gate: PASSED"])
+    result.stdout.fnmatch_lines(["against baseline base.json: 40 shared items, 0 edited*", "*baseline:overall delta +0.000*, needs > -0.010: pass*", "gate: PASSED"])
 
 
 def test_a_clear_regression_fails_and_lists_the_regressed_items(pytester):
@@ -79,7 +80,7 @@ def test_a_clear_regression_fails_and_lists_the_regressed_items(pytester):
     assert len(b["regressed"]) == 50 and b["regressed"][0].endswith("::b/0")
     out = result.stdout.str()
     assert out.index("REGRESSED") < out.index("subset "), "regressions come first"
-    result.stdout.fnmatch_lines(["*FAIL baseline:overall: delta -0.250*", "gate: FAILED"])
+    result.stdout.fnmatch_lines(["*baseline:overall delta -0.250*: FAIL*", "gate: FAILED"])
 
 
 def test_inconclusive_follows_the_policy(pytester):
@@ -103,11 +104,41 @@ def test_edited_items_are_left_out_and_counted(pytester):
     assert (b["shared"], b["edited"], b["overall"]["regressions"]) == (18, 2, 0)
 
 
-def test_missing_baseline_warns_and_falls_back_to_thresholds(pytester):
-    items_file(pytester, 10, flip={1})
-    result = run(pytester, "--rm-baseline=nowhere.json", "--rm-min-accuracy", "overall=0.95")
-    result.stdout.fnmatch_lines(["warning: baseline: cannot read the baseline report 'nowhere.json'*falls back to thresholds"])
-    assert result.ret == 1 and report(pytester)["baseline"] is None
+@pytest.mark.parametrize("ref, says", [
+    ("nowhere.json", "--rm-baseline=nowhere.json: cannot read the baseline report*"),
+    ("42", "--rm-baseline=42: no recorded run matches*"),
+    ("org/typo-model", "--rm-baseline=org/typo-model: no recorded run matches*"),
+])
+def test_a_named_baseline_that_matches_nothing_fails_the_gate(pytester, ref, says):
+    """A typo in a CI variable must not switch the regression gate off."""
+    items_file(pytester, 10)
+    run(pytester)  # one recorded run, of another name
+    result = run(pytester, f"--rm-baseline={ref}", "--rm-min-accuracy", "overall=0.5")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([f"  baseline: {says}: FAIL", "gate: FAILED"])
+    data = report(pytester)
+    assert data["baseline"] is None and data["gate"]["passed"] is False
+    assert [c["name"] for c in data["gate"]["checks"] if not c["passed"]] == ["baseline"]
+    assert len(data["items"]) == 10  # nothing lost: every item is still reported
+
+
+def test_a_named_baseline_that_shares_no_item_fails_and_no_unedited_item_is_inconclusive(pytester):
+    items_file(pytester, 10)
+    run(pytester)
+    (pytester.path / "run.json").rename(pytester.path / "base.json")
+    base = json.loads((pytester.path / "base.json").read_text())
+    for item in base["items"]:
+        item["nodeid"] = item["nodeid"].replace("items.rmbench.jsonl", "other.rmbench.jsonl")
+    (pytester.path / "other.json").write_text(json.dumps(base))
+    result = run(pytester, "--rm-baseline=other.json")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["  baseline: --rm-baseline=other.json: other.json has no item of this run: FAIL"])
+    items_file(pytester, 10, edit=set(range(10)))  # the same items, every one edited: nothing to compare
+    result = run(pytester, "--rm-baseline=base.json")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["  baseline: base.json shares no unedited item with this run (10 edited): INCONCLUSIVE",
+                                 "warning: inconclusive (counted as passed, --rm-inconclusive): baseline"])
+    assert run(pytester, "--rm-baseline=base.json", "--rm-inconclusive=fail").ret == 1
 
 
 @pytest.mark.parametrize("threshold, status, code", [("0.6", "pass", 0), ("0.95", "fail", 1), ("0.8", "inconclusive", 0)])
@@ -118,7 +149,8 @@ def test_wilson_rule(pytester, threshold, status, code):
     assert (check["status"], check["rule"]) == (status, "wilson")
     assert check["low"] == pytest.approx(0.640, abs=1e-3) and check["high"] == pytest.approx(0.948, abs=1e-3)
     assert result.ret == code
-    assert f"overall: 0.850 [0.640, 0.948] >= {float(threshold):.3f} (wilson rule" in result.stdout.str()
+    verdict = {"pass": "pass", "fail": "FAIL", "inconclusive": "INCONCLUSIVE"}[status]
+    assert f"  overall 0.850 [0.640, 0.948], needs >= {float(threshold):.3f}: {verdict} (wilson rule" in result.stdout.str()
 
 
 def test_compare_unit():
@@ -150,12 +182,13 @@ def test_markdown_and_html_reports_from_a_session(pytester, monkeypatch):
     assert "gate" in (pytester.path / "explicit.md").read_text()
 
 
-def test_unwritable_report_path_is_a_clear_error(pytester):
+def test_a_report_that_fails_at_the_end_is_a_clear_error(pytester):
     items_file(pytester, 4)
-    (pytester.path / "blocked").write_text("a file, not a folder")
-    result = pytester.runpytest("--rm-model=builtin:length", "--rm-no-store", "--rm-report=blocked/run.json")
+    result = pytester.runpytest("--rm-model=builtin:length", "--rm-no-store", "--rm-report=/dev/full", "--junitxml=j.xml")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["pytest-rmbench: could not write 'blocked/run.json'*"])
+    result.stdout.fnmatch_lines(["pytest-rmbench: could not write '/dev/full'*"])
+    assert os.path.exists("/dev/full") and not os.path.isfile("/dev/full"), "the device node is still there"
+    assert "rm_gate_passed" in (pytester.path / "j.xml").read_text()
 
 
 def test_runs_are_recorded_and_latest_is_the_baseline(pytester):
@@ -165,7 +198,7 @@ def test_runs_are_recorded_and_latest_is_the_baseline(pytester):
     first.stdout.fnmatch_lines(["recorded as run 1 *"])
     assert store.exists()
     result = pytester.runpytest("--rm-model=builtin:length", "--rm-report=run.json", "--rm-baseline=latest")
-    result.stdout.fnmatch_lines(["against baseline run 1 (builtin:length): 40 shared items*", "recorded as run 2 *"])
+    result.stdout.fnmatch_lines(["against baseline run 1 (builtin:length; latest complete run of these files): 40 shared items*", "recorded as run 2 *"])
     data = report(pytester)
     assert data["baseline"]["run"] == 1 and data["run"]["id"] == 2
     # the CLI reads the same history
@@ -177,11 +210,32 @@ def test_runs_are_recorded_and_latest_is_the_baseline(pytester):
     assert out.returncode == 0 and "builtin:length" in out.stdout
 
 
-def test_latest_without_history_warns_and_falls_back(pytester):
+def test_latest_without_history_passes_and_says_so(pytester):
     items_file(pytester, 10)
     result = pytester.runpytest("--rm-model=builtin:length", "--rm-baseline=latest", "--rm-min-accuracy", "overall=0.5")
-    result.stdout.fnmatch_lines(["warning: baseline: no earlier recorded run shares items with this one*", "gate: PASSED"])
+    result.stdout.fnmatch_lines(["baseline: latest: no earlier complete run of these files in the run store; nothing to "
+                                 "compare with", "*gate: PASSED"])
     assert result.ret == 0
+
+
+def test_latest_is_the_latest_complete_run_of_the_same_files(pytester):
+    items_file(pytester, 20, flip={1})
+    pytester.makefile(".rmbench.jsonl", extra=json.dumps({"id": 0, "subset": "x", "prompt": "p", "chosen": "long answer",
+                                                          "rejected": "no"}))
+    args = ["--rm-model=builtin:length", "--rm-report=run.json", "-p", "no:cacheprovider"]
+    assert pytester.runpytest(*args).ret == 0  # run 1: complete, both files
+    pytester.runpytest(*args, "-k", "a")  # run 2: partial (-k)
+    pytester.runpytest(*args, "items.rmbench.jsonl")  # run 3: complete, but another selection (one file)
+    stored = report(pytester)
+    assert stored["selection"] == {"files": ["items.rmbench.jsonl"], "partial": False, "why": []}
+    result = pytester.runpytest(*args, "--rm-baseline=latest")
+    result.stdout.fnmatch_lines(["against baseline run 1 (builtin:length; latest complete run of these files; "
+                                 "partial run(s) 2 passed over): 21 shared items*"])
+    assert report(pytester)["baseline"]["run"] == 1
+    partial = pytester.runpytest(*args, "-k", "a", "--rm-baseline=latest")  # a partial run compares with the full one
+    partial.stdout.fnmatch_lines(["against baseline run 4 *"])
+    data = report(pytester)
+    assert data["selection"]["partial"] is True and "deselected" in data["selection"]["why"][0]
 
 
 def test_rerun_regressions_runs_just_those(pytester):

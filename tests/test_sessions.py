@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from pytest_rmbench.terminal import NOT_LOADED
+
 SUITE = """\
 name: demo
 sections:
@@ -206,14 +208,14 @@ def test_threshold_on_deselected_items_is_not_run(suite):
     assert result.ret == 0
     (check,) = report(suite)["gate"]["checks"]
     assert check["passed"] is None and check["status"] == "not run"
-    result.stdout.fnmatch_lines(["partial run: the gate covers 4 of 6 items*", "*math: not run*"])
+    result.stdout.fnmatch_lines(["partial run: the gate covers 4 of 6 items*", "*math not run (no items selected), needs >= 0.900: not run*"])
 
 
 def test_strict_item_incorrect_fails_the_gate(pytester):
     pytester.makefile(".rmbench.yaml", demo=SUITE.replace("{id: trap,", "{strict: true, id: trap,"))
     result = pytester.runpytest("--rm-model=builtin:length")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*FAIL strict items*demo.rmbench.yaml::chat/trap*"])
+    result.stdout.fnmatch_lines(["*strict items: every strict item must pass: FAIL (failed: demo.rmbench.yaml::chat/trap)"])
 
 
 def test_file_level_strict(pytester):
@@ -287,13 +289,22 @@ def test_nan_score_errors_that_item_and_keeps_the_rest(pytester):
 
 def test_model_load_failure_is_shown_once_and_every_item_errors(suite):
     suite.makeconftest(COUNTING_CONFTEST)
-    result = suite.runpytest("--rm-model=broken", "--rm-report=run.json", "-rN")
-    result.assert_outcomes(errors=6)
+    result = suite.runpytest("--rm-model=broken", "--rm-report=run.json", "--rm-min-accuracy=overall=0.5", "-ra")
+    assert result.parseoutcomes() == {"unscored": 6}
     assert result.ret == 1
     out = result.stdout.str()
-    assert out.count("BROKEN-MODEL-MARKER") == 2  # the first item's error, and once in the summary
+    assert out.count("BROKEN-MODEL-MARKER") == 1  # once, at the top of the summary; not once per item
+    result.stdout.fnmatch_lines(["=*= rmbench: broken *", "the reward model could not be loaded: *BROKEN-MODEL-MARKER*",
+                                 "  6 item(s) were not scored"])
+    assert "ERRORS" not in out and "short test summary" not in out
+    assert "pairs/s" not in out  # no pair was scored
+    result.stdout.fnmatch_lines(["  overall no item scored (6 errored), needs >= 0.500: not run*",
+                                 "  6 item(s) errored, needs none: FAIL", "gate: FAILED"])
     assert (suite.path / "loads.log").read_text() == "broken\n"  # tried once, not once per item
-    assert report(suite)["overall"]["errors"] == 6
+    data = report(suite)
+    assert data["overall"]["errors"] == 6 and "BROKEN-MODEL-MARKER" in data["run"]["load_error"]
+    assert {i["error"] for i in data["items"]} == {NOT_LOADED}
+    assert data["run"]["pairs_per_second"] is None
 
 
 def test_chunks_are_scored_in_length_sorted_batches_once(pytester):
