@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from pytest_rmbench.stats import wilson_interval
@@ -42,6 +44,66 @@ def test_binom_cdf_by_hand():
     # n=4, p=1/2: P(X<=1) = (1 + 4) / 16
     assert binom_cdf(1, 4) == pytest.approx(5 / 16)
     assert binom_cdf(4, 4) == 1.0 and binom_cdf(-1, 4) == 0.0
+
+
+def _exact_cdf(k, n):
+    """P(X <= k) for X ~ Binomial(n, 1/2) in exact integers, rounded once (correctly) to a float."""
+    from fractions import Fraction
+
+    return float(Fraction(sum(math.comb(n, i) for i in range(k + 1)), 2**n))
+
+
+# n past ~1,074 is where 0.5**n underflows to 0.0 and a sum started from it loses everything
+EXACT_GRID = [
+    (n, k)
+    for n in (1, 2, 3, 10, 57, 1074, 1075, 1200, 3001)
+    for k in sorted({0, 1, n // 10, n // 3, n // 2 - 1, n // 2, (n + 1) // 2, n - 1})
+    if 0 <= k <= n
+]
+
+
+@pytest.mark.parametrize("n, k", EXACT_GRID)
+def test_binom_cdf_matches_exact_integers(n, k):
+    assert binom_cdf(k, n) == pytest.approx(_exact_cdf(k, n), rel=1e-9, abs=1e-300)
+
+
+@pytest.mark.parametrize("n, k", EXACT_GRID)
+def test_mcnemar_matches_exact_integers(n, k):
+    smaller = min(k, n - k)
+    exact = min(1.0, 2 * _exact_cdf(smaller, n)) if 2 * smaller + 1 < n else 1.0
+    assert mcnemar_exact(k, n - k) == pytest.approx(exact, rel=1e-9, abs=1e-300)
+
+
+def test_mcnemar_is_one_for_balanced_counts_of_any_size():
+    for b in (0, 1, 2, 5, 537, 538, 600, 2500, 50_000):
+        assert mcnemar_exact(b, b) == 1.0  # 600 vs 600 gave 0.0 when 0.5**1200 underflowed
+        assert mcnemar_exact(b, b + 1) == mcnemar_exact(b + 1, b) == 1.0  # each tail holds exactly half
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 10, 1074, 1075, 1200, 5000, 100_000])
+def test_mcnemar_matches_scipy_binomtest(n):
+    from scipy.stats import binomtest
+
+    ks = {0, 1, 2, n // 100, n // 4, n // 2 - 3 * math.isqrt(n), n // 2 - math.isqrt(n), n // 2 - 1, n // 2, n - 1, n}
+    for k in sorted(k for k in ks if 0 <= k <= n):
+        got = mcnemar_exact(k, n - k)
+        assert 0.0 <= got <= 1.0
+        want = binomtest(k, n, 0.5).pvalue if n else 1.0
+        # scipy's tail reads 0.0 below ~1e-290 (2.716e-300 for k=10, n=1075 in exact integers)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-280), (k, n)
+
+
+@pytest.mark.parametrize("p", [0.01, 0.3, 0.5, 0.9])
+@pytest.mark.parametrize("n", [1, 7, 1000, 100_000])
+def test_binom_cdf_matches_scipy_for_any_p(n, p):
+    from scipy.stats import binom
+
+    mode = int((n + 1) * p)
+    for k in sorted({-1, 0, 1, n // 10, mode - math.isqrt(n) - 1, mode - 1, mode, mode + 1, mode + 3 * math.isqrt(n), n - 1, n}):
+        want = float(binom.cdf(k, n, p))
+        got = binom_cdf(k, n, p)
+        assert 0.0 <= got <= 1.0
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-280), (k, n, p)
 
 
 def test_paired_bootstrap_is_seeded_and_brackets_the_delta():
