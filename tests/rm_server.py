@@ -28,6 +28,8 @@ except in auth mode, which guards /v1/models too):
     ok       answers every request
     flaky    500 on every 2nd request (a body that already failed once is then answered,
              so two attempts always suffice, whatever the concurrency)
+    500      500 on every request (a server that is up but broken); with --echo-auth the
+             error message repeats the Authorization header it got
     stall    sleeps --stall seconds (default 5) before answering: past the client's timeout
     drop     reads the request, then closes the connection without a response
     garbage  200 with a body that is not JSON (a truncated document)
@@ -52,7 +54,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-MODES = ("ok", "flaky", "stall", "drop", "garbage", "429", "auth")
+MODES = ("ok", "flaky", "500", "stall", "drop", "garbage", "429", "auth")
 SCORING = ("/classify", "/pooling", "/v1/chat/completions")
 
 
@@ -213,6 +215,13 @@ class Handler(BaseHTTPRequestHandler):
                 state.failed += fail
             if fail:
                 return self._error(500, "flaky server: internal error")
+        if mode == "500":
+            with state.lock:
+                state.failed += 1
+            message = "broken server: internal error"
+            if state.args.echo_auth:  # a careless server that repeats the header in its error
+                message += f"; got Authorization {self.headers.get('Authorization')!r}"
+            return self._error(500, message)
         if mode == "429":
             with state.lock:
                 fail = key not in state.seen
