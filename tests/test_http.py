@@ -1,10 +1,12 @@
 """The http kind against real server processes (tests/rm_server.py): scores, retries,
-bounded failures, concurrency across xdist workers, and an API key that never leaks."""
+bounded failures, the circuit breaker, concurrency across xdist workers, and an API key
+that never leaks."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -177,10 +179,13 @@ def test_flaky_and_rate_limited_servers_still_score_every_item(suite, servers, m
 
 @pytest.mark.parametrize("mode, problem", [("stall", "timed out"), ("drop", "connection dropped"), ("garbage", "malformed JSON")])
 def test_broken_servers_error_each_item_in_bounded_time(suite, servers, mode, problem):
+    """Each request gives up after 3 attempts, until 16 failures in a row (the breaker's
+    default for --rm-concurrency 8) open the breaker: the rest fail unsent, naming the problem."""
     url = servers.start(mode)
     start = time.monotonic()
-    result = suite.runpytest_subprocess(f"--rm-model={url}?model=tiny-rm&retries=2", "--rm-timeout", "1", "--rm-report=run.json",
-                                        "--rm-no-store", "--junitxml=junit.xml", "-p", "no:cacheprovider", timeout=60)
+    result = suite.runpytest_subprocess(f"--rm-model={url}?model=tiny-rm&retries=2", "--rm-timeout", "1",
+                                        "--rm-report=run.json", "--rm-no-store", "--junitxml=junit.xml", "-p", "no:cacheprovider",
+                                        timeout=60)
     elapsed = time.monotonic() - start
     assert elapsed < 30, elapsed
     assert result.ret == 1, result.stdout.str()
@@ -188,8 +193,138 @@ def test_broken_servers_error_each_item_in_bounded_time(suite, servers, mode, pr
     assert run["overall"]["errors"] == len(ITEMS)
     messages = failure_messages(suite.path / "junit.xml")
     assert len(messages) == len(ITEMS)
+    gave_up = [name for name, text in messages.items() if "gave up after 3 attempt(s)" in text]
+    tripped = [name for name, text in messages.items() if "failed 16 requests in a row" in text and "no more requests are sent" in text]
     for name, text in messages.items():
-        assert problem in text and "gave up after 3 attempt(s)" in text and "/classify" in text, (name, text)
+        assert problem in text and "/classify" in text, (name, text)
+    assert tripped and sorted(gave_up + tripped) == sorted(messages), messages
+    assert 16 <= stats(url)["requests"] < 24  # the threshold, plus attempts in flight when it opened; 8 x 3 without
+
+
+# -- the circuit breaker ------------------------------------------------------------------
+BREAKER_REASON = ("the scoring server failed 16 requests in a row (last answer: HTTP 500 Internal Server Error: "
+                  "broken server: internal error); no more requests are sent this run")
+
+
+def test_an_always_failing_server_opens_the_breaker_and_the_run_ends_quickly(pytester, servers):
+    """400 items against a server that answers 500 to everything. Without the breaker each of
+    the 800 requests is tried 4 times with back-off (over 400 s); with it, 16 failed attempts
+    in a row (the default for --rm-concurrency 8) stop the run from sending anything more."""
+    rows = [{"id": f"q{i}", "subset": "s", "prompt": f"question {i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(400)]
+    write_items(pytester, rows)
+    url = servers.start("500")
+    start = time.monotonic()
+    result = pytester.runpytest_subprocess(f"--rm-model={url}", "--rm-report=run.json", "--rm-no-store", "-p", "no:cacheprovider",
+                                           timeout=90)
+    elapsed = time.monotonic() - start
+    assert elapsed < 60, elapsed
+    assert result.ret == 1, result.stdout.str()  # items errored: not an internal error, not an interruption
+    seen = stats(url)
+    assert 16 <= seen["requests"] <= 16 + 8 - 1, seen  # the threshold, plus what was in flight when it opened
+    run = report(pytester)
+    assert run["overall"]["errors"] == len(rows) and len(run["items"]) == len(rows)
+    for item in run["items"]:
+        assert item["error"] == f"scoring failed: HttpModelError: {url}: POST /classify: {BREAKER_REASON}", item
+
+
+def test_a_server_failing_every_other_request_never_opens_the_breaker(pytester, servers):
+    rows = [{"id": f"q{i}", "subset": "s", "prompt": f"question {i}", "chosen": f"good {i}", "rejected": f"bad {i}"} for i in range(64)]
+    write_items(pytester, rows)
+    url = servers.start("flaky")
+    result = pytester.runpytest_subprocess(f"--rm-model={url}", "--rm-report=run.json", "--rm-no-store", "-p", "no:cacheprovider")
+    run = report(pytester)
+    assert run["overall"]["errors"] == 0, result.stdout.str()
+    want = expected_fake_scores(rows)
+    for item_id, pair in scores_by_id(run).items():
+        assert pair == pytest.approx(want[item_id], rel=1e-12), item_id
+    seen = stats(url)
+    assert seen["failed"] >= 32 and seen["requests"] == 128 + seen["failed"], seen  # half failed once, all retried once
+
+
+def test_breaker_counts_failures_in_a_row_across_threads():
+    breaker = http._Breaker(3)
+    for outcome in "ffsffsfsff":  # bursts shorter than the threshold, each ended by a success
+        opened = breaker.failure("HTTP 500 x") if outcome == "f" else breaker.success()
+        assert not opened and not breaker.is_open
+    assert breaker.failures_in_a_row == 2
+    assert breaker.failure("HTTP 503 Service Unavailable: " + "y" * 300) is True
+    assert breaker.reason.startswith("the scoring server failed 3 requests in a row (last answer: HTTP 503 Service Unavailable: yyy")
+    assert breaker.reason.endswith("...); no more requests are sent this run") and len(breaker.reason) < 250
+    breaker.success()  # an answer to a request already in flight does not close it again
+    assert breaker.is_open and breaker.wait(0) is True
+
+    never = http._Breaker(0)
+    assert not any(never.failure("x") for _ in range(1000)) and not never.is_open
+
+    shared = http._Breaker(4001)  # 8 threads x 500 failures: every one counted once, no lost update
+    threads = [threading.Thread(target=lambda: [shared.failure("x") for _ in range(500)]) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert shared.failures_in_a_row == 4000 and not shared.is_open
+    assert shared.failure("x") and shared.is_open
+
+    sleeper = http._Breaker(1)  # a thread waiting out a back-off wakes as soon as it opens
+    woke = []
+    waiting = threading.Thread(target=lambda: woke.append((sleeper.wait(30), time.monotonic())))
+    waiting.start()
+    time.sleep(0.05)
+    opened_at = time.monotonic()
+    sleeper.failure("x")
+    waiting.join(10)
+    assert woke and woke[0][0] is True and woke[0][1] - opened_at < 5
+
+
+def test_the_breaker_stops_a_requests_own_retries(servers, monkeypatch):
+    """One request, 11 attempts allowed, a threshold of 3: the third failure opens the breaker
+    and the request ends there; the last answer is quoted with the key the server echoed redacted."""
+    monkeypatch.setenv("RM_KEY", KEY)
+    url = servers.start("500", "--echo-auth")
+    model = http.build(ModelSpec(f"{url}?model=tiny-rm&retries=10&breaker=3", options={"api_key_env": "RM_KEY", "concurrency": "1"}))
+    start = time.monotonic()
+    with pytest.raises(http.HttpModelError) as caught:
+        model.score_batch(model.prepare([ScoreRequest("q", "a")]))
+    assert time.monotonic() - start < 10
+    message = str(caught.value)
+    assert message.startswith(f"{model.name}: POST /classify: the scoring server failed 3 requests in a row (last answer: HTTP 500 "), message
+    assert "got Authorization 'Bearer <redacted>'" in message and KEY not in message
+    assert stats(url)["requests"] == 3
+    # every later request fails at once, unsent
+    start = time.monotonic()
+    for answer in ("b", "c"):
+        with pytest.raises(http.HttpModelError, match="failed 3 requests in a row.*no more requests are sent this run"):
+            model.score_batch(model.prepare([ScoreRequest("q", answer)]))
+    assert time.monotonic() - start < 1 and stats(url)["requests"] == 3
+    # without the breaker, the same request is tried 1 + retries times and gives up
+    off = http.build(ModelSpec(f"{url}?model=tiny-rm&retries=1&breaker=0", options={"api_key_env": "RM_KEY"}))
+    with pytest.raises(http.HttpModelError, match=r"gave up after 2 attempt\(s\).*500 Internal Server Error"):
+        off.score_batch(off.prepare([ScoreRequest("q", "d")]))
+    assert stats(url)["requests"] == 5
+
+
+def test_refused_connections_open_the_breaker():
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    model = http.build(ModelSpec(f"http://127.0.0.1:{port}?model=tiny-rm"))
+    requests = [ScoreRequest("q", f"answer {i}") for i in range(40)]
+    start = time.monotonic()
+    with pytest.raises(http.HttpModelError, match="40 of 40 requests failed"):
+        model.score_batch(model.prepare(requests))
+    assert time.monotonic() - start < 15  # without the breaker: 5 rounds of 4 attempts with back-off
+    for request in requests:
+        with pytest.raises(http.HttpModelError) as caught:
+            model.score_batch(model.prepare([request]))
+        assert f"failed 16 requests in a row (last answer: connection refused by 127.0.0.1:{port})" in str(caught.value)
+
+
+def test_the_breaker_threshold_follows_the_concurrency(fake_url):
+    assert http.build(ModelSpec(f"{fake_url}?model=m")).breaker_threshold == 16
+    assert http.build(ModelSpec(f"{fake_url}?model=m", options={"concurrency": "2"})).breaker_threshold == 8
+    assert http.build(ModelSpec(f"{fake_url}?model=m&breaker=5")).breaker_threshold == 5
+    with pytest.raises(ModelLoadError, match=r"\?breaker: must be at least 0"):
+        http.build(ModelSpec(f"{fake_url}?model=m&breaker=-1"))
 
 
 # -- concurrency --------------------------------------------------------------------------

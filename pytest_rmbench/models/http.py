@@ -65,6 +65,16 @@ Timeouts and retries (``--rm-timeout S``, default 60; ``?retries=R``, default 3)
     partly failed raises once; the engine then asks for each request alone and gets the
     outcome already known, so no request is sent twice and no item waits twice.
 
+Circuit breaker (``?breaker=N``, default max(8, 2 x --rm-concurrency); 0 turns it off)
+    The adapter counts failed attempts in a row, across all its threads: a retryable
+    answer or a connection that fails (refused, dropped, timed out, TLS, DNS) adds one;
+    any other answer (2xx JSON, or a 4xx that is the request's fault) resets the count.
+    At N the breaker opens for the rest of the run (per process: each xdist worker has
+    its own): requests waiting to retry stop at once, and every request after that fails
+    without being sent, with "the scoring server failed N requests in a row (last answer:
+    HTTP 500 ...: ...); no more requests are sent this run". A server that always fails
+    therefore costs at most N + --rm-concurrency - 1 attempts, not (retries + 1) per request.
+
 Secrets
     ``--rm-api-key-env NAME`` names the environment variable that holds the key, sent as
     ``Authorization: Bearer KEY``; the adapter stores only NAME and reads the value when
@@ -113,9 +123,14 @@ LOGPROB_FLOOR = -100.0
 TOP_LOGPROBS = 20
 LABELS = ("A", "B")
 ENDPOINTS = ("classify", "pooling")
-URL_PARAMS = ("model", "judge", "endpoint", "task", "retries")
+URL_PARAMS = ("model", "judge", "endpoint", "task", "retries", "breaker")
 REDACTED = "<redacted>"
 RETRY_STATUSES = (408, 429)
+# The breaker's default threshold: more failed attempts in a row than one moment of failure can
+# produce (every attempt in flight failing at once is --rm-concurrency failures), so a blip
+# never trips it; it takes failures that outlast at least one back-off. 8 at the least.
+BREAKER_MIN = 8
+BREAKER_PER_SLOT = 2
 
 JUDGE_TEMPLATE = DEFAULT_TEMPLATE  # one default judge prompt for local and served judges
 
@@ -127,6 +142,54 @@ class HttpModelError(Exception):
 
 class _Transient(Exception):
     """One attempt failed in a way worth retrying."""
+
+
+class _BreakerOpen(Exception):
+    """The circuit breaker opened: the attempt was not sent."""
+
+
+class _Breaker:
+    """Failed attempts in a row, counted across all threads of one adapter.
+
+    failure() adds one and opens the breaker for good once the count reaches `threshold`
+    (0: never); success() resets the count. `opened` is an Event, so a thread waiting out
+    a back-off wakes as soon as it opens.
+    """
+
+    def __init__(self, threshold: int):
+        self.threshold = threshold
+        self.opened = threading.Event()
+        self.reason = ""
+        self._lock = threading.Lock()
+        self._run = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened.is_set()
+
+    @property
+    def failures_in_a_row(self) -> int:
+        return self._run
+
+    def success(self) -> None:
+        with self._lock:
+            self._run = 0
+
+    def failure(self, answer: str) -> bool:
+        """Counts one failed attempt (`answer` says what came back, already scrubbed); True once open."""
+        with self._lock:
+            self._run += 1
+            if self.threshold and self._run >= self.threshold and not self.opened.is_set():
+                self.reason = (
+                    f"the scoring server failed {self._run} requests in a row (last answer: {_snippet(answer, 120)}); "
+                    "no more requests are sent this run"
+                )
+                self.opened.set()
+            return self.opened.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleeps `seconds`, or less if the breaker opens meanwhile; True when open."""
+        return self.opened.wait(seconds)
 
 
 class _Hidden:
@@ -388,6 +451,9 @@ class HttpModel:
         self.concurrency = self._int_option(options, "concurrency", DEFAULT_CONCURRENCY, minimum=1)
         self.timeout = self._float_option(options, "timeout", DEFAULT_TIMEOUT)
         self.retries = self._int_value(params.get("retries"), "?retries", DEFAULT_RETRIES, minimum=0)
+        self.breaker_threshold = self._int_value(
+            params.get("breaker"), "?breaker", max(BREAKER_MIN, BREAKER_PER_SLOT * self.concurrency), minimum=0
+        )
         self.endpoint = params.get("endpoint") or "classify"
         if self.endpoint not in ENDPOINTS:
             raise ModelLoadError(f"?endpoint={self.endpoint} in the model URL: choose one of {', '.join(ENDPOINTS)}")
@@ -410,6 +476,7 @@ class HttpModel:
         self._rng = random.Random(rng_seed)
         self._rng_lock = threading.Lock()
         self._slots = SlotPool(slot_folder(self.server), self.concurrency, seed=rng_seed)
+        self._breaker = _Breaker(self.breaker_threshold)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._settled: dict[Any, tuple[float | None, str | None]] = {}
@@ -471,7 +538,8 @@ class HttpModel:
         return (
             f"HttpModel(name={self.name!r}, served_model={getattr(self, 'served_model', None)!r}, "
             f"pairwise={self.pairwise!r}, endpoint={self.endpoint!r}, concurrency={self.concurrency}, "
-            f"timeout={self.timeout:g}, retries={self.retries}, api_key_env={self.api_key_env!r})"
+            f"timeout={self.timeout:g}, retries={self.retries}, breaker={self.breaker_threshold}, "
+            f"api_key_env={self.api_key_env!r})"
         )
 
     # -- secrets ---------------------------------------------------------------------------
@@ -521,30 +589,43 @@ class HttpModel:
         attempts = self.retries + 1
         last = "no attempt was made"
         retry_after = None
+        breaker = self._breaker
         for attempt in range(attempts):
-            if attempt:
-                time.sleep(self._backoff(attempt, retry_after))
+            # the breaker is read before each attempt, and wakes a back-off as soon as it opens
+            if breaker.is_open or (attempt and breaker.wait(self._backoff(attempt, retry_after))):
+                raise HttpModelError(self.scrub(f"{what}: {breaker.reason}"))
             retry_after = None
             try:
                 with self._slots.hold():
+                    if breaker.is_open:  # read again once a slot is ours: the wait for it may have been long
+                        raise _BreakerOpen()
                     status, reason, retry_after_header, raw = self._attempt(method, path, body)
+            except _BreakerOpen:
+                raise HttpModelError(self.scrub(f"{what}: {breaker.reason}")) from None
             except _Transient as exc:
                 last = str(exc)
+                breaker.failure(self.scrub(last))
                 continue
             except HttpModelError as exc:
+                breaker.failure(self.scrub(str(exc)))  # TLS or DNS: no answer at all
                 raise HttpModelError(self.scrub(f"{what}: {exc}")) from None
             detail = _error_detail(raw) if not 200 <= status < 300 else ""
-            detail = f" ({detail})" if detail else ""
             if 200 <= status < 300:
                 try:
-                    return json.loads(raw.decode("utf-8"))
+                    answer = json.loads(raw.decode("utf-8"))
                 except (UnicodeDecodeError, ValueError) as exc:
                     last = f"the server answered {status} with malformed JSON ({type(exc).__name__}: {_snippet(str(exc), 80)}; body {_snippet(raw.decode('utf-8', 'replace'), 60)!r})"
+                    breaker.failure(self.scrub(f"HTTP {status} {reason} with malformed JSON: {raw.decode('utf-8', 'replace')}"))
                     continue
+                breaker.success()
+                return answer
             if status in RETRY_STATUSES or status >= 500:
-                last = f"the server answered {status} {reason}{detail}"
+                last = f"the server answered {status} {reason}" + (f" ({detail})" if detail else "")
+                breaker.failure(self.scrub(f"HTTP {status} {reason}" + (f": {detail}" if detail else "")))
                 retry_after = retry_after_header
                 continue
+            breaker.success()  # a 4xx is the request's fault: the server is up and answering
+            detail = f" ({detail})" if detail else ""
             hint = ""
             if status in (401, 403):
                 hint = (
