@@ -87,7 +87,7 @@ def score_requests(
             try:
                 prepared.extend(model.prepare([request]))
             except Exception as exc:
-                results[request] = ScoreResult(None, error=f"could not prepare the input: {_describe(exc)}")
+                results[request] = ScoreResult(None, error=f"could not prepare the input: {one_line(exc)}")
     # Longest first: padding per batch stays small, and a memory problem shows up early.
     prepared.sort(key=lambda p: -p.length)
     start = time.perf_counter()
@@ -108,7 +108,7 @@ def _score_batch(model: RewardModelAdapter, batch: list[Prepared], limits: Batch
             raise ValueError(f"the model returned {len(scores)} scores for a batch of {len(batch)}")
     except Exception as exc:
         if len(batch) == 1:
-            return [ScoreResult(None, batch[0].truncated, f"scoring failed: {_describe(exc)}")]
+            return [ScoreResult(None, batch[0].truncated, f"scoring failed: {one_line(exc)}")]
         if is_out_of_memory(exc):
             # halve and retry; later batches of this run keep the smaller size
             stats.oom_halvings += 1
@@ -144,10 +144,6 @@ def _as_score(score):
         return float(score)
     except (TypeError, ValueError):
         return None
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 CHUNKS_PER_WORKER = 4  # under xdist, small sets are cut finer so every worker gets work

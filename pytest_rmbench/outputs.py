@@ -36,21 +36,21 @@ def _check_folder_creatable(option: str, shown: str, folder: str) -> None:
         raise OutputError(f"{option}={shown}: the folder {existing} is not writable")
 
 
-def check_output_file(option: str, path: str) -> None:
+def check_output_file(option: str, path: str, shown: str | None = None) -> None:
     """A file the run will write at `path`: its parent must be (or become) a writable folder,
-    and the path must not be a folder. Special files (FIFOs, devices) are accepted as they are."""
+    and the path must not be a folder. Special files (FIFOs, devices) are accepted as they are.
+    `shown`: the value as the user gave it, for the message."""
+    shown = shown or path
     target = os.path.realpath(path)
     if os.path.isdir(target):
-        raise OutputError(f"{option}={path}: is a folder; give a file path")
+        raise OutputError(f"{option}={shown}: is a folder; give a file path")
     if os.path.exists(target):
         mode = os.stat(target).st_mode
-        if stat.S_ISREG(mode) and not os.access(target, os.W_OK):
-            raise OutputError(f"{option}={path}: the file is not writable")
-        if not stat.S_ISREG(mode) and not os.access(target, os.W_OK):
-            raise OutputError(f"{option}={path}: cannot be written")
+        if not os.access(target, os.W_OK):
+            raise OutputError(f"{option}={shown}: the file is not writable")
         if not stat.S_ISREG(mode):
             return  # a FIFO, a device, /dev/stdout: written directly
-    _check_folder_creatable(option, path, os.path.dirname(target) or ".")
+    _check_folder_creatable(option, shown, os.path.dirname(target) or ".")
 
 
 def check_output_folder(option: str, path: str) -> None:

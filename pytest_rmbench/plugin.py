@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from . import __version__, history, hookspecs, progress, terminal
+from . import __version__, history, hookspecs, terminal
 from . import baseline as baseline_mod
 from .collect import OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, BenchmarkSuite, BenchmarkTest, matches
 from .engine import BatchLimits, ChunkedScorer, SaveError, chunk_size_for, error_outcome, one_line, plan_chunks
@@ -165,15 +165,15 @@ class RmbenchPlugin:
     def _check_outputs(self) -> None:
         """Every file the run will write must be writable now: a usage error (exit 4) beats a lost run."""
         config = self.config
-        files = [("--rm-save-scores", self.save_scores_path), ("--rm-report", setting(config, "rm_report")),
-                 ("--rm-html", setting(config, "rm_html")), ("--rm-markdown", setting(config, "rm_markdown"))]
+        files = [("--rm-save-scores", self.save_scores_path, None), ("--rm-report", setting(config, "rm_report"), None),
+                 ("--rm-html", setting(config, "rm_html"), None), ("--rm-markdown", setting(config, "rm_markdown"), None)]
         store = setting(config, "rm_store")
         if store and "://" not in store and not setting(config, "rm_no_store"):
-            files.append(("--rm-store", history.store_target(store, str(config.rootpath))))
+            files.append(("--rm-store", history.store_target(store, str(config.rootpath)), store))
         try:
-            for option, path in files:
+            for option, path, shown in files:
                 if path:
-                    check_output_file(option, path)
+                    check_output_file(option, path, shown)
             if not setting(config, "rm_no_cache") and setting(config, "rm_cache_dir"):
                 check_output_folder("--rm-cache-dir", setting(config, "rm_cache_dir"))
         except OutputError as exc:
@@ -412,22 +412,22 @@ class RmbenchPlugin:
             if self.model_error is not None:
                 raise ModelLoadError(self.model_error)
             started = time.perf_counter()
-            announce = not self.is_worker and not self.spec.model.startswith("builtin:")  # those load instantly
+            # builtin models load instantly; xdist workers have no terminal
+            announce = self.progress if self.progress is not None and not self.spec.model.startswith("builtin:") else None
             if announce:
-                progress.loading(self.config, self.model_name)
+                announce.loading(self.model_name)
             try:
                 model = self.config.hook.pytest_rmbench_make_model(config=self.config, spec=self.spec)
                 if model is None:
                     raise ModelLoadError(f"no installed plugin builds a model of kind {self.spec.kind!r} for {self.model_name!r}")
-            except ModelLoadError as exc:
-                self.model_error = str(exc)
-                raise
             except Exception as exc:
-                self.model_error = f"{type(exc).__name__}: {exc}"
+                self.model_error = str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
+                if announce:
+                    announce.loaded(self.model_name, None)
                 raise ModelLoadError(self.model_error) from exc
             self.load_seconds = time.perf_counter() - started
             if announce:
-                progress.loaded(self.config, self.model_name, self.load_seconds, model)
+                announce.loaded(self.model_name, self.load_seconds, model)
             self._model = model
             cache = self.score_cache()
             if cache:  # so that a later, fully cached run can say what its scores came from

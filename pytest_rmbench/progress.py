@@ -20,20 +20,29 @@ FIRST_AFTER = 2.0  # short runs print no progress at all
 
 
 @contextlib.contextmanager
-def _terminal(config):
-    """The terminal reporter, with pytest's output capturing suspended (we write from inside a test)."""
+def _terminal(config, fspath=None):
+    """The terminal reporter, with pytest's output capturing suspended (we write from inside a
+    test). `fspath`: the file whose result characters pytest was writing; its prefix is written
+    again after our lines, so the characters continue where they belong."""
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is None or config.option.verbose < -1:  # -qq: quiet means quiet
         yield None
         return
     capman = config.pluginmanager.get_plugin("capturemanager")
     with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
-        fspath = tr.currentfspath
+        fspath = fspath or tr.currentfspath
         yield tr
         if tr.currentfspath is None and fspath is not None and tr.verbosity <= 0 and tr.showfspath:
-            # pytest wrote "file.rmbench.jsonl " before this item; the next characters continue that line
             tr.write(f"{bestrelpath(tr.startpath, fspath)} ")
             tr.currentfspath = fspath
+
+
+def _fresh_line(tr) -> None:
+    """Start our text on a line of its own, also after result characters pytest wrote without a path."""
+    tr.ensure_newline()
+    writer = getattr(tr, "_tw", None)  # no public accessor for the current line's width
+    if writer is not None and writer.width_of_current_line:
+        tr.write("\n")
 
 
 def _duration(seconds: float) -> str:
@@ -56,6 +65,7 @@ class Progress:
         self.started = clock()
         self._last = self.started
         self._live = False
+        self._fspath = None  # the file pytest was writing results for when the load began
 
     @staticmethod
     def _is_tty(tr) -> bool:
@@ -102,27 +112,33 @@ class Progress:
                 return
             if live:
                 if not self._live:
-                    tr.ensure_newline()
+                    _fresh_line(tr)
                     self._live = True
                 tr.rewrite(self.line(extra), erase=True)
             else:
-                tr.ensure_newline()
+                _fresh_line(tr)
                 tr.write_line(self.line(extra))
                 tr.currentfspath = None
 
 
-def loading(config, name: str) -> None:
-    with _terminal(config) as tr:
-        if tr is not None:
-            tr.ensure_newline()
-            tr.write_line(f"rmbench: loading {name} ...")
-            tr.currentfspath = None
+    # -- the model's load, said before and after: a real reward model takes tens of seconds
+    def loading(self, name: str) -> None:
+        with _terminal(self.config) as tr:
+            if tr is not None:
+                self._fspath = tr.currentfspath
+                _fresh_line(tr)
+                tr.write_line(f"rmbench: loading {name} ...")
+                tr.currentfspath = None
 
-
-def loaded(config, name: str, seconds: float, model) -> None:
-    with _terminal(config) as tr:
-        if tr is not None:
+    def loaded(self, name: str, seconds: float | None, model=None) -> None:
+        """After the load, or (model None, seconds None) after it failed."""
+        with _terminal(self.config, self._fspath) as tr:
+            if tr is None:
+                return
             what = ", ".join(str(v) for v in (getattr(model, "kind", None), getattr(model, "dtype", None),
-                                          getattr(model, "device", None)) if v)
-            tr.write_line(f"rmbench: loaded {name} in {seconds:.1f}s" + (f" ({what})" if what else ""))
+                                              getattr(model, "device", None)) if v)
+            if seconds is None:
+                tr.write_line(f"rmbench: could not load {name} (the rmbench summary says why)")
+            else:
+                tr.write_line(f"rmbench: loaded {name} in {seconds:.1f}s" + (f" ({what})" if what else ""))
             tr.currentfspath = None
