@@ -87,6 +87,39 @@ def reward_model(pytestconfig):
         pytest.fail(f"the reward model could not be loaded: {exc}", pytrace=False)
 
 
+TEXT_LIMIT = 20_000  # characters of one prompt or answer kept in the report (the HTML page shows them)
+
+
+def _clip(text) -> str:
+    text = str(text)
+    return text if len(text) <= TEXT_LIMIT else f"{text[:TEXT_LIMIT]}[... {len(text) - TEXT_LIMIT:,} more characters]"
+
+
+def _prompt(prompt):
+    return _clip(prompt) if isinstance(prompt, str) else [{"role": r, "content": _clip(c)} for r, c in prompt]
+
+
+def item_texts(entry) -> dict:
+    """The item's prompt and answers, for the report's readers (the HTML page expands them)."""
+    kind = entry.kind
+    if kind == "judged":
+        better_a = entry.label == "A>B"
+        chosen, rejected = (entry.response_a, entry.response_b) if better_a else (entry.response_b, entry.response_a)
+        return {"prompt": _prompt(entry.question), "chosen": _clip(chosen), "rejected": _clip(rejected)}
+    if kind == "steps":
+        return {"prompt": _clip(entry.problem),
+                "answers": [{"label": f"step {k + 1}", "text": _clip(s)} for k, s in enumerate(entry.steps)]}
+    if kind == "consistency":
+        return {"prompt": _prompt(entry.prompt), "answers": [
+            {"label": "contrast prompt", "text": _clip(entry.contrast_prompt if isinstance(entry.contrast_prompt, str)
+                                                       else _prompt(entry.contrast_prompt))},
+            {"label": "answer", "text": _clip(entry.answer)}]}
+    chosen, rejected = entry.chosen, entry.rejected
+    if isinstance(chosen, (list, tuple)):
+        return {"prompt": _prompt(entry.prompt), "chosen": [_clip(c) for c in chosen], "rejected": [_clip(r) for r in rejected]}
+    return {"prompt": _prompt(entry.prompt), "chosen": _clip(chosen), "rejected": _clip(rejected)}
+
+
 def suite_versions(records) -> dict:
     """Per benchmark file: how many of its items ran, and a version that changes with any item's text."""
     by_file: dict[str, list[str]] = {}
@@ -448,7 +481,11 @@ class RmbenchPlugin:
         if self._cache is False:
             self._cache = None
             if not setting(self.config, "rm_no_cache"):
-                fingerprint = self.config.hook.pytest_rmbench_model_fingerprint(config=self.config, spec=self.spec)
+                try:
+                    fingerprint = self.config.hook.pytest_rmbench_model_fingerprint(config=self.config, spec=self.spec)
+                except ModelLoadError as exc:  # e.g. a kind that cannot be told: it is the model's load error
+                    self.model_error = str(exc)
+                    raise
                 if fingerprint:
                     from .cache import ScoreCache
 
@@ -522,6 +559,7 @@ class RmbenchPlugin:
             "chosen_longer": chosen_longer,
             "verdicts": outcome.details.get("verdicts"),
             "details": outcome.details or None,
+            "texts": item_texts(entry) if entry else None,
             "content_hash": entry.content_hash() if entry else None,
             "prompt_hash": entry.prompt_hash() if entry else None,
             "error": outcome.error,
@@ -711,8 +749,10 @@ class RmbenchPlugin:
             return
         try:
             fingerprint = self.config.hook.pytest_rmbench_model_fingerprint(config=self.config, spec=self.spec)
+            # the texts are in the files the items came from: the store keeps the results
+            stored = dict(self.report, items=[{k: v for k, v in i.items() if k != "texts"} for i in self.report["items"]])
             run_id = self.open_store().record_run(
-                self.report, fingerprint=fingerprint or self.model_name, git_commit=history.git_commit(str(self.config.rootpath))
+                stored, fingerprint=fingerprint or self.model_name, git_commit=history.git_commit(str(self.config.rootpath))
             )
             self.report["run"]["id"] = run_id
         except Exception as exc:  # the history is a convenience: never lose the run over it
@@ -731,6 +771,8 @@ class RmbenchPlugin:
         xml.add_global_property("rm_model", report["run"]["model"])
         xml.add_global_property("rm_gate_passed", report["gate"]["passed"])
         xml.add_global_property("rm_accuracy_overall", report["overall"]["accuracy"])
+        if report["run"].get("load_error"):
+            xml.add_global_property("rm_load_error", report["run"]["load_error"])
         for kind, blocks in (("subset", report["subsets"]), ("section", report["sections"])):
             for name, block in blocks.items():
                 xml.add_global_property(f"rm_accuracy_{kind}_{name}", block["accuracy"])

@@ -16,7 +16,7 @@ from .parse import Section
 from .stats import wilson_interval
 
 ITEM_KEYS = ("nodeid", "file", "id", "subset", "kind", "group", "outcome", "credit", "chosen_score", "rejected_score", "margin",
-             "truncated", "chosen_longer", "content_hash", "prompt_hash", "verdicts", "details", "error")
+             "truncated", "chosen_longer", "content_hash", "prompt_hash", "verdicts", "details", "error", "texts")
 
 
 def credit(record: dict) -> float:

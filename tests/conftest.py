@@ -19,3 +19,9 @@ def one_cpu_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def own_hash_cache(tmp_path_factory, monkeypatch):
+    """Model fingerprints remember file digests per user: keep the tests' out of the home folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))

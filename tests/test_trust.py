@@ -303,3 +303,18 @@ def test_progress_lines_with_rate_and_eta_when_not_a_terminal(pytester, workers)
     if not workers:  # the model's load and its time, from the process that loaded it
         result.stdout.re_match_lines([r"rmbench: loading faulty \.\.\.", r"rmbench: loaded faulty in \d+\.\ds \(faulty, float32, cpu\)"])
     assert "12 passed" in result.stdout.str()
+
+
+def test_the_html_page_and_json_report_carry_each_items_texts_and_the_store_does_not(pytester):
+    rows = [dict(ITEMS[0], prompt="What is <script>alert(1)</script>?", chosen="x" * 30_000)] + ITEMS[1:3]
+    write_items(pytester, rows)
+    assert pytester.runpytest("--rm-model=builtin:length", "--rm-html=out/run.html", "--rm-report=out/run.json").ret == 0
+    page = (pytester.path / "out" / "run.html").read_text()
+    assert "What is &lt;script&gt;alert(1)&lt;/script&gt;?" in page and "<script>alert(1)" not in page
+    texts = read_report(pytester)["items"][0]["texts"]
+    assert texts["prompt"] == rows[0]["prompt"] and texts["rejected"] == rows[0]["rejected"]
+    assert texts["chosen"].endswith("[... 10,000 more characters]")  # clipped, and says so
+    from pytest_rmbench.store import open_store
+
+    stored = open_store(pytester.path / ".rmbench" / "runs.sqlite").get_run(1)
+    assert all("texts" not in item for item in stored["items"])
