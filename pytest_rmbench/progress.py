@@ -20,7 +20,7 @@ FIRST_AFTER = 2.0  # short runs print no progress at all
 
 
 @contextlib.contextmanager
-def _terminal(config, fspath=None):
+def _terminal(config, fspath=None, restore: bool = True):
     """The terminal reporter, with pytest's output capturing suspended (we write from inside a
     test). `fspath`: the file whose result characters pytest was writing; its prefix is written
     again after our lines, so the characters continue where they belong."""
@@ -32,7 +32,7 @@ def _terminal(config, fspath=None):
     with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
         fspath = fspath or tr.currentfspath
         yield tr
-        if tr.currentfspath is None and fspath is not None and tr.verbosity <= 0 and tr.showfspath:
+        if restore and tr.currentfspath is None and fspath is not None and tr.verbosity <= 0 and tr.showfspath:
             tr.write(f"{bestrelpath(tr.startpath, fspath)} ")
             tr.currentfspath = fspath
 
@@ -92,7 +92,7 @@ class Progress:
     def chunk_finished(self) -> None:
         if not self._live:
             return
-        with _terminal(self.config) as tr:
+        with _terminal(self.config, self._fspath) as tr:
             if tr is not None:
                 tr.rewrite("", erase=True)
                 tr.currentfspath = None  # pytest starts a fresh line for the next result
@@ -107,11 +107,12 @@ class Progress:
         if now - self._last < (LIVE_EVERY if live else PLAIN_EVERY):
             return
         self._last = now
-        with _terminal(self.config) as tr:
+        with _terminal(self.config, restore=not live) as tr:  # a live line keeps its line until the chunk ends
             if tr is None:
                 return
             if live:
                 if not self._live:
+                    self._fspath = tr.currentfspath
                     _fresh_line(tr)
                     self._live = True
                 tr.rewrite(self.line(extra), erase=True)
@@ -123,7 +124,7 @@ class Progress:
 
     # -- the model's load, said before and after: a real reward model takes tens of seconds
     def loading(self, name: str) -> None:
-        with _terminal(self.config) as tr:
+        with _terminal(self.config, restore=False) as tr:  # "loaded" follows and restores
             if tr is not None:
                 self._fspath = tr.currentfspath
                 _fresh_line(tr)

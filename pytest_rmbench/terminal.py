@@ -81,6 +81,7 @@ def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *,
                 f"worker {w['worker']}: {w['items']} items, {w['batches']} batches, {w['tokens']} tokens, "
                 f"{w['seconds']:.2f}s scoring, peak memory {_mib(w['peak_memory_bytes'])}, device {w['device']}"
                 + (f" (CUDA_VISIBLE_DEVICES={w['cuda_visible_devices']})" if w["cuda_visible_devices"] else "")
+                + (f", model loaded in {w['load_seconds']:.1f}s" if w.get("load_seconds") else "")
             )
     halvings = sum(w.get("oom_halvings") or 0 for w in report["workers"])
     if halvings:
