@@ -24,8 +24,8 @@ import sys
 from typing import Sequence
 
 from .items import CORRECT, ERROR, INCORRECT
-from .report import official_figures
-from .store import POSTGRES_SCHEMES, StoreError, open_store, redact
+from .report.aggregate import official_figures
+from .storage.store import POSTGRES_SCHEMES, StoreError, open_store, redact
 
 DEFAULT_STORE = os.path.join(".rmbench", "runs.sqlite")  # relative to pytest's rootdir: see history.find_store
 
@@ -68,7 +68,7 @@ def compare_reports(a: dict, b: dict) -> dict:
     and left out of the paired counts. regressions: correct in A, incorrect in B; fixes:
     the reverse; errored: an error on either side (left out, as accuracy leaves errors out).
     """
-    from .stats import mcnemar_exact
+    from .report.stats import mcnemar_exact
 
     a_items = {i["nodeid"]: i for i in a.get("items") or [] if isinstance(i, dict) and i.get("nodeid") is not None}
     b_items = {i["nodeid"]: i for i in b.get("items") or [] if isinstance(i, dict) and i.get("nodeid") is not None}
@@ -210,7 +210,7 @@ def show_lines(report: dict, info: dict | None) -> list[str]:
 def _open(target: str | None):
     how = ""
     if target is None:
-        from .history import find_store
+        from .storage.history import find_store
 
         target, how = find_store()
         how = f"{how}; "
@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    from .report import json_safe, write_json
+    from .report.aggregate import json_safe, write_json
 
     with _open(args.store) as store:
         if args.command == "list":

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from .items import ERROR, INCORRECT, Item, ItemOutcome
-from .parse import FileParseError, ItemProblem, parse_file
+from .items.files import FileParseError, ItemProblem, parse_file
 
 DEFAULT_PATTERNS = ["*.rmbench.yaml", "*.rmbench.yml", "*.rmbench.jsonl"]
 ANSWER_PREVIEW = 160
@@ -28,7 +28,7 @@ class BenchmarkFile(pytest.File):
 
     def collect(self):
         from .lfs import LfsPointerFile
-        from .parse import ParsedFile
+        from .items.files import ParsedFile
 
         try:
             parsed = parse_file(self._display_path(), self.path.read_bytes())

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .items import ERROR, Item, ItemOutcome, MultiHeadScore, Rules, ScoreRequest, ScoreResult, StepsRequest, item_outcome
-from .cache import ScoreCache
+from .storage.cache import ScoreCache
 from .models.base import ModelLoadError, Prepared, RewardModelAdapter
 
 

@@ -41,7 +41,7 @@ def pytest_rmbench_make_suite(config, name):
 
     :returns: an object with ``name`` and ``headline`` attributes and the methods
         ``load(source) -> iterable of items`` (each a :class:`pytest_rmbench.items.Item`, or an
-        :class:`pytest_rmbench.parse.ItemProblem` for a bad row), ``sections(subsets) -> dict``
+        :class:`pytest_rmbench.items.files.ItemProblem` for a bad row), ``sections(subsets) -> dict``
         and ``score(results) -> dict | None`` (see :class:`pytest_rmbench.suites.Suite`).
         The built-in suites are trylast implementations: a user's suite of the same name wins.
     """

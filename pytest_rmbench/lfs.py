@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .parse import FileParseError, ItemProblem
+from .items.files import FileParseError, ItemProblem
 
 POINTER_START = b"version https://git-lfs.github.com/spec/"
 FIX = "run `git lfs pull` in the clone"

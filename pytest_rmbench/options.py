@@ -11,7 +11,7 @@ import re
 import pytest
 
 from .collect import DEFAULT_PATTERNS
-from .gate import INCONCLUSIVE, RULES
+from .report.gate import INCONCLUSIVE, RULES
 from .models.base import ModelSpec
 from .models.http import strip_credentials
 from .models.kinds import KIND_NAMES, PREFIXES
@@ -71,10 +71,10 @@ def add_options(parser) -> None:
     kind_option("--rm-timeout", "rm_timeout", "http: seconds per request before it is retried (default 60)", metavar="S", default="60")
     kind_option("--rm-save-scores", "rm_save_scores", "write every score of this run as JSONL {prompt, answer, score} or {prompt, steps, scores} (replay with scores:PATH)", metavar="PATH")
     suites = parser.getgroup("rmbench-suites", "published benchmarks (pytest-rmbench)")
-    from .suites import BUILTIN_SUITES
+    from .suites import SUITES
 
     suites.addoption("--rm-bench", dest="rm_bench", action="append", default=[], metavar="NAME",
-                     help=f"run a published benchmark: {', '.join(BUILTIN_SUITES)}, or a suite a plugin adds "
+                     help=f"run a published benchmark: {', '.join(SUITES.builtin_names())}, or a suite a plugin adds "
                           "(repeatable; ini rm_bench, one per line)")
     parser.addini("rm_bench", help="published benchmarks to run, one name per line", type="linelist", default=[])
     suites.addoption("--rm-dataset", dest="rm_dataset", action="append", default=[], metavar="NAME_OR_PATH",

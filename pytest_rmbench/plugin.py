@@ -17,20 +17,22 @@ from types import SimpleNamespace
 
 import pytest
 
-from . import __version__, history, hookspecs, terminal
-from . import baseline as baseline_mod
+from . import __version__, hookspecs
+from .report import terminal
+from .storage import history
+from .report import baseline as baseline_mod
 from .collect import OUTCOME_KEY, PLUGIN_KEY, BadItem, BenchmarkFile, BenchmarkSuite, BenchmarkTest, matches
 from .engine import BatchLimits, ChunkedScorer, SaveError, chunk_size_for, error_outcome, one_line, plan_chunks
-from .gate import INCONCLUSIVE, RULES, GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
+from .report.gate import INCONCLUSIVE, RULES, GateConfig, GateConfigError, evaluate, merge_sections, merge_thresholds, validate
 from .items import ERROR, INCORRECT, ItemOutcome
 from .models.base import ModelLoadError
 from .models.kinds import pairwise_hint
 from .options import add_options, check_settings, float_setting, int_setting, model_spec, setting
-from .progress import Progress
-from .parse import ItemProblem, ParsedFile, Section, parse_assignments, parse_section_assignment, parse_threshold_value
-from .outputs import OutputError, append_text, check_output_file, check_output_folder, write_text
-from .report import aggregate, write_json
-from .terminal import NOT_LOADED
+from .report.progress import Progress
+from .items.files import ItemProblem, ParsedFile, Section, parse_assignments, parse_section_assignment, parse_threshold_value
+from .storage.outputs import OutputError, append_text, check_output_file, check_output_folder, write_text
+from .report.aggregate import aggregate, write_json
+from .report.terminal import NOT_LOADED
 
 SKIP_REASON = "no reward model: run with --rm-model=PATH (or --rm-model=builtin:length) to score benchmark items"
 
@@ -173,7 +175,7 @@ class RmbenchPlugin:
         if self.spec is not None and not self.is_worker:
             self._check_outputs()  # before the score file is emptied and before any scoring
         if self.save_scores_path and self.spec is not None:
-            from .scorefile import start_score_file
+            from .storage.scorefile import start_score_file
 
             self.save_scores_path = os.path.abspath(self.save_scores_path)
             if not self.is_worker:  # emptied once, before any xdist worker starts
@@ -260,10 +262,10 @@ class RmbenchPlugin:
         for name in names:
             suite = self.config.hook.pytest_rmbench_make_suite(config=self.config, name=name)
             if suite is None:
-                from .suites import BUILTIN_SUITES
+                from .suites import SUITES
 
                 raise pytest.UsageError(
-                    f"--rm-bench {name!r}: no such suite; choose from {', '.join(BUILTIN_SUITES)} (or a suite a plugin adds)"
+                    f"--rm-bench {name!r}: unknown suite; available: {', '.join(SUITES.names())} (or a suite a plugin adds)"
                 )
             found.append(suite)
         datasets = list(dict.fromkeys(setting(self.config, "rm_dataset") or []))
@@ -487,7 +489,7 @@ class RmbenchPlugin:
                     self.model_error = str(exc)
                     raise
                 if fingerprint:
-                    from .cache import ScoreCache
+                    from .storage.cache import ScoreCache
 
                     folder = setting(self.config, "rm_cache_dir") or os.path.join(str(self.config.rootpath), ".rmbench")
                     try:
@@ -498,7 +500,7 @@ class RmbenchPlugin:
 
     def save_scores(self, rows) -> None:
         """--rm-save-scores: every process appends its scores to the one file."""
-        from .scorefile import ScoreWriter
+        from .storage.scorefile import ScoreWriter
 
         if self._score_writer is None:
             self._score_writer = ScoreWriter(self.save_scores_path)
@@ -712,7 +714,7 @@ class RmbenchPlugin:
 
     def open_store(self):
         if self._store is None:
-            from .store import open_store
+            from .storage.store import open_store
 
             self._store = open_store(history.store_target(setting(self.config, "rm_store"), str(self.config.rootpath)))
         return self._store
@@ -781,12 +783,12 @@ class RmbenchPlugin:
         outputs = [(setting(self.config, "rm_report"), write_json)]
         markdown = setting(self.config, "rm_markdown") or os.environ.get("GITHUB_STEP_SUMMARY")
         if markdown:
-            from .markdown import render_markdown
+            from .report.markdown import render_markdown
 
             outputs.append((markdown, lambda report, path: append_text(path, render_markdown(report))))
         html = setting(self.config, "rm_html")
         if html:
-            from .html import render_html
+            from .report.html import render_html
 
             outputs.append((html, lambda report, path: write_text(path, render_html(report))))
         for path, write in outputs:

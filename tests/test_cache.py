@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from pytest_rmbench.cache import ScoreCache
+from pytest_rmbench.storage.cache import ScoreCache
 from pytest_rmbench.items import ScoreRequest, ScoreResult
 
 CONFTEST = """

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from pytest_rmbench.cli import compare_reports
-from pytest_rmbench.store import open_store
+from pytest_rmbench.storage.store import open_store
 
 PG_ENV = "RMBENCH_TEST_POSTGRES_URL"
 
@@ -264,7 +264,7 @@ def project(tmp_path, config: str | None):
 
 @pytest.mark.parametrize("config", [*CONFIGS, None])
 def test_list_from_a_subfolder_finds_the_store_of_pytests_rootdir(tmp_path, config):
-    from pytest_rmbench.history import find_rootdir
+    from pytest_rmbench.storage.history import find_rootdir
 
     if config is None and find_rootdir(str(tmp_path)) is not None:
         pytest.skip(f"a pytest config file above {tmp_path}: {find_rootdir(str(tmp_path))[1]}")
@@ -300,7 +300,7 @@ def test_the_rootdirs_rm_store_option_is_followed(tmp_path):
 
 
 def test_find_rootdir_follows_pytests_order_and_fallbacks(tmp_path):
-    from pytest_rmbench.history import find_rootdir, find_store
+    from pytest_rmbench.storage.history import find_rootdir, find_store
 
     outer, inner = tmp_path / "outer", tmp_path / "outer" / "inner"
     inner.mkdir(parents=True)

@@ -24,7 +24,7 @@ from pytest_rmbench import engine  # noqa: E402
 from pytest_rmbench.items import ScoreRequest  # noqa: E402
 from pytest_rmbench.models import dpo  # noqa: E402
 from pytest_rmbench.models.base import ModelLoadError, ModelSpec  # noqa: E402
-from pytest_rmbench.terminal import NOT_LOADED  # noqa: E402
+from pytest_rmbench.report.terminal import NOT_LOADED  # noqa: E402
 
 pytest_plugins = ["pytester"]
 

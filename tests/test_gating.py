@@ -6,7 +6,7 @@ import os
 import numpy  # noqa: F401  (imported before pytester's in-process runs, which must not import it afresh)
 import pytest
 
-from pytest_rmbench.baseline import checks, compare
+from pytest_rmbench.report.baseline import checks, compare
 
 
 def items_file(pytester, n, name="items", flip=(), edit=()):

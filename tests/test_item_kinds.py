@@ -12,7 +12,7 @@ from pytest_rmbench.items import (
     BestOfNItem, ConsistencyItem, JudgedItem, Rules, ScoreResult, StepsItem, StyleMatrixItem, TiesItem,
     fractional_credit, reciprocal_rank, style_triangles,
 )
-from pytest_rmbench.parse import ItemProblem, parse_file
+from pytest_rmbench.items.files import ItemProblem, parse_file
 
 KINDS = """\
 items:
@@ -214,7 +214,7 @@ def test_style_matrix_and_consistency_outcomes():
 
 
 def test_a_table_of_many_subsets_folds_those_inside_sections():
-    from pytest_rmbench.report import MAX_SUBSET_ROWS, table_lines
+    from pytest_rmbench.report.aggregate import MAX_SUBSET_ROWS, table_lines
 
     def b(acc):
         return {"n": 1, "correct": acc, "accuracy": acc, "ci_low": None, "ci_high": None, "mean_margin": None, "errors": 0}

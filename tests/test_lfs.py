@@ -9,11 +9,11 @@ import pytest
 
 from pytest_rmbench.items import PairItem
 from pytest_rmbench.lfs import LfsPointerFile, is_pointer, is_pointer_data
-from pytest_rmbench.parse import FileParseError, ItemProblem, parse_file
+from pytest_rmbench.items.files import FileParseError, ItemProblem, parse_file
 from pytest_rmbench.suites.base import DataSource, SuiteDataError
 from pytest_rmbench.suites.hhrlhf import HH_RLHF
 from pytest_rmbench.suites.rewardbench2 import REWARDBENCH2
-from pytest_rmbench.suites.rmbench import RMBENCH
+from pytest_rmbench.suites.rm_bench import RMBENCH
 
 if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
     sys.path.insert(0, str(Path(__file__).parent))

@@ -19,9 +19,9 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pytest_rmbench.html import TEXT_CLIP, histogram, item_texts, natural, render_html
-from pytest_rmbench.markdown import escape_md, render_markdown
-from pytest_rmbench.stats import wilson_interval
+from pytest_rmbench.report.html import TEXT_CLIP, histogram, item_texts, natural, render_html
+from pytest_rmbench.report.markdown import escape_md, render_markdown
+from pytest_rmbench.report.stats import wilson_interval
 
 HOSTILE_SUBSET = "a|b <script>alert(1)</script>"
 HOSTILE_ID = "<script>alert(1)</script>|`x`*y*_[z](j)&amp;"

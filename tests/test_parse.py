@@ -3,7 +3,7 @@
 import pytest
 
 from pytest_rmbench.items import PairItem
-from pytest_rmbench.parse import FileParseError, ItemProblem, parse_file, parse_section_assignment
+from pytest_rmbench.items.files import FileParseError, ItemProblem, parse_file, parse_section_assignment
 
 
 def yaml_file(items_yaml: str, header: str = "") -> bytes:

@@ -113,7 +113,7 @@ class Toy:
         return items_from_rows(ROWS, "toy-data", make)
 
     def sections(self, subsets):
-        from pytest_rmbench.parse import Section
+        from pytest_rmbench.items.files import Section
         return {"All": Section("All", {s: 1.0 for s in sorted(subsets)})}
 
     def score(self, results):

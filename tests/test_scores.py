@@ -20,8 +20,8 @@ from pytest_rmbench.models.base import ModelLoadError, ModelSpec
 from pytest_rmbench.models.builtin import BuiltinModel
 from pytest_rmbench.models.kinds import detect_kind
 from pytest_rmbench.models.scores import MissingScoreError, build
-from pytest_rmbench.parse import parse_file
-from pytest_rmbench.scorefile import (
+from pytest_rmbench.items.files import parse_file
+from pytest_rmbench.storage.scorefile import (
     ScoreFileError,
     ScoreWriter,
     normalize_prompt,
@@ -296,7 +296,7 @@ WRITER_SCRIPT = textwrap.dedent(
     """
     import sys
     from pytest_rmbench.items import ScoreRequest, ScoreResult
-    from pytest_rmbench.scorefile import ScoreWriter
+    from pytest_rmbench.storage.scorefile import ScoreWriter
 
     path, worker = sys.argv[1], int(sys.argv[2])
     writer = ScoreWriter(path)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pytest_rmbench.terminal import NOT_LOADED
+from pytest_rmbench.report.terminal import NOT_LOADED
 
 SUITE = """\
 name: demo

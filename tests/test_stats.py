@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from pytest_rmbench.stats import wilson_interval
+from pytest_rmbench.report.stats import wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -29,7 +29,7 @@ def test_wilson_without_items_is_none():
     assert wilson_interval(0, 0) == (None, None)
 
 
-from pytest_rmbench.stats import binom_cdf, mcnemar_exact, non_inferiority, paired_bootstrap, wilson_decision
+from pytest_rmbench.report.stats import binom_cdf, mcnemar_exact, non_inferiority, paired_bootstrap, wilson_decision
 
 
 def test_mcnemar_matches_statistics_md():

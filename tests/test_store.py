@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from pytest_rmbench.store import (PostgresStore, SqliteStore, StoreError, StoreWarning, dumps, open_store,
+from pytest_rmbench.storage.store import (PostgresStore, SqliteStore, StoreError, StoreWarning, dumps, open_store,
                                   redact)
 
 PG_ENV = "RMBENCH_TEST_POSTGRES_URL"

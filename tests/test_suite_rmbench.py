@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from pytest_rmbench.items import StyleMatrixItem
-from pytest_rmbench.parse import ItemProblem
+from pytest_rmbench.items.files import ItemProblem
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
-from pytest_rmbench.suites.rmbench import RMBENCH
+from pytest_rmbench.suites.rm_bench import RMBENCH
 
 if str(Path(__file__).parent) not in sys.path:  # suite_data sits next to this file
     sys.path.insert(0, str(Path(__file__).parent))

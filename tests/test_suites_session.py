@@ -12,7 +12,7 @@ import pytest
 CONFTEST_SUITE = '''
 import pytest
 from pytest_rmbench.items import PairItem
-from pytest_rmbench.parse import Section
+from pytest_rmbench.items.files import Section
 from pytest_rmbench.suites import RowError
 from pytest_rmbench.suites.base import items_from_rows, text
 
@@ -111,7 +111,7 @@ def test_gate_names_a_suites_sections_and_subsets(toy):
 def test_an_unknown_suite_is_a_usage_error(pytester):
     result = pytester.runpytest("--rm-bench", "nosuch", "--rm-model=builtin:length")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--rm-bench 'nosuch': no such suite; choose from rewardbench, rewardbench2, rmbench*"])
+    result.stderr.fnmatch_lines(["*--rm-bench 'nosuch': unknown suite; available: rewardbench, rewardbench2, rmbench*"])
 
 
 def _rmbench_rows(n, start=0):

@@ -57,13 +57,13 @@ def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 if FAULT == "cache-write":
-    from pytest_rmbench import cache
+    from pytest_rmbench.storage import cache
     patch(cache.ScoreCache, "put_many", no_space)
 if FAULT == "score-file":
-    from pytest_rmbench import scorefile
+    from pytest_rmbench.storage import scorefile
     patch(scorefile.ScoreWriter, "write", no_space)
 if FAULT == "store":
-    from pytest_rmbench import store
+    from pytest_rmbench.storage import store
     def record_run(self, report, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system")
     patch(store.RunStore, "record_run", record_run)
@@ -282,7 +282,7 @@ def test_a_long_list_of_error_messages_ends_with_and_n_more(pytester, monkeypatc
 
 PROGRESS_CONFTEST = FAULTY_CONFTEST + """
 import time
-from pytest_rmbench import progress
+from pytest_rmbench.report import progress
 patch(progress, "PLAIN_EVERY", 0.0)  # a line at every chance, so a short test sees them
 patch(progress, "FIRST_AFTER", 0.0)
 _score = Faulty.score_batch
@@ -314,7 +314,7 @@ def test_the_html_page_and_json_report_carry_each_items_texts_and_the_store_does
     texts = read_report(pytester)["items"][0]["texts"]
     assert texts["prompt"] == rows[0]["prompt"] and texts["rejected"] == rows[0]["rejected"]
     assert texts["chosen"].endswith("[... 10,000 more characters]")  # clipped, and says so
-    from pytest_rmbench.store import open_store
+    from pytest_rmbench.storage.store import open_store
 
     stored = open_store(pytester.path / ".rmbench" / "runs.sqlite").get_run(1)
     assert all("texts" not in item for item in stored["items"])

@@ -1,6 +1,6 @@
 """`--rm-model=scores:PATH`: replay the scores of a score file instead of running a model.
 
-The file is the JSONL that `--rm-save-scores` writes (see pytest_rmbench.scorefile for its
+The file is the JSONL that `--rm-save-scores` writes (see pytest_rmbench.storage.scorefile for its
 rules). Every (prompt, answer) an item needs is looked up, and every (prompt, steps) an
 item of kind `steps` needs (the file's steps lines hold one score per step, as a process
 reward model gives). One that the file lacks errors that item alone, with a message naming
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..items import ScoreRequest, StepsRequest
-from ..scorefile import (
+from ..storage.scorefile import (
     ScoreFileError,
     is_steps_key,
     normalize_prompt,

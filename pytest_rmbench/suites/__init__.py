@@ -1,44 +1,38 @@
-"""The published benchmarks as suites, and the trylast hook that finds them by name.
+"""The published benchmarks as suites: a registry of lazy entries, and the trylast hook that
+finds them by name.
 
-Each suite lives in its own module, imported only when its name is asked for; a plugin
-or conftest.py adds its own by implementing `pytest_rmbench_make_suite`.
+Each suite lives in its own module, imported only when its name is asked for. A package
+adds suites through the entry point group `pytest_rmbench.suites` (NAME = "module:OBJECT");
+a conftest.py or plugin can also implement `pytest_rmbench_make_suite`, which runs first.
 """
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
+from ..registry import Registry, UnknownName
 from .base import DataSource, RowError, Rows, Suite, SuiteDataError, SuiteResult
 
-# suite name -> (module under pytest_rmbench.suites, attribute holding the suite)
-BUILTIN_SUITES = {
-    "rewardbench": ("rewardbench", "REWARDBENCH"),
-    "rewardbench2": ("rewardbench2", "REWARDBENCH2"),
-    "rmbench": ("rmbench", "RMBENCH"),
-    "m-rewardbench": ("mrewardbench", "M_REWARDBENCH"),
-    "rag-rewardbench": ("ragrewardbench", "RAG_REWARDBENCH"),
-    "judgebench": ("judgebench", "JUDGEBENCH"),
-    "rewardmath": ("rewardmath", "REWARDMATH"),
-    "processbench": ("processbench", "PROCESSBENCH"),
-    "hh-rlhf": ("hhrlhf", "HH_RLHF"),
-    "ppe-human": ("ppe", "PPE_HUMAN"),
-    "ppe-bestofk": ("ppe", "PPE_BESTOFK"),
-}
+SUITES: Registry[Suite] = Registry("suite", "pytest_rmbench.suites", {
+    "rewardbench": "pytest_rmbench.suites.rewardbench:REWARDBENCH",
+    "rewardbench2": "pytest_rmbench.suites.rewardbench2:REWARDBENCH2",
+    "rmbench": "pytest_rmbench.suites.rm_bench:RMBENCH",
+    "m-rewardbench": "pytest_rmbench.suites.mrewardbench:M_REWARDBENCH",
+    "rag-rewardbench": "pytest_rmbench.suites.ragrewardbench:RAG_REWARDBENCH",
+    "judgebench": "pytest_rmbench.suites.judgebench:JUDGEBENCH",
+    "rewardmath": "pytest_rmbench.suites.rewardmath:REWARDMATH",
+    "processbench": "pytest_rmbench.suites.processbench:PROCESSBENCH",
+    "hh-rlhf": "pytest_rmbench.suites.hhrlhf:HH_RLHF",
+    "ppe-human": "pytest_rmbench.suites.ppe:PPE_HUMAN",
+    "ppe-bestofk": "pytest_rmbench.suites.ppe:PPE_BESTOFK",
+})
 
-__all__ = ["BUILTIN_SUITES", "DataSource", "RowError", "Rows", "Suite", "SuiteDataError", "SuiteResult", "builtin_suite"]
-
-
-def builtin_suite(name: str):
-    """The built-in suite of that name, or None."""
-    if name not in BUILTIN_SUITES:
-        return None
-    module_name, attribute = BUILTIN_SUITES[name]
-    module = importlib.import_module(f"{__name__}.{module_name}")
-    return getattr(module, attribute)
+__all__ = ["SUITES", "DataSource", "RowError", "Rows", "Suite", "SuiteDataError", "SuiteResult"]
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_rmbench_make_suite(config, name):
-    return builtin_suite(name)
+    try:
+        return SUITES.get(name)
+    except UnknownName:
+        return None  # the plugin says which names there are

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from ..items import ERROR, Item, freeze_prompt
 from ..lfs import is_pointer, pointer_message, pointers_message
-from ..parse import ItemProblem, Section
+from ..items.files import ItemProblem, Section
 from ..requires import require
 
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz")

@@ -14,7 +14,7 @@ import os
 from typing import Any, Iterator
 
 from ..items import Item, PairItem
-from ..parse import ItemProblem, Section
+from ..items.files import ItemProblem, Section
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, Rows, SuiteDataError, SuiteResult, chat_prompt,
                    clean_name, items_from_rows, pair_score, prompt_value, row_id, strip_data_suffix, to_messages)
 

@@ -23,7 +23,7 @@ import re
 from typing import Iterator
 
 from ..items import Item, PairItem, freeze_prompt
-from ..parse import ItemProblem, Section
+from ..items.files import ItemProblem, Section
 from .base import (DataSource, NodeNames, RowError, Rows, SuiteResult, check_columns, data_files, items_from_rows,
                    nothing_found, pair_score, relative_parts, strip_data_suffix)
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from typing import Iterator
 
 from ..items import CORRECT, ERROR, Item, StepsItem
-from ..parse import ItemProblem, Section
+from ..items.files import ItemProblem, Section
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, hub_splits,
                    items_from_rows, mean, nothing_found, row_id, text)
 

@@ -22,7 +22,7 @@ from collections import defaultdict
 from typing import Iterator
 
 from ..items import ERROR, BestOfNItem, Item, TiesItem
-from ..parse import ItemProblem, Section
+from ..items.files import ItemProblem, Section
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, Rows, SuiteResult, check_columns, data_files,
                    items_from_rows, mean, nothing_found, row_id, slug, text, texts)
 

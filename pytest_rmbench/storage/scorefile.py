@@ -43,7 +43,7 @@ import math
 import os
 from typing import Iterable, Union
 
-from .items import Prompt, ScoreRequest, ScoreResult, StepsRequest
+from ..items import Prompt, ScoreRequest, ScoreResult, StepsRequest
 
 try:  # POSIX only; elsewhere writes go without a lock
     import fcntl

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .parse import Section
+from ..items.files import Section
 from .stats import wilson_decision
 
 RULES = ("point", "wilson")

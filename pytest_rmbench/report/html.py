@@ -24,7 +24,7 @@ import re
 
 from .markdown import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p, gate_state
 from .markdown import fmt_check_number as check_number
-from .report import official_figures
+from .aggregate import official_figures
 
 WIDTH = 700
 ROW = 26

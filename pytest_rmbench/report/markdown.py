@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from .report import official_figures
+from .aggregate import official_figures
 
 MAX_LISTED = 20  # regressed / incorrect node ids listed before "and N more"
 

@@ -7,7 +7,7 @@ error fails the gate on its own). Pure functions over report items: no pytest, n
 
 from __future__ import annotations
 
-from .items import CORRECT, ERROR
+from ..items import CORRECT, ERROR
 from .stats import mcnemar_exact, non_inferiority, paired_bootstrap
 
 OVERALL = "overall"

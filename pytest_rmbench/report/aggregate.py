@@ -10,9 +10,9 @@ import json
 import math
 from typing import Iterable
 
-from .items import CORRECT, ERROR, INCORRECT
-from .outputs import write_text
-from .parse import Section
+from ..items import CORRECT, ERROR, INCORRECT
+from ..storage.outputs import write_text
+from ..items.files import Section
 from .stats import wilson_interval
 
 ITEM_KEYS = ("nodeid", "file", "id", "subset", "kind", "group", "outcome", "credit", "chosen_score", "rejected_score", "margin",

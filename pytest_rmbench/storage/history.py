@@ -1,6 +1,6 @@
 """Run history around a session: where the store lives, the baseline to compare with, recording.
 
-Thin glue between the plugin and store.py / baseline.py, so the plugin's hooks stay short.
+Thin glue between the plugin and store.py / report/baseline.py, so the plugin's hooks stay short.
 """
 
 from __future__ import annotations

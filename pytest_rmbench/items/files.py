@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from .items import ITEM_KINDS, LABELS, BestOfNItem, Item, Prompt, freeze_prompt
+from . import ITEM_KINDS, LABELS, BestOfNItem, Item, Prompt, freeze_prompt
 
 COMMON_FIELDS = ("id", "subset", "kind", "strict", "tags")
 HEADER_FIELDS = ("name", "description", "strict", "sections", "gate", "items")
@@ -102,7 +102,7 @@ class BoundedLoader(yaml.SafeLoader):
 
 
 def parse_file(path: str, data: bytes) -> ParsedFile:
-    from .lfs import LfsPointerFile, is_pointer_data  # here: lfs.py builds on this module's classes
+    from ..lfs import LfsPointerFile, is_pointer_data  # here: lfs.py builds on this module's classes
 
     if is_pointer_data(data):  # a clone made without git-lfs: name it so, not "invalid JSON"
         raise LfsPointerFile(path)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from .report import json_safe
+from ..report.aggregate import json_safe
 from .sqlite_file import open_shared
 
 SCHEMA_VERSION = 1

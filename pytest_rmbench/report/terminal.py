@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .items import ERROR, INCORRECT
-from .report import table_lines
+from ..items import ERROR, INCORRECT
+from .aggregate import table_lines
 
 NOT_LOADED = "not scored: the reward model could not be loaded (the load error is at the top of the rmbench summary)"
 SHOWN = 10

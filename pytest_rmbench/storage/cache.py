@@ -14,7 +14,7 @@ import sqlite3
 import time
 from typing import Iterable
 
-from .items import MultiHeadScore, ScoreRequest, ScoreResult, request_parts
+from ..items import MultiHeadScore, ScoreRequest, ScoreResult, request_parts
 from .sqlite_file import open_shared
 
 SCHEMA_VERSION = 1

@@ -29,7 +29,7 @@ from typing import Iterator
 
 from ..items import ERROR, Item, StyleMatrixItem
 from ..lfs import is_pointer
-from ..parse import ItemProblem, Section
+from ..items.files import ItemProblem, Section
 from .base import (DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, items_from_rows, mean,
                    nothing_found, row_id, text, texts)
 
