@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 
 from .items import ERROR, Item, ItemOutcome, MultiHeadScore, Rules, ScoreRequest, ScoreResult, StepsRequest, item_outcome
 from .storage.cache import ScoreCache
-from .models.base import ModelLoadError, Prepared, RewardModelAdapter
+from .models.base import ModelLoadError, Prepared, RewardModelAdapter, capabilities
+from .models.device import free_accelerator_memory, is_out_of_memory
 
 
 @dataclass
@@ -58,11 +59,6 @@ class BatchLimits:
         if batch:
             out.append(batch)
         return out
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    # torch.cuda.OutOfMemoryError without importing torch here
-    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
 def score_requests(
@@ -115,7 +111,7 @@ def _score_batch(model: RewardModelAdapter, batch: list[Prepared], limits: Batch
             half = len(batch) // 2
             limits.max_sequences = max(1, min(limits.max_sequences, half))
             limits.max_tokens = max(1, min(limits.max_tokens, max(p.length for p in batch) * half))
-            _free_accelerator_memory()
+            free_accelerator_memory()
             return _score_batch(model, batch[:half], limits, stats) + _score_batch(model, batch[half:], limits, stats)
         # retry one by one so that a single bad sequence errors alone
         return [r for p in batch for r in _score_batch(model, [p], limits, stats)]
@@ -123,14 +119,6 @@ def _score_batch(model: RewardModelAdapter, batch: list[Prepared], limits: Batch
     stats.tokens += sum(p.length for p in batch)
     stats.padded_tokens += max(p.length for p in batch) * len(batch)
     return [ScoreResult(_as_score(s), p.truncated) for p, s in zip(batch, scores)]
-
-
-def _free_accelerator_memory() -> None:
-    import sys
-
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _as_score(score):
@@ -219,17 +207,7 @@ class ChunkedScorer:
 
     def score_items(self, keyed_items: Sequence[tuple[str, Item]]) -> dict[str, ItemOutcome]:
         cache = self.cache()
-        pairwise = self.pairwise_hint
-        if pairwise is None and not cache:  # nothing to look up first: ask the model
-            pairwise = self._model_is_pairwise()
-        requests = self._requests(keyed_items, self._rules(pairwise))
-        results = cache[0].get_many(cache[1], requests) if cache else {}
-        if pairwise is None and len(results) < len(requests):
-            # only the model knows its kind: a pairwise one finds no single-answer scores
-            pairwise = self._model_is_pairwise()
-            if pairwise:
-                requests = self._requests(keyed_items, self._rules(True))
-                results = cache[0].get_many(cache[1], requests)
+        pairwise, requests, results = self._lookup(keyed_items, cache)
         self.stats.cached += len(results)
         unsaved: dict = {}  # request -> why its score could not be written
         if results:
@@ -237,7 +215,7 @@ class ChunkedScorer:
         missing = [r for r in requests if r not in results]
         if missing:  # a fully cached chunk never loads the model
             model = self.get_model()  # raises ModelLoadError: the caller reports it
-            if not getattr(model, "steps", False):
+            if not capabilities(model).steps:
                 # steps items need per-step scores, which only a process reward model gives
                 unable = ScoreResult(None, error=(
                     f"items of kind 'steps' need a process reward model (--rm-kind prm); a {getattr(model, 'kind', '?')} "
@@ -260,6 +238,29 @@ class ChunkedScorer:
         rules = self._rules(pairwise)
         return {key: item_outcome(item, results, rules) for key, item in keyed_items}
 
+    def _lookup(self, keyed_items: Sequence[tuple[str, Item]], cache) -> tuple[bool, list, dict]:
+        """(pairwise, the chunk's requests, those of them the score cache has).
+
+        A pairwise judge is asked for (prompt, A, B) in both orders, any other model for each
+        answer alone. When only the loaded model can tell which it is (pairwise_hint None),
+        the cache is asked first for single answers: a chunk it fully covers never loads the
+        model. Otherwise the model is asked, and a judge's requests are looked up instead.
+        """
+        def cached(requests) -> dict:
+            return cache[0].get_many(cache[1], requests) if cache else {}
+
+        pairwise = self.pairwise_hint
+        if pairwise is None and cache:
+            requests = self._requests(keyed_items, self._rules(False))
+            results = cached(requests)
+            if len(results) == len(requests) or not self._model_is_pairwise():
+                return False, requests, results
+            pairwise = True
+        elif pairwise is None:
+            pairwise = self._model_is_pairwise()
+        requests = self._requests(keyed_items, self._rules(pairwise))
+        return bool(pairwise), requests, cached(requests)
+
     def _rules(self, pairwise) -> Rules:
         return Rules(pairwise=bool(pairwise), step_threshold=self.step_threshold)
 
@@ -271,17 +272,14 @@ class ChunkedScorer:
         ))
 
     def _model_is_pairwise(self) -> bool:
-        return bool(getattr(self.get_model(), "pairwise", False))
+        return capabilities(self.get_model()).pairwise  # loads the model; ModelLoadError says why it cannot
 
 
 def error_outcome(message: str) -> ItemOutcome:
     return ItemOutcome(ERROR, error=message)
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its type and the first line of its message."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+from .text import one_line  # noqa: E402,F401  (re-exported: engine.one_line stays importable)
 
 
 class SaveError(Exception):

@@ -234,16 +234,7 @@ def scrub(text: str, secrets: Sequence[str] = ()) -> str:
     return text
 
 
-def strip_credentials(url: str) -> str:
-    """The URL without user and password (for names, messages and reports)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return scrub(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+from ..text import strip_credentials  # noqa: E402,F401  (one URL redactor for the package; re-exported)
 
 
 def _secret_forms(value: str) -> list[str]:

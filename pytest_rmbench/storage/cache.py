@@ -28,7 +28,8 @@ class CacheError(Exception):
     pass
 
 
-def request_key(request) -> str:
+def cache_key(request) -> str:
+    """The score cache's key of one request: a SHA-256 of its parts (prompt, answer or steps)."""
     text = json.dumps(request_parts(request), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -50,7 +51,7 @@ class ScoreCache:
         conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     def get_many(self, model: str, requests: Iterable[ScoreRequest]) -> dict[ScoreRequest, ScoreResult]:
-        keyed = {request_key(r): r for r in requests}
+        keyed = {cache_key(r): r for r in requests}
         found: dict[ScoreRequest, ScoreResult] = {}
         keys = list(keyed)
         for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
@@ -67,7 +68,7 @@ class ScoreCache:
 
     def put_many(self, model: str, results: Iterable[tuple[ScoreRequest, ScoreResult]]) -> None:
         rows = [
-            (model, request_key(r), _stored(res.score), int(res.truncated), time.time())
+            (model, cache_key(r), _stored(res.score), int(res.truncated), time.time())
             for r, res in results
             if res.error is None and _finite(res.score)
         ]

@@ -30,9 +30,9 @@ import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 from ..report.aggregate import json_safe
+from ..text import redact_url
 from .sqlite_file import open_shared
 
 SCHEMA_VERSION = 1
@@ -98,15 +98,7 @@ def _like(text: str) -> str:
 
 def redact(url: str) -> str:
     """A URL fit for messages: the password replaced by ***."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.rsplit("@", 1)
-        user = netloc[0].split(":", 1)[0]
-        return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
-    except ValueError:
-        return "<unparsable URL>"
+    return redact_url(url, mask="***")
 
 
 def _fallback(value: Any) -> Any:
