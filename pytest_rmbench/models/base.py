@@ -40,18 +40,62 @@ class Prepared:
 
 @runtime_checkable
 class RewardModelAdapter(Protocol):
-    """Scores (prompt, answer) sequences.
+    """Scores (prompt, answer) sequences; what every model kind builds.
 
     The engine calls `prepare` once per distinct request of a chunk, sorts the results by
-    `length`, and calls `score_batch` on consecutive slices. Attributes `name`, `kind`,
-    `dtype` and `device` are reported.
+    `length`, and calls `score_batch` on consecutive slices. `name`, `kind`, `dtype`,
+    `device` and `versions` (library -> version) are reported. The capabilities:
+    `pairwise` (it judges (prompt, A, B): it is given JudgeRequests in both orders) and
+    `steps` (it scores a StepsRequest with one score per step, as a process reward model).
+    `close()` releases what the adapter holds (connections, weights); it is called once,
+    at the end of the run.
+
+    Adapters from a conftest.py or a plugin may leave out `pairwise`, `steps`, `versions`
+    and `close`: read them through `capabilities`, `model_versions` and `close_model`,
+    which give the defaults (False, False, {}, nothing to close).
     """
 
     name: str
     kind: str
     dtype: str
     device: str
+    pairwise: bool
+    steps: bool
+    versions: dict
 
     def prepare(self, requests: Sequence[ScoreRequest]) -> list[Prepared]: ...
 
     def score_batch(self, batch: Sequence[Prepared]) -> list[float]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a loaded model can score."""
+
+    pairwise: bool = False  # judges (prompt, A, B)
+    steps: bool = False  # gives per-step scores
+
+
+def capabilities(model: Any) -> Capabilities:
+    """The capabilities of any adapter, the built-in ones or one a user wrote (defaults: False)."""
+    return Capabilities(pairwise=bool(getattr(model, "pairwise", False)), steps=bool(getattr(model, "steps", False)))
+
+
+def model_versions(model: Any) -> dict[str, str]:
+    """library -> version, as strings ({} when the adapter says nothing)."""
+    return {str(k): str(v) for k, v in (getattr(model, "versions", None) or {}).items()}
+
+
+def model_info(model: Any) -> dict:
+    """kind, dtype, device and versions of a loaded adapter (None for what it does not say)."""
+    return {"kind": getattr(model, "kind", None), "dtype": getattr(model, "dtype", None),
+            "device": getattr(model, "device", None), "versions": model_versions(model)}
+
+
+def close_model(model: Any) -> None:
+    """Release what the adapter holds; nothing for one without `close`, or for None."""
+    close = getattr(model, "close", None)
+    if callable(close):
+        close()

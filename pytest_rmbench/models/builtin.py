@@ -15,6 +15,9 @@ class BuiltinModel:
     kind = "builtin"
     dtype = "n/a"
     device = "cpu"
+    pairwise = False
+    steps = False
+    versions: dict = {}  # no library scores
 
     def __init__(self, which: str, seed: int = 0):
         if which not in NAMES:
@@ -41,6 +44,9 @@ class BuiltinModel:
             digest_size=8,
         ).digest()
         return int.from_bytes(digest, "big") / 2**64
+
+    def close(self) -> None:
+        pass  # nothing held
 
 
 def build(spec: ModelSpec) -> BuiltinModel:

@@ -9,6 +9,7 @@ from typing import Sequence
 from ..items import MultiHeadScore, ScoreRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import ChatEncoder
+from .device import free_accelerator_memory
 from .loading import (  # the shared names are re-exported: other modules and tests import them from here
     DTYPES,
     UNBOUNDED,
@@ -36,6 +37,12 @@ __all__ = [
 
 class ClassifierModel:
     kind = "classifier"
+    name: str
+    dtype: str
+    device: str
+    pairwise = False  # one score per (prompt, answer)
+    steps = False  # one score per answer
+    versions: dict  # torch, transformers: set when loaded
 
     def __init__(self, spec: ModelSpec):
         import torch
@@ -119,6 +126,11 @@ class ClassifierModel:
             return rewards
         # several outputs: each travels with the reward, for the report's per-head accuracies
         return [MultiHeadScore(r, row) for r, row in zip(rewards, logits.float().cpu().tolist())]
+
+    def close(self) -> None:
+        """Let the weights go (and the GPU memory they hold): the run is over."""
+        self.model = None
+        free_accelerator_memory()
 
 
 def build(spec: ModelSpec) -> ClassifierModel:

@@ -41,6 +41,7 @@ from typing import Sequence
 from ..items import ScoreRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import ChatEncoder, RmbenchWarning, fallback_text, merge_consecutive
+from .device import free_accelerator_memory
 from .loading import (
     default_device,
     dtype_name,
@@ -132,6 +133,12 @@ class DpoModel:
     """
 
     kind = "dpo"
+    name: str
+    dtype: str
+    device: str
+    pairwise = False  # one score per (prompt, answer)
+    steps = False  # one score per answer
+    versions: dict  # torch, transformers: set when loaded
 
     def __init__(self, spec: ModelSpec):  # noqa: C901 - a list of checks, each with its message
         import torch
@@ -304,6 +311,11 @@ def _output_vocab_size(model) -> int:
     if weight is not None:
         return int(weight.shape[0])
     return int(getattr(model.config, "vocab_size", 0) or 0)
+
+    def close(self) -> None:
+        """Let the weights go (and the GPU memory they hold): the run is over."""
+        self.model = self.ref_model = None
+        free_accelerator_memory()
 
 
 def build(spec: ModelSpec) -> DpoModel:

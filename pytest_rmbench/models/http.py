@@ -132,9 +132,6 @@ RETRY_STATUSES = (408, 429)
 BREAKER_MIN = 8
 BREAKER_PER_SLOT = 2
 
-JUDGE_TEMPLATE = DEFAULT_TEMPLATE  # one default judge prompt for local and served judges
-
-
 
 class HttpModelError(Exception):
     """A request to the server failed for good; the message names the status or reason."""
@@ -247,7 +244,7 @@ def _flag(value: str | None) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
-def judge_text(request: JudgeRequest, template: str = JUDGE_TEMPLATE) -> str:
+def judge_text(request: JudgeRequest, template: str = DEFAULT_TEMPLATE) -> str:
     """The judge prompt, filled exactly as the local judge kind fills it."""
     return fill_template(template, question_text(request.prompt), request.answer_a, request.answer_b)
 
@@ -399,6 +396,9 @@ class HttpModel:
     kind = "http"
     dtype = "n/a"
     device = "remote"
+    pairwise = False  # set from the URL (?judge=1, or a judge template)
+    steps = False
+    versions: dict  # the schema it speaks
 
     def __init__(self, spec: ModelSpec):
         options = spec.options or {}
@@ -455,7 +455,7 @@ class HttpModel:
 
         template_path = options.get("judge_template")
         self.pairwise = _flag(params["judge"]) if "judge" in params else bool(template_path)
-        self.judge_template = JUDGE_TEMPLATE
+        self.judge_template = DEFAULT_TEMPLATE  # one default judge prompt for local and served judges
         if self.pairwise:
             if (options.get("judge_mode") or "logprob") != "logprob":
                 raise ModelLoadError("an http judge compares the labels' logprobs: --rm-judge-mode must be logprob")

@@ -68,6 +68,7 @@ from typing import Sequence
 from ..items import JudgeRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import FALLBACK_ROLE_NAMES
+from .device import free_accelerator_memory
 from .loading import (
     default_device,
     dtype_name,
@@ -210,7 +211,12 @@ class JudgeModel:
     the classifier's (pytest_rmbench.models.loading); the prompt and scoring are its own."""
 
     kind = "judge"
-    pairwise = True
+    name: str
+    dtype: str
+    device: str
+    pairwise = True  # judges (prompt, A, B)
+    steps = False
+    versions: dict  # torch, transformers: set when loaded
 
     def __init__(self, spec: ModelSpec):
         import torch
@@ -393,6 +399,11 @@ class JudgeModel:
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=config)
         return self.tokenizer.batch_decode(out[:, input_ids.shape[1] :], skip_special_tokens=True)
+
+    def close(self) -> None:
+        """Let the weights go (and the GPU memory they hold): the run is over."""
+        self.model = None
+        free_accelerator_memory()
 
 
 def build(spec: ModelSpec) -> JudgeModel:

@@ -59,6 +59,7 @@ from typing import Sequence
 from ..items import ScoreRequest, StepsRequest, prompt_messages
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import ChatEncoder
+from .device import free_accelerator_memory
 from .dpo import CAUSAL_SUFFIXES
 from .loading import (
     default_device,
@@ -172,7 +173,12 @@ class PrmModel:
     """Per-step probabilities from a process reward model; see the module's docstring."""
 
     kind = "prm"
+    name: str
+    dtype: str
+    device: str
+    pairwise = False  # one score per (prompt, answer)
     steps = True  # scores StepsRequest (one probability per step)
+    versions: dict  # torch, transformers: set when loaded
 
     def __init__(self, spec: ModelSpec):  # noqa: C901 - a list of checks, each with its message
         import torch
@@ -371,6 +377,11 @@ def _output_vocab_size(model) -> int:
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     weight = getattr(head, "weight", None)
     return int(weight.shape[0]) if weight is not None else vocab_size(model)
+
+    def close(self) -> None:
+        """Let the weights go (and the GPU memory they hold): the run is over."""
+        self.model = None
+        free_accelerator_memory()
 
 
 def build(spec: ModelSpec) -> PrmModel:

@@ -34,7 +34,9 @@ class ScoresModel:
     kind = "scores"
     dtype = "n/a"
     device = "cpu"
+    pairwise = False
     steps = True  # answers a StepsRequest from the file's steps lines
+    versions: dict = {}  # no library scores
 
     def __init__(self, name: str, path: str, scores: dict):
         self.name = name
@@ -90,6 +92,9 @@ class ScoresModel:
             f"no score in {self.path} for the answer {shorten(request.answer)} "
             f"to the prompt {shorten_prompt(request.prompt)} ({why})"
         )
+
+    def close(self) -> None:
+        pass  # the file was read whole when the model was built: nothing held
 
 
 def score_file_path(model: str) -> str:

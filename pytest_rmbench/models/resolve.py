@@ -1,0 +1,151 @@
+"""The model, resolved once per run: its kind, capabilities and where it runs, from the spec alone.
+
+`resolve(spec)` looks at the `--rm-model` string and, for a local model under `--rm-kind auto`,
+reads its config.json once; it never loads the model and never raises. What cannot be told
+from the spec (a causal LM under `--rm-kind auto`) is kept in `error`, and surfaces as the
+model's load error when the model is built or its first items score.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from .base import ModelLoadError, ModelSpec
+
+# the built-in kinds, in the order help texts list them
+BUILTIN_KINDS = ("classifier", "dpo", "judge", "prm", "http", "scores", "builtin")
+# kinds named by the model string's prefix
+PREFIXES = (("builtin:", "builtin"), ("scores:", "scores"), ("http://", "http"), ("https://", "http"))
+# transformers kinds loaded in this process: their scores are cached against the model's files
+LOCAL_KINDS = ("classifier", "dpo", "judge", "prm")
+# kinds that use no GPU of this process (a server, a file, a formula): -n auto gives them no worker per GPU
+NO_GPU_KINDS = ("builtin", "http", "scores")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What the run knows of its model before loading it."""
+
+    spec: ModelSpec
+    kind: str | None  # None when it cannot be told (see error)
+    pairwise: bool | None  # judges (prompt, A, B); None: only the loaded model can tell
+    local: bool  # a local transformers kind: scores cached against its files
+    one_worker_per_gpu: bool  # it runs on a GPU in this process (-n auto: one worker per GPU)
+    display_name: str  # the model string as reports and logs show it: no credentials from a URL
+    error: str | None = None  # why the kind cannot be told: the model's load error
+    architectures: tuple[str, ...] = ()  # from the local config.json, when it was read
+
+    def require_kind(self) -> str:
+        """The kind; ModelLoadError when it cannot be told."""
+        if self.error is not None or self.kind is None:
+            raise ModelLoadError(self.error or f"the kind of {self.display_name!r} cannot be told; say it with --rm-kind")
+        return self.kind
+
+
+def display_name(model: str) -> str:
+    """`model` without the user:password of a URL."""
+    if "://" not in model:
+        return model
+    from .http import strip_credentials
+
+    return strip_credentials(model)
+
+
+def read_architectures(model: str) -> list[str]:
+    """`architectures` of the model's config.json, if the model is on this machine; else []."""
+    from .fingerprint import local_model_dir
+
+    folder = local_model_dir(model)
+    if folder is None:
+        return []
+    try:
+        with open(os.path.join(folder, "config.json"), encoding="utf-8") as fh:
+            return list(json.load(fh).get("architectures") or [])
+    except (OSError, ValueError, TypeError, AttributeError):
+        return []
+
+
+def _kind_of(spec: ModelSpec) -> tuple[str | None, tuple[str, ...], str | None]:
+    """(kind, architectures read, error): the kind the user named, or the one the model's name or
+    config makes certain. config.json is read at most once."""
+    if spec.kind != "auto":
+        return spec.kind, (), None
+    for prefix, kind in PREFIXES:
+        if spec.model.startswith(prefix):
+            return kind, (), None
+    architectures = tuple(read_architectures(spec.model))
+    if any(a.endswith(("ForTokenClassification", "ForProcessRewardModel")) for a in architectures):
+        return "prm", architectures, None  # a score per token: read at each step's end
+    if any(a.endswith("ForCausalLM") for a in architectures):
+        return None, architectures, (
+            f"{spec.model!r} is a causal language model ({', '.join(architectures)}): it could be scored as a "
+            "DPO policy (--rm-kind dpo), a pairwise judge (--rm-kind judge) or a process reward model "
+            "(--rm-kind prm with --rm-step-token); say which with --rm-kind"
+        )
+    return "classifier", architectures, None  # a sequence classifier, or not found locally: loading says why
+
+
+def _pairwise(spec: ModelSpec, kind: str | None, architectures: tuple[str, ...]) -> bool | None:
+    if kind is None:
+        return False  # the load error comes, once, when the model is built
+    if kind == "judge":
+        return True
+    if kind == "http" or kind not in BUILTIN_KINDS:
+        return None  # a server or a plugin's kind: only the loaded model can tell
+    if spec.kind == "auto" and kind == "classifier" and not architectures:
+        return None  # a guess: the name may belong to a plugin's kind
+    return False
+
+
+def resolve(spec: ModelSpec, config=None) -> ResolvedModel:
+    """The spec resolved; never raises (see ResolvedModel.error).
+
+    With `config` (a pytest Config), the result is remembered for the run: later calls
+    with an equal spec (the built-in model hooks, the plugin) return it without reading
+    the model's config.json again.
+    """
+    stash = getattr(config, "stash", None)
+    if stash is not None:
+        known = stash.get(_RESOLVED_KEY, None)
+        if known is not None and known.spec == spec:
+            return known
+    kind, architectures, error = _kind_of(spec)
+    resolved = ResolvedModel(
+        spec=spec,
+        kind=kind,
+        pairwise=_pairwise(spec, kind, architectures),
+        local=kind in LOCAL_KINDS,
+        one_worker_per_gpu=kind not in NO_GPU_KINDS,
+        display_name=display_name(spec.model),
+        error=error,
+        architectures=architectures,
+    )
+    if stash is not None:
+        stash[_RESOLVED_KEY] = resolved
+    return resolved
+
+
+def detect_kind(spec: ModelSpec) -> str:
+    """The kind the user named, or the one the model's name or config makes certain;
+    ModelLoadError when it cannot be told."""
+    return resolve(spec).require_kind()
+
+
+def pairwise_hint(spec: ModelSpec) -> bool | None:
+    """Whether the model judges (prompt, A, B) pairs; None when only the loaded model can tell
+    (an http server, a kind from a plugin, a model that is not on this machine).
+    ModelLoadError when the kind cannot be told."""
+    resolved = resolve(spec)
+    resolved.require_kind()
+    return resolved.pairwise
+
+
+def _stash_key():
+    import pytest
+
+    return pytest.StashKey[ResolvedModel]()
+
+
+_RESOLVED_KEY = _stash_key()
