@@ -37,7 +37,7 @@ class BenchmarkFile(pytest.File):
             # error ("Interrupted: 1 error during collection", exit 2), while this file is only
             # not there yet (a clone made without git-lfs). The other files still run; exit 1.
             parsed = ParsedFile(exc.path, entries=[exc.problem()])
-            self.config.stash[PLUGIN_KEY].note_file(parsed)
+            self.config.stash[SESSION_KEY].catalog.note_file(parsed)
             yield BadItem.from_parent(self, name="git-lfs-pointer", problem=parsed.entries[0])
             return
         except FileParseError as exc:
@@ -46,7 +46,7 @@ class BenchmarkFile(pytest.File):
             self.warn(RmbenchWarning(
                 f"{self._display_path()}: unknown field(s) ignored: {', '.join(sorted(set(parsed.unknown_fields)))}"
             ))
-        self.config.stash[PLUGIN_KEY].note_file(parsed)
+        self.config.stash[SESSION_KEY].catalog.note_file(parsed)
         yield from make_tests(self, parsed.entries)
 
     def _display_path(self) -> str:
@@ -69,7 +69,7 @@ class BenchmarkSuite(pytest.Collector):
             entries = list(self.suite.load(self.source))
         except SuiteDataError as exc:
             raise self.CollectError(f"{self.name}: {exc}") from None
-        self.config.stash[PLUGIN_KEY].note_suite(self.suite, self.source, entries)
+        self.config.stash[SESSION_KEY].catalog.note_suite(self.suite, self.source, entries)
         yield from make_tests(self, entries)
 
     def reportinfo(self):
@@ -129,8 +129,7 @@ class BenchmarkTest(pytest.Function):
     item: Item
 
     def runtest(self) -> None:
-        plugin = self.config.stash[PLUGIN_KEY]
-        outcome = plugin.outcome_for(self)
+        outcome = self.config.stash[SESSION_KEY].outcome_for(self)
         self.stash[OUTCOME_KEY] = outcome
         # per-testcase <properties> in JUnit XML, for CI dashboards
         self.user_properties.extend([
@@ -153,47 +152,9 @@ class BenchmarkTest(pytest.Function):
         return super().repr_failure(excinfo)
 
 
-def _preview(text) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= ANSWER_PREVIEW else text[:ANSWER_PREVIEW] + "..."
-
-
-def _scores(values) -> str:
-    return "[" + ", ".join(format(v, ".4g") for v in values) + "]"
-
-
 def incorrect_text(item: Item, outcome: ItemOutcome) -> str:
-    """Why the item failed, in the words of its kind's rule."""
-    d = outcome.details
-    head = f"incorrect {item.kind} ({item.source})"
-    if item.kind == "steps":
-        where = "no wrong step" if d["label"] == -1 else f"the first wrong step is {d['label']}"
-        said = "no wrong step" if d["prediction"] == -1 else f"step {d['prediction']}"
-        return f"{head}\n  {where}; the model flagged {said}\n  step scores {_scores(d['step_scores'])}"
-    if item.kind == "style_matrix":
-        rows = "\n".join("    " + " ".join("+" if c else "-" for c in row) for row in d["matrix"])
-        return (f"{head}\n  chosen style i beats rejected style j (+) or not (-):\n{rows}\n"
-                f"  hard {d['hard']:.3g}  normal {d['normal']:.3g}  easy {d['easy']:.3g}  credit {outcome.credit:.3g}")
-    if item.kind in ("best_of_n", "ties"):
-        return (f"{head}\n  chosen scores   {_scores(d['chosen_scores'])}\n  rejected scores {_scores(d['rejected_scores'])}\n"
-                f"  credit {outcome.credit:.3g} (must be 1)")
-    if item.kind == "judged" and "verdicts" in d:
-        return f"{head}\n  label {d['label']}; the judge said {d['verdicts'][0]} and, with A and B swapped, {d['verdicts'][1]}"
-    if item.kind == "judged":
-        return (f"{head}\n  label {d['label']}; score(A) {outcome.chosen_score if item.label == 'A>B' else outcome.rejected_score:.6g}, "
-                f"score(B) {outcome.rejected_score if item.label == 'A>B' else outcome.chosen_score:.6g}: the verdict is {d['verdict']}")
-    if item.kind == "consistency":
-        return (f"{head}\n  under its own prompt   {outcome.chosen_score:.6g}\n  under the contrast prompt {outcome.rejected_score:.6g}\n"
-                f"  margin {outcome.margin:+.6g} (must be > 0)")
-    if "verdicts" in d:  # a pair judged in both orders
-        return (f"incorrect preference ({item.source})\n  the judge said {d['verdicts'][0]} with chosen as A and "
-                f"{d['verdicts'][1]} with chosen as B")
-    return (
-        f"incorrect preference ({item.source})\n"
-        f"  chosen   score {outcome.chosen_score:.6g}: {_preview(item.chosen)}\n"
-        f"  rejected score {outcome.rejected_score:.6g}: {_preview(item.rejected)}\n"
-        f"  margin {outcome.margin:+.6g} (must be > 0)"
-    )
+    """Why the item failed, in the words of its kind's rule (the kind's `explain`)."""
+    return item.explain(outcome)
 
 
 class BenchmarkItemError(Exception):
@@ -219,6 +180,126 @@ class BadItem(pytest.Item):
         return self.path, (self.problem.line - 1) if self.problem.line else None, self.name
 
 
-# set by plugin.py; here so the nodes need not import the plugin module
-PLUGIN_KEY = pytest.StashKey()
+# the run's RunSession, set at configure time; here so the nodes need not import the session module
+SESSION_KEY = pytest.StashKey()
 OUTCOME_KEY = pytest.StashKey[ItemOutcome]()
+
+
+# -- suites: resolved once by name, collected beside the session's files -------------------------
+def suite_options(settings) -> dict:
+    """--rm-suite-option NAME=VALUE lines, --rm-languages and --rm-prior-sets, for every suite."""
+    from .items.files import parse_assignments
+
+    try:
+        options = dict(parse_assignments(list(settings.suite_option_lines), "--rm-suite-option"))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    options.update({"languages": list(settings.languages), "prior_sets": settings.prior_sets})
+    return options
+
+
+def resolve_suites(config, settings) -> list:
+    """The run's suites: --rm-bench names through the hook (a plugin's suite first), then --rm-dataset."""
+    found = []
+    for name in settings.bench:
+        suite = config.hook.pytest_rmbench_make_suite(config=config, name=name)
+        if suite is None:
+            from .suites import SUITES
+
+            raise pytest.UsageError(
+                f"--rm-bench {name!r}: unknown suite; available: {', '.join(SUITES.names())} (or a suite a plugin adds)"
+            )
+        found.append(suite)
+    if settings.datasets:
+        from .suites.dataset import DatasetSuite, parse_columns
+
+        try:
+            columns = parse_columns(settings.columns)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--rm-columns: {exc}") from None
+        for target in settings.datasets:
+            found.append(DatasetSuite.for_target(target, columns, split=settings.dataset_split, config=settings.dataset_config))
+    elif settings.columns:
+        raise pytest.UsageError("--rm-columns maps the columns of --rm-dataset: give --rm-dataset NAME_OR_PATH too")
+    taken = [s.name for s in found]
+    duplicates = sorted({n for n in taken if taken.count(n) > 1})
+    if duplicates:
+        raise pytest.UsageError(f"two suites are named {', '.join(duplicates)}: node ids would clash")
+    return found
+
+
+def suite_collectors(session, suites, settings) -> list:
+    from .suites import DataSource
+
+    options = suite_options(settings)
+    return [BenchmarkSuite.from_parent(session, name=suite.name, nodeid=suite.name, suite=suite,
+                                       source=DataSource(suite=suite.name, data_dir=settings.data_dir,
+                                                         revision=settings.revision, options=options))
+            for suite in suites]
+
+
+# -- outcomes on reports ------------------------------------------------------------------------
+def item_record(item, index: int) -> dict:
+    """What the controller learns about one item: plain data, carried on the test report."""
+    suite = isinstance(item.parent, BenchmarkSuite)
+    if isinstance(item, BadItem):
+        p = item.problem
+        outcome, entry = ItemOutcome(ERROR, error=p.describe()), None
+        subset, item_id = p.subset or "(invalid)", p.id
+    else:
+        outcome = item.stash.get(OUTCOME_KEY, None) or ItemOutcome(ERROR, error="the item did not run")
+        entry = item.item
+        subset, item_id = entry.subset, entry.id
+    chosen_longer = entry.chosen_longer() if entry is not None else None
+    return {
+        "index": index,
+        "nodeid": item.nodeid,
+        "file": item.nodeid.split("::", 1)[0],
+        "id": item_id,
+        # suites share subset names (Safety, Math, ...): the report keeps them apart
+        "subset": f"{item.parent.name}/{subset}" if suite else subset,
+        "suite_subset": subset if suite else None,
+        "kind": entry.kind if entry is not None else None,
+        "group": (entry.group or None) if entry is not None else None,
+        "outcome": outcome.outcome,
+        "credit": outcome.credit,
+        "chosen_score": outcome.chosen_score,
+        "rejected_score": outcome.rejected_score,
+        "margin": outcome.margin,
+        "truncated": outcome.truncated,
+        "strict": bool(entry and entry.strict),
+        "length_correct": entry.length_prefers_chosen() if chosen_longer is not None else None,
+        "chosen_longer": chosen_longer,
+        "verdicts": outcome.details.get("verdicts"),
+        "details": outcome.details or None,
+        "texts": _report_texts(entry) if entry else None,
+        "content_hash": entry.content_hash() if entry else None,
+        "prompt_hash": entry.prompt_hash() if entry else None,
+        "error": outcome.error,
+    }
+
+
+def _report_texts(entry) -> dict:
+    texts = getattr(entry, "report_texts", None)
+    if texts is not None:
+        return texts()
+    from .plugin import item_texts  # until every kind carries its own
+
+    return item_texts(entry)
+
+
+def test_status(report, not_loaded: str):
+    """The word pytest shows for a benchmark item's outcome (None: pytest's own)."""
+    if report.outcome == "rerun":  # a benchmark item whose xdist worker died: it runs again
+        return "rerun", "R", ("RERUN", {"yellow": True})
+    record = getattr(report, "rmbench", None)
+    if record is None or report.when != "call":
+        return None
+    if record["outcome"] == INCORRECT:
+        return "incorrect", "i", ("INCORRECT", {"yellow": True})
+    if record["outcome"] == ERROR and record["error"] == not_loaded:
+        # one load error, said once at the top of the summary, not once per item
+        return "unscored", "E", ("UNSCORED", {"red": True})
+    if record["outcome"] == ERROR:
+        return "error", "E", ("ERROR", {"red": True})
+    return None

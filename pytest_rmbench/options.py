@@ -6,7 +6,9 @@ Every option has an ini twin; the command line wins over ini.
 from __future__ import annotations
 
 import math
+import os
 import re
+from dataclasses import dataclass
 
 import pytest
 
@@ -137,37 +139,36 @@ def setting(config, name):
     return config.getini(name) if value in (None, []) else value
 
 
-def int_setting(config, name, minimum=1):
-    raw = setting(config, name)
-    if raw in (None, ""):
-        return None
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise pytest.UsageError(f"{name}: expected an integer, got {raw!r}") from None
-    if value < minimum:
-        raise pytest.UsageError(f"{name}: must be at least {minimum}, got {value}")
-    return value
+def flag(name: str) -> str:
+    """An option's command-line spelling, for messages: rm_max_regression -> --rm-max-regression."""
+    return "--" + name.replace("_", "-")
 
 
-def float_setting(config, name, low: float, high: float) -> float:
-    raw = setting(config, name)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise pytest.UsageError(f"{name}: expected a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise pytest.UsageError(f"{name}: must be between {low} and {high}, got {value}")
-    return value
-
-
+# name -> (low, high, integer, open_low): every numeric option and its range, in one place
+NUMBERS = {
+    "rm_max_regression": (0.0, 1.0, False, False),
+    "rm_beta": (0.0, math.inf, False, True),
+    "rm_timeout": (0.0, math.inf, False, True),
+    "rm_concurrency": (1, math.inf, True, False),
+    "rm_head": (0, math.inf, True, False),
+    "rm_step_threshold": (0.0, 1.0, False, False),
+    "rm_min_batch_fill": (0.0, 1.0, False, False),
+    "rm_batch_size": (1, math.inf, True, False),
+    "rm_max_batch_tokens": (1, math.inf, True, False),
+    "rm_chunk_size": (1, math.inf, True, False),
+    "rm_gpus_per_worker": (1, math.inf, True, False),
+    "rm_max_length": (1, math.inf, True, False),
+    "rm_seed": (0, math.inf, True, False),
+}
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def _number(config, name: str, low: float, high: float, *, integer: bool = False, open_low: bool = False) -> None:
+def number(config, name: str):
+    """A numeric option, checked against its range in NUMBERS (exit 4 naming the flag); None when unset."""
+    low, high, integer, open_low = NUMBERS[name]
     raw = setting(config, name)
     if raw in (None, ""):
-        return
+        return None
     try:
         value = int(raw) if integer else float(raw)
     except (TypeError, ValueError):
@@ -176,25 +177,11 @@ def _number(config, name: str, low: float, high: float, *, integer: bool = False
         bound = f"greater than {low:g}" if open_low and high == math.inf else (
             f"at least {low:g}" if high == math.inf else f"between {low:g} and {high:g}")
         raise pytest.UsageError(f"{flag(name)}: must be {bound}, got {raw}")
+    return value
 
 
-def flag(name: str) -> str:
-    """An option's command-line spelling, for messages: rm_max_regression -> --rm-max-regression."""
-    return "--" + name.replace("_", "-")
-
-
-def check_settings(config) -> None:
-    """Every numeric option in range, and names that must be names, before anything runs (exit 4)."""
-    _number(config, "rm_max_regression", 0.0, 1.0)
-    _number(config, "rm_beta", 0.0, math.inf, open_low=True)
-    _number(config, "rm_timeout", 0.0, math.inf, open_low=True)
-    _number(config, "rm_concurrency", 1, math.inf, integer=True)
-    _number(config, "rm_head", 0, math.inf, integer=True)
-    _number(config, "rm_step_threshold", 0.0, 1.0)
-    _number(config, "rm_min_batch_fill", 0.0, 1.0)
-    for name in ("rm_batch_size", "rm_max_batch_tokens", "rm_chunk_size", "rm_gpus_per_worker", "rm_max_length"):
-        _number(config, name, 1, math.inf, integer=True)
-    _number(config, "rm_seed", 0, math.inf, integer=True)
+def _check_kind_options(config) -> None:
+    """Names that must be names, and a --rm-kind that fits the model's prefix (exit 4)."""
     weights = setting(config, "rm_head_weights")
     if weights not in (None, ""):
         try:
@@ -216,7 +203,7 @@ def check_settings(config) -> None:
         raise pytest.UsageError(f"--rm-kind {kind} needs --rm-model={prefixes[0]}..., got --rm-model={strip_credentials(model)}")
 
 
-def model_spec(config) -> ModelSpec | None:
+def _model_spec(config, numbers: dict) -> ModelSpec | None:
     model = setting(config, "rm_model")
     if not model:
         return None
@@ -225,10 +212,105 @@ def model_spec(config) -> ModelSpec | None:
         kind=setting(config, "rm_kind") or "auto",
         dtype=setting(config, "rm_dtype") or None,
         device=setting(config, "rm_device") or None,
-        max_length=int_setting(config, "rm_max_length"),
-        seed=int_setting(config, "rm_seed", minimum=0) or 0,
+        max_length=numbers["rm_max_length"],
+        seed=numbers["rm_seed"] or 0,
         trust_remote_code=bool(setting(config, "rm_trust_remote_code")),
         allow_pickle=bool(setting(config, "rm_allow_pickle")),
-        gpus=int_setting(config, "rm_gpus_per_worker"),
+        gpus=numbers["rm_gpus_per_worker"],
         options={name[3:]: setting(config, name) for name in KIND_OPTIONS if setting(config, name) not in (None, "")},
     )
+
+
+def _names(config, name: str) -> tuple:
+    return tuple(dict.fromkeys(setting(config, name) or []))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every pytest-rmbench setting, read once at configure time (command line over ini),
+    range-checked (a bad value is exit 4 naming the flag) and typed."""
+
+    model: ModelSpec | None  # None: no --rm-model, benchmark items are skipped
+    max_sequences: int
+    max_tokens: int
+    min_fill: float
+    chunk_size: int
+    gpus_per_worker: int
+    step_threshold: float
+    file_patterns: tuple
+    save_scores: str | None  # as given (messages show it so); RunSession makes it absolute
+    report: str | None
+    html: str | None
+    markdown: str | None  # the option; GITHUB_STEP_SUMMARY is read when the summary is written
+    store: str | None
+    no_store: bool
+    cache_dir: str | None
+    no_cache: bool
+    baseline: str | None
+    max_regression: float
+    gate_rule: str
+    inconclusive: str
+    rerun_regressions: bool
+    bench: tuple
+    datasets: tuple
+    columns: str
+    dataset_split: str | None
+    dataset_config: str | None
+    data_dir: str | None
+    revision: str | None
+    suite_option_lines: tuple
+    languages: tuple
+    prior_sets: bool
+    threshold_lines: tuple  # ((source, [NAME=VALUE, ...]), ...): ini first, the command line last
+    section_lines: tuple
+
+    @classmethod
+    def from_config(cls, config) -> "Settings":
+        numbers = {name: number(config, name) for name in NUMBERS}
+        _check_kind_options(config)
+        option = config.option
+        return cls(
+            model=_model_spec(config, numbers),
+            max_sequences=numbers["rm_batch_size"],
+            max_tokens=numbers["rm_max_batch_tokens"],
+            min_fill=numbers["rm_min_batch_fill"],
+            chunk_size=numbers["rm_chunk_size"],
+            gpus_per_worker=numbers["rm_gpus_per_worker"],
+            step_threshold=numbers["rm_step_threshold"],
+            file_patterns=tuple(config.getini("rm_file_patterns")),
+            save_scores=setting(config, "rm_save_scores") or None,
+            report=setting(config, "rm_report") or None,
+            html=setting(config, "rm_html") or None,
+            markdown=setting(config, "rm_markdown") or None,
+            store=setting(config, "rm_store") or None,
+            no_store=bool(setting(config, "rm_no_store")),
+            cache_dir=setting(config, "rm_cache_dir") or None,
+            no_cache=bool(setting(config, "rm_no_cache")),
+            baseline=setting(config, "rm_baseline") or None,
+            max_regression=numbers["rm_max_regression"] if numbers["rm_max_regression"] is not None else 0.01,
+            gate_rule=setting(config, "rm_gate_rule") or "point",
+            inconclusive=setting(config, "rm_inconclusive") or "pass",
+            rerun_regressions=bool(option.rm_rerun_regressions),
+            bench=_names(config, "rm_bench"),
+            datasets=_names(config, "rm_dataset"),
+            columns=setting(config, "rm_columns") or "",
+            dataset_split=setting(config, "rm_dataset_split") or None,
+            dataset_config=setting(config, "rm_dataset_config") or None,
+            data_dir=setting(config, "rm_data_dir") or None,
+            revision=setting(config, "rm_revision") or None,
+            suite_option_lines=tuple(setting(config, "rm_suite_options") or ()),
+            languages=tuple(c.strip() for c in (setting(config, "rm_languages") or "").split(",") if c.strip()),
+            prior_sets=bool(setting(config, "rm_prior_sets")),
+            threshold_lines=(("rm_min_accuracy", tuple(config.getini("rm_min_accuracy"))),
+                             ("--rm-min-accuracy", tuple(option.rm_min_accuracy))),
+            section_lines=(("rm_sections", tuple(config.getini("rm_sections"))),
+                           ("--rm-section", tuple(option.rm_sections))),
+        )
+
+    def limits(self):
+        from .engine import BatchLimits
+
+        return BatchLimits(self.max_sequences, self.max_tokens, self.min_fill)
+
+    def markdown_target(self) -> str | None:
+        return self.markdown or os.environ.get("GITHUB_STEP_SUMMARY") or None

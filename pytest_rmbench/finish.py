@@ -1,0 +1,260 @@
+"""The end of a run on the controller: records -> report -> gate -> store, JUnit, files, exit status.
+
+Called once by `RunSession.finish`. Each step is a short function over plain data; a step
+that fails costs its own output (a warning, or one line in the summary), never the others.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from .items.files import Section, parse_assignments, parse_section_assignment, parse_threshold_value
+from .engine import one_line
+from .report import baseline as baseline_mod
+from .report.aggregate import aggregate, write_json
+from .report.gate import GateConfig, GateConfigError, RULES, INCONCLUSIVE, evaluate, merge_sections, merge_thresholds, validate
+from .storage import history
+from .storage.outputs import append_text, write_text
+
+__all__ = ["GateConfigError", "finish_run", "gate_config", "worker_figures"]
+
+
+def gate_config(settings, catalog) -> GateConfig:
+    """Thresholds and sections from the files' headers, then ini, then the command line."""
+    (ini_sections, cli_sections), (ini_thresholds, cli_thresholds) = settings.section_lines, settings.threshold_lines
+    try:  # parsed in the order the messages have always come in
+        cli_s, ini_s = ({n: parse_section_assignment(n, v) for n, v in parse_assignments(lines, source)}
+                        for source, lines in (cli_sections, ini_sections))
+        cli_t, ini_t = ({n: parse_threshold_value(n, v) for n, v in parse_assignments(lines, source)}
+                        for source, lines in (cli_thresholds, ini_thresholds))
+    except ValueError as exc:
+        raise GateConfigError(str(exc)) from None
+    files = catalog.files
+    file_sections = [(path, {n: Section(n, w) for n, w in f["sections"].items()}) for path, f in files.items()]
+    config = GateConfig(
+        thresholds=merge_thresholds([(p, f["gate"]) for p, f in files.items()] + [("ini", ini_t), ("command line", cli_t)]),
+        sections=merge_sections(file_sections + [("ini", ini_s), ("command line", cli_s)]),
+        rule=settings.gate_rule,
+        inconclusive=settings.inconclusive,
+    )
+    if config.rule not in RULES or config.inconclusive not in INCONCLUSIVE:
+        raise GateConfigError(f"rm_gate_rule must be one of {RULES} and rm_inconclusive one of {INCONCLUSIVE}")
+    validate(config, catalog.subsets(), set(catalog.suites))
+    return config
+
+
+def peak_memory_bytes() -> int | None:
+    """Peak memory of this process: the GPU's if a CUDA model ran, else resident memory."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        return int(torch.cuda.max_memory_allocated())
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def worker_figures(run) -> dict:
+    """One scoring process's figures: throughput, cache hits, memory, and what model ran."""
+    from .session import model_info
+
+    stats = run.scorer.stats
+    model = run._model
+    info = {} if model is None else model_info(model)
+    if model is None and stats.cached:  # every score came from the cache: say what made them
+        cache = run.score_cache()
+        try:
+            info = dict(cache[0].model_info(cache[1]) or {}, from_cache=True) if cache else {}
+        except Exception:
+            info = {}
+    return {
+        "worker": getattr(run.config, "workerinput", {}).get("workerid", "main"),
+        "items": stats.pairs,
+        "sequences": stats.sequences,
+        "batches": stats.batches,
+        "tokens": stats.tokens,
+        "padded_tokens": stats.padded_tokens,
+        "oom_halvings": stats.oom_halvings,
+        "cached": stats.cached,
+        "seconds": stats.seconds,
+        "load_seconds": run.load_seconds,
+        "load_error": run.model_error,
+        "peak_memory_bytes": peak_memory_bytes(),
+        "device": info.get("device"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "versions": info.get("versions") or {},
+        "kind": info.get("kind"),
+        "dtype": info.get("dtype"),
+        "from_cache": bool(info.get("from_cache")),
+        "warnings": list(run.state.warnings) if run.is_worker else [],
+    }
+
+
+def finish_run(run, session, exitstatus) -> None:
+    state = run.state
+    if not run.config.pluginmanager.hasplugin("dsession"):  # not distributed: this process scored
+        state.workers = [run.worker_figures()]
+    for worker in state.workers:
+        state.warnings.extend(w for w in worker.get("warnings") or () if w not in state.warnings)
+    try:
+        config = gate_config(run.settings, run.catalog)
+    except GateConfigError as exc:  # under xdist the names are known only now
+        state.usage_error = f"pytest-rmbench: {exc}"
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+        return
+    summary = aggregate(list(state.records.values()), config.sections)
+    summary["scores"], summary["datasets"] = suite_scores(run)
+    suites = run.catalog.suites
+    summary["headlines"] = {n: (sc or {}).get(suites[n]["headline"]) for n, sc in summary["scores"].items()}
+    summary["selection"] = selection(run, exitstatus)
+    comparison, baseline_checks = compare_with_baseline(run, summary["items"], config.inconclusive)
+    gate = evaluate(config, summary, baseline_checks)
+    summary.pop("headlines")
+    state.report = _build_report(run, summary, gate)
+    state.report["baseline"] = comparison
+    record_run(run)
+    junit_properties(run.config, state.report)
+    write_files(run)
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return  # interrupted, internal or usage errors keep pytest's own code
+    ok = gate["passed"] and not state.other_failures and not state.collection_failed and not state.report_error
+    session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
+
+
+def suite_scores(run) -> tuple[dict, dict]:
+    """Each suite's official scores from its items' results, and the datasets it read."""
+    from .suites import SuiteResult
+
+    scores, datasets = {}, {}
+    for name, info in run.catalog.suites.items():
+        datasets[name] = {"headline": info["headline"], "datasets": info["datasets"], "not_run": info["not_run"],
+                          "items": info["items"]}
+        results = [
+            SuiteResult(r["id"], r["suite_subset"], r["outcome"], r.get("credit"), r.get("details") or {}, r.get("group") or "")
+            for r in run.state.records.values() if r["file"] == name and r.get("suite_subset") is not None
+        ]
+        if not results:
+            continue
+        suite = next((s for s in run.resolve_suites() if s.name == name), None)
+        try:
+            scores[name] = suite.score(results) if suite is not None else None
+        except Exception as exc:  # a scorer's bug must not lose the run's item results
+            run.state.warnings.append(f"{name}: the official score could not be computed: {type(exc).__name__}: {exc}")
+            scores[name] = None
+    return scores, datasets
+
+
+def selection(run, exitstatus) -> dict:
+    """Which files ran, and whether every collected item of them did: a partial run
+    (-k, -m, --lf, --rm-rerun-regressions, a crash) is never the `latest` baseline of a full one."""
+    state = run.state
+    why = []
+    if state.deselected:
+        why.append(f"{state.deselected} item(s) deselected (-k, -m, --lf, ...)")
+    if getattr(run.config.option, "lf", False):
+        why.append("--lf")
+    if run.settings.rerun_regressions:
+        why.append("--rm-rerun-regressions")
+    if state.collection_failed:
+        why.append("collection errors")
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        why.append(f"the session ended early ({pytest.ExitCode(exitstatus).name.lower()})")
+    missing = len(run.catalog.items) - len(state.records)
+    if missing > 0 and not state.deselected:
+        why.append(f"{missing} collected item(s) did not run")
+    return {"files": sorted({r["file"] for r in state.records.values()}), "partial": bool(why), "why": why}
+
+
+def compare_with_baseline(run, items: list[dict], inconclusive: str) -> tuple[dict | None, list[dict]]:
+    """(the comparison, its gate checks). A baseline the user named that cannot be used fails
+    the gate: a typo must not switch the regression gate off. Only `latest` with no earlier
+    complete run passes, with a line saying so."""
+    ref = run.settings.baseline
+    if not ref:
+        return None, []
+    files = sorted({i["file"] for i in items})
+    try:
+        baseline, label = history.load_baseline(ref, run.open_store, items, files)
+    except history.BaselineError as exc:
+        return None, [baseline_mod.unusable_check(str(exc))]
+    except Exception as exc:  # e.g. an unreadable store
+        return None, [baseline_mod.unusable_check(f"--rm-baseline={ref}: the run store cannot be read: {one_line(exc)}")]
+    if baseline is None:  # latest, and no earlier complete run of these files
+        run.state.notes.append(f"baseline: {label}")
+        return None, []
+    comparison = baseline_mod.compare(items, baseline["items"], run.settings.max_regression, seed=run.spec.seed)
+    comparison = {"run": baseline.get("run", {}).get("id", label), "label": label, **comparison}
+    if not comparison["shared"] and not comparison["edited"] and ref != "latest":
+        return comparison, [baseline_mod.unusable_check(f"--rm-baseline={ref}: {label} has no item of this run")]
+    if not comparison["shared"]:
+        return comparison, [baseline_mod.inconclusive_check(
+            f"{label} shares no unedited item with this run ({comparison['edited']} edited)", inconclusive)]
+    return comparison, baseline_mod.checks(comparison, inconclusive)
+
+
+def record_run(run) -> None:
+    if run.settings.no_store:
+        return
+    report = run.state.report
+    try:
+        fingerprint = run.config.hook.pytest_rmbench_model_fingerprint(config=run.config, spec=run.spec)
+        # the texts are in the files the items came from: the store keeps the results
+        stored = dict(report, items=[{k: v for k, v in i.items() if k != "texts"} for i in report["items"]])
+        run_id = run.open_store().record_run(
+            stored, fingerprint=fingerprint or run.model_name, git_commit=history.git_commit(str(run.config.rootpath))
+        )
+        report["run"]["id"] = run_id
+    except Exception as exc:  # the history is a convenience: never lose the run over it
+        run.state.warnings.append(f"the run could not be recorded in the run store: {type(exc).__name__}: {exc}")
+
+
+def junit_properties(config, report: dict) -> None:
+    """Run-level figures as <testsuite> properties (pytest's junitxml writes after this hook)."""
+    try:
+        from _pytest.junitxml import xml_key  # no public accessor; guarded in case it moves
+    except ImportError:
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    xml.add_global_property("rm_model", report["run"]["model"])
+    xml.add_global_property("rm_gate_passed", report["gate"]["passed"])
+    xml.add_global_property("rm_accuracy_overall", report["overall"]["accuracy"])
+    if report["run"].get("load_error"):
+        xml.add_global_property("rm_load_error", report["run"]["load_error"])
+    for kind, blocks in (("subset", report["subsets"]), ("section", report["sections"])):
+        for name, block in blocks.items():
+            xml.add_global_property(f"rm_accuracy_{kind}_{name}", block["accuracy"])
+
+
+def write_files(run) -> None:
+    """--rm-report, --rm-markdown (or $GITHUB_STEP_SUMMARY), --rm-html: one lost output never costs the others."""
+    settings = run.settings
+    outputs = [(settings.report, write_json)]
+    markdown = settings.markdown_target()
+    if markdown:
+        from .report.markdown import render_markdown
+
+        outputs.append((markdown, lambda report, path: append_text(path, render_markdown(report))))
+    if settings.html:
+        from .report.html import render_html
+
+        outputs.append((settings.html, lambda report, path: write_text(path, render_html(report))))
+    for path, write in outputs:
+        if not path:
+            continue
+        try:
+            write(run.state.report, path)
+        except Exception as exc:  # one output lost, not the others
+            run.state.report_error = f"pytest-rmbench: could not write {path!r}: {exc}"
+
+
+def _build_report(run, summary: dict, gate: dict) -> dict:
+    # TEMPORARY bridge until report/build.py lands: the old plugin's builder
+    from .plugin import build_report_dict
+
+    return build_report_dict(run, summary, gate)

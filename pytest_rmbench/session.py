@@ -1,0 +1,361 @@
+"""One pytest-rmbench run: its settings, its model, and what it opens and must close.
+
+`RunSession` is made once per pytest process at configure time. The hooks in plugin.py and
+the collection nodes in collect.py talk to it and to nothing else. It owns the resolved
+settings, the model (loaded on first use, once), the score cache, the score file, the run
+store, the chunk scorer, and what collection and the items' reports taught it; `close()`
+releases everything it opened, whatever way the run ended.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from .catalog import Catalog
+from .collect import BadItem, BenchmarkTest, item_record, matches, resolve_suites, suite_options
+from .engine import ChunkedScorer, SaveError, chunk_size_for, error_outcome, one_line, plan_chunks
+from .items import INCORRECT, ItemOutcome
+from .models.base import ModelLoadError
+from .models.kinds import pairwise_hint
+from .options import Settings
+from .report.progress import Progress
+from .report.terminal import NOT_LOADED
+from .storage import history
+from .storage.outputs import OutputError, check_output_file, check_output_folder
+
+
+@dataclass
+class RunState:
+    """What the run has learned so far: the controller's records and the facts for the summary."""
+
+    records: dict[str, dict] = field(default_factory=dict)  # node id -> item record
+    positions: dict[str, int] = field(default_factory=dict)  # node id -> collection order
+    workers: list[dict] = field(default_factory=list)  # each scoring process's figures
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # facts for the summary that are not warnings
+    explanations: dict[str, str] = field(default_factory=dict)  # node id -> why an INCORRECT item failed
+    other_failures: int = 0  # failed tests that are not benchmark items
+    collection_failed: bool = False
+    deselected: int = 0
+    usage_error: str | None = None
+    report_error: str | None = None
+    report: dict | None = None
+
+
+class RunSession:
+    """Per-process state of a run; the one object collection nodes and hooks talk to."""
+
+    def __init__(self, config):
+        self.config = config
+        self.settings = Settings.from_config(config)
+        self.spec = self.settings.model
+        self.is_worker = hasattr(config, "workerinput")
+        self.started = time.time()
+        self.state = RunState()
+        self.catalog = Catalog()
+        self.suites: list | None = None  # resolved once, at session start
+        self.suite_names: set[str] = set()
+        self.xdist = None  # the controller's xdist hooks, when xdist runs the items
+        self.progress: Progress | None = None  # in the process that owns the terminal
+        self._model = None
+        self.model_error: str | None = None  # why the model could not be loaded: tried once per process
+        self.load_seconds: float | None = None
+        self._cache: tuple | None | bool = False  # False: not opened yet
+        self._score_writer = None
+        self._store = None
+        self.scorer = ChunkedScorer(self.get_model, self.settings.limits(), self.score_cache, self._pairwise_hint(),
+                                    step_threshold=self.settings.step_threshold)
+        if self.spec is not None and not self.is_worker:
+            self._check_outputs()  # before the score file is emptied and before any scoring
+        # xdist workers may run in another folder: every process writes the one absolute path
+        self.save_scores_path = os.path.abspath(self.settings.save_scores) if self.settings.save_scores else None
+        if self.save_scores_path and self.spec is not None:
+            if not self.is_worker:  # emptied once, before any xdist worker starts
+                from .storage.scorefile import start_score_file
+
+                start_score_file(self.save_scores_path)
+            self.scorer.on_scores.append(self.save_scores)
+
+    # -- start-up ---------------------------------------------------------------------------
+    def _check_outputs(self) -> None:
+        """Every file the run will write must be writable now: a usage error (exit 4) beats a lost run."""
+        s = self.settings
+        files = [("--rm-save-scores", s.save_scores, None), ("--rm-report", s.report, None),
+                 ("--rm-html", s.html, None), ("--rm-markdown", s.markdown, None)]
+        if s.store and "://" not in s.store and not s.no_store:
+            files.append(("--rm-store", history.store_target(s.store, str(self.config.rootpath)), s.store))
+        try:
+            for option, path, shown in files:
+                if path:
+                    check_output_file(option, path, shown)
+            if not s.no_cache and s.cache_dir:
+                check_output_folder("--rm-cache-dir", s.cache_dir)
+        except OutputError as exc:
+            raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
+
+    def _pairwise_hint(self) -> bool | None:
+        if self.spec is None:
+            return False
+        try:
+            return pairwise_hint(self.spec)
+        except ModelLoadError:
+            return False  # the same error comes again, once, when the model is built
+
+    @property
+    def model_name(self) -> str:
+        """--rm-model as reports, logs and the store may show it: no credentials from a URL."""
+        if "://" not in self.spec.model:
+            return self.spec.model
+        from .models.http import strip_credentials
+
+        return strip_credentials(self.spec.model)
+
+    def start(self) -> None:
+        """The controller resolves the suites here: a bad --rm-bench name or suite option is one
+        usage error, not one per xdist worker; the scheduler needs the names to keep chunks whole."""
+        if not self.is_worker:
+            self.suite_names = {suite.name for suite in self.resolve_suites()}
+            suite_options(self.settings)
+
+    def resolve_suites(self) -> list:
+        if self.suites is None:
+            self.suites = resolve_suites(self.config, self.settings)
+        return self.suites
+
+    def is_benchmark_nodeid(self, nodeid: str) -> bool:
+        head = nodeid.split("::", 1)[0]
+        return head in self.suite_names or matches(head, self.settings.file_patterns)
+
+    # -- collection -------------------------------------------------------------------------
+    def collection_failed(self) -> None:
+        self.state.collection_failed = True
+
+    def deselected(self, items) -> None:
+        self.state.deselected += len(items)
+
+    def select(self, config, items) -> None:
+        """After -k/-m/--lf: --rm-rerun-regressions narrows further; without a model, items skip."""
+        if self.settings.rerun_regressions:
+            self._select_regressions(config, items)
+        if self.spec is None:
+            from .plugin import SKIP_REASON
+
+            skip = pytest.mark.skip(reason=SKIP_REASON)
+            for item in items:
+                if isinstance(item, BenchmarkTest):
+                    item.add_marker(skip)
+
+    def _select_regressions(self, config, items) -> None:
+        """Keep only the items that regressed in the latest recorded run."""
+        try:
+            latest = self.open_store().find_run("latest")
+        except Exception as exc:
+            raise pytest.UsageError(f"--rm-rerun-regressions: cannot read the run store: {exc}") from None
+        if latest is None:
+            raise pytest.UsageError("--rm-rerun-regressions: the run store holds no recorded run yet")
+        regressed = set(((latest.get("baseline") or {}).get("regressed")) or ())
+        keep = [item for item in items if item.nodeid in regressed]
+        drop = [item for item in items if item.nodeid not in regressed]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+        self.state.warnings.append(
+            f"--rm-rerun-regressions: running the {len(keep)} item(s) that regressed in run {latest['run'].get('id')}"
+        )
+
+    def plan(self, session) -> None:
+        """Chunks over the selected items, the same in every process; the controller's progress line."""
+        self.state.positions = {item.nodeid: i for i, item in enumerate(session.items)}
+        keys = [item.nodeid for item in session.items if isinstance(item, (BenchmarkTest, BadItem))]
+        pairs = {item.nodeid: item.item for item in session.items if isinstance(item, BenchmarkTest)}
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1) if self.is_worker else 1
+        chunks = plan_chunks(keys, chunk_size_for(self.settings.chunk_size, len(keys), workers))
+        self.scorer.plan([[(key, pairs[key]) for key in chunk if key in pairs] for chunk in chunks])
+        if self.is_worker:
+            self.config.workeroutput["rmbench_catalog"] = self.catalog.to_dict()
+        elif self.spec is not None:
+            self.progress = Progress(self.config, total=len(keys))
+            self.scorer.on_progress = self.progress.in_chunk
+            from .finish import GateConfigError, gate_config
+
+            try:
+                gate_config(self.settings, self.catalog)
+            except GateConfigError as exc:
+                raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
+
+    # -- the model, the cache, the score file, the store: opened on first use ----------------
+    def get_model(self):
+        if self._model is None:
+            if self.model_error is not None:
+                raise ModelLoadError(self.model_error)
+            self._model = self._load_model()
+        return self._model
+
+    def _load_model(self):
+        started = time.perf_counter()
+        # builtin models load instantly; xdist workers have no terminal
+        announce = self.progress if self.progress is not None and not self.spec.model.startswith("builtin:") else None
+        if announce:
+            announce.loading(self.model_name)
+        try:
+            model = self.config.hook.pytest_rmbench_make_model(config=self.config, spec=self.spec)
+            if model is None:
+                raise ModelLoadError(f"no installed plugin builds a model of kind {self.spec.kind!r} for {self.model_name!r}")
+        except Exception as exc:
+            self.model_error = str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
+            if announce:
+                announce.loaded(self.model_name, None)
+            raise ModelLoadError(self.model_error) from exc
+        self.load_seconds = time.perf_counter() - started
+        if announce:
+            announce.loaded(self.model_name, self.load_seconds, model)
+        cache = self.score_cache()
+        if cache:  # so that a later, fully cached run can say what its scores came from
+            try:
+                cache[0].put_model_info(cache[1], model_info(model))
+            except Exception as exc:
+                self.state.warnings.append(f"the score cache could not record the model: {one_line(exc)}")
+        return model
+
+    def score_cache(self):
+        """(cache, model fingerprint), opened on first use; None when caching is off for this model."""
+        if self._cache is False:
+            self._cache = None
+            if not self.settings.no_cache:
+                try:
+                    fingerprint = self.config.hook.pytest_rmbench_model_fingerprint(config=self.config, spec=self.spec)
+                except ModelLoadError as exc:  # e.g. a kind that cannot be told: it is the model's load error
+                    self.model_error = str(exc)
+                    raise
+                if fingerprint:
+                    from .storage.cache import ScoreCache
+
+                    folder = self.settings.cache_dir or os.path.join(str(self.config.rootpath), ".rmbench")
+                    try:
+                        self._cache = (ScoreCache(os.path.join(folder, "scores.sqlite")), fingerprint)
+                    except Exception as exc:  # the cache saves time; without it the run still scores everything
+                        self.state.warnings.append(f"the score cache is off for this run: {one_line(exc)}")
+        return self._cache
+
+    def save_scores(self, rows) -> None:
+        """--rm-save-scores: every process appends its scores to the one file."""
+        if self._score_writer is None:
+            from .storage.scorefile import ScoreWriter
+
+            self._score_writer = ScoreWriter(self.save_scores_path)
+        try:
+            self._score_writer.write(rows)
+        except Exception as exc:
+            raise SaveError(f"could not write --rm-save-scores={self.save_scores_path}: {one_line(exc)}") from exc
+
+    def open_store(self):
+        if self._store is None:
+            from .storage.store import open_store
+
+            self._store = open_store(history.store_target(self.settings.store, str(self.config.rootpath)))
+        return self._store
+
+    # -- running ----------------------------------------------------------------------------
+    def outcome_for(self, item: BenchmarkTest) -> ItemOutcome:
+        """Never raises: whatever goes wrong costs this item (or its chunk), not the run."""
+        try:
+            return self.scorer.outcome(item.nodeid, item.item)
+        except ModelLoadError:
+            return error_outcome(NOT_LOADED)  # the load error itself is printed once, in the summary
+        except Exception as exc:
+            return error_outcome(f"scoring failed: {one_line(exc)}")
+        finally:
+            if self.progress is not None:
+                self.progress.chunk_finished()
+
+    def record(self, item) -> dict:
+        return item_record(item, self.state.positions.get(item.nodeid, 0))
+
+    def reported(self, report) -> None:
+        """An item's report reached this process (the controller, under xdist): keep its record."""
+        record = getattr(report, "rmbench", None)
+        if record is not None and report.when == "call":
+            record["start"], record["stop"] = getattr(report, "start", None), getattr(report, "stop", None)
+            self.state.records[report.nodeid] = record  # one per node id, even if a worker died mid-chunk
+            if self.progress is not None:
+                self.progress.item_done()
+            if record["outcome"] == INCORRECT and report.longrepr is not None:
+                self.state.explanations[report.nodeid] = str(report.longrepr)  # scores and answers, for -v / -r i
+        elif report.failed:
+            self.state.other_failures += 1
+
+    def workers_collected(self, ids) -> None:
+        """The controller of an xdist run: progress from the items' reports as they arrive."""
+        if self.spec is not None and self.progress is None:
+            self.progress = Progress(self.config, total=sum(map(self.is_benchmark_nodeid, ids)))
+
+    def worker_down(self, node) -> None:
+        output = getattr(node, "workeroutput", None) or {}
+        catalog = output.get("rmbench_catalog")
+        if catalog and not self.catalog.items:
+            self.catalog = Catalog.from_dict(catalog)
+        if output.get("rmbench_worker"):
+            self.state.workers.append(output["rmbench_worker"])
+
+    def worker_figures(self) -> dict:
+        """This process's scoring figures, for the report's "workers"."""
+        from .finish import worker_figures
+
+        return worker_figures(self)
+
+    # -- the end ----------------------------------------------------------------------------
+    def finish(self, session, exitstatus) -> None:
+        if self._score_writer is not None:
+            self._score_writer.close()
+        if self.is_worker:
+            if self.spec is not None:
+                self.config.workeroutput["rmbench_worker"] = self.worker_figures()
+            return
+        if self.spec is None or not self.state.records:
+            return
+        from .finish import finish_run
+
+        try:
+            finish_run(self, session, exitstatus)
+        except Exception as exc:  # the reports, the store and the exit status must never become INTERNALERROR
+            self.state.report_error = f"pytest-rmbench: the run's report could not be built: {one_line(exc)}"
+            if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def summary(self, terminalreporter, config) -> None:
+        from .report import terminal
+
+        tr, state = terminalreporter, self.state
+        for message in (state.usage_error, state.report_error):
+            if message:
+                tr.write_line(message, red=True)
+        if state.report is not None:
+            terminal.write_summary(
+                tr, state.report, list(state.records.values()), state.warnings, notes=state.notes,
+                explanations=state.explanations, verbose=config.option.verbose, maxfail=config.option.maxfail,
+                explain="i" in (config.option.reportchars or ""),
+                report_path=None if state.report_error else self.settings.report,
+            )
+
+    def close(self) -> None:
+        """Whatever the run opened, it closes: the model (an HTTP pool), the score cache, the store."""
+        opened = [self._model, self._cache[0] if self._cache else None, self._store, self._score_writer]
+        for thing in opened:
+            close = getattr(thing, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # closing must not turn a finished run into an error
+                    pass
+
+
+def model_info(model) -> dict:
+    """What the report says about a loaded model (and the cache remembers for fully cached reruns)."""
+    return {"kind": getattr(model, "kind", None), "dtype": getattr(model, "dtype", None),
+            "device": getattr(model, "device", None),
+            "versions": {str(k): str(v) for k, v in (getattr(model, "versions", None) or {}).items()}}
+
