@@ -184,9 +184,6 @@ class ChunkedScorer:
                 self._chunk_of[key] = len(self._chunks)
             self._chunks.append(list(chunk))
 
-    def chunk_index(self, key: str) -> int | None:
-        return self._chunk_of.get(key)
-
     def outcome(self, key: str, item: Item) -> ItemOutcome:
         if key in self._outcomes:
             return self._outcomes.pop(key)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .items.files import FileParseError, ItemProblem
+from .items import ItemProblem
+from .items.files import FileParseError
 
 POINTER_START = b"version https://git-lfs.github.com/spec/"
 FIX = "run `git lfs pull` in the clone"

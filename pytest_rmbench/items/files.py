@@ -1,8 +1,10 @@
 """Benchmark files -> items, with errors that name the file, the line and the field.
 
-Pure parsing and validation: no pytest here, so the parsers can be fuzzed on their own.
-A file that cannot be read at all raises FileParseError; a readable file yields one
-entry per item, either an Item or an ItemProblem, so its good items still run.
+Pure reading: no pytest here, so the parsers can be fuzzed on their own. A file that
+cannot be read at all raises FileParseError; a readable file yields one entry per item,
+either an Item or an ItemProblem, so its good items still run. This module reads YAML and
+JSONL, the file header and an item's common fields (id, subset, kind, strict, tags); the
+kind, found in the ITEM_KINDS registry, validates its own fields (`from_fields`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from typing import Any, Iterable
 
 import yaml
 
-from . import ITEM_KINDS, LABELS, BestOfNItem, Item, Prompt, freeze_prompt
+from ..registry import RegistryError
+from . import ITEM_KINDS, fields
+from .base import Item, ItemProblem, Section
+from .fields import FieldError
 
 COMMON_FIELDS = ("id", "subset", "kind", "strict", "tags")
 HEADER_FIELDS = ("name", "description", "strict", "sections", "gate", "items")
-ROLES = ("system", "user", "assistant")
+
+__all__ = ["FieldError", "FileParseError", "ItemProblem", "ParsedFile", "Section", "parse_file", "parse_sections",
+           "parse_thresholds", "parse_threshold_value", "parse_assignments", "parse_section_assignment", "validate_item"]
 
 
 class FileParseError(Exception):
@@ -26,32 +33,6 @@ class FileParseError(Exception):
         self.path, self.line, self.message = path, line, message
         where = f"{path}:{line}" if line else path
         super().__init__(f"{where}: {message}")
-
-
-@dataclass
-class ItemProblem:
-    """An item that failed validation; collected as an error test."""
-
-    index: int
-    line: int | None
-    field: str
-    message: str
-    id: str | None = None
-    subset: str | None = None
-    path: str = ""
-
-    def describe(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        who = f"item #{self.index}" + (f" (id {self.id!r})" if self.id is not None else "")
-        return f"{where}: {who}: field '{self.field}': {self.message}"
-
-
-@dataclass
-class Section:
-    """Subsets pooled into one score; weight None means 'the subset's item count'."""
-
-    name: str
-    weights: dict[str, float | None]
 
 
 @dataclass
@@ -214,175 +195,53 @@ def _add_items(parsed: ParsedFile, raw_items: Iterable[tuple[Any, int]]) -> None
             else:
                 seen[entry.id] = index
         if isinstance(raw, dict):
-            known = COMMON_FIELDS + KIND_FIELD_NAMES.get(raw.get("kind", "pair"), ())
+            known = COMMON_FIELDS + _kind_fields(raw.get("kind", "pair"))
             unknown.extend(str(k) for k in raw if k not in known and str(k) not in unknown)
         parsed.entries.append(entry)
     parsed.unknown_fields = unknown
 
 
-def validate_item(raw: Any, index: int, line: int | None, path: str, file_strict: bool = False) -> Item | ItemProblem:
-    def problem(fieldname: str, message: str, item_id=None, subset=None) -> ItemProblem:
-        return ItemProblem(index, line, fieldname, message, item_id, subset, path)
-
-    if not isinstance(raw, dict):
-        return problem("(item)", f"expected a mapping of fields, got {type(raw).__name__}")
-    item_id = raw.get("id")
-    if item_id is None:
-        return problem("id", "missing")
-    if isinstance(item_id, bool) or not isinstance(item_id, (str, int)):
-        return problem("id", f"must be a string or an integer, got {type(item_id).__name__}")
-    item_id = str(item_id)
-    if not item_id or "::" in item_id or "\n" in item_id or "\r" in item_id:
-        return problem("id", "must be non-empty, without '::' and without a newline", item_id)
-    subset = raw.get("subset")
-    if not isinstance(subset, str) or not subset.strip() or "::" in subset or "\n" in subset:
-        return problem("subset", "missing" if subset is None else "must be a non-empty string without '::' or a newline", item_id)
-    kind = raw.get("kind", "pair")
-    if kind not in ITEM_KINDS:
-        return problem("kind", f"unknown kind {kind!r}; kinds are {', '.join(ITEM_KINDS)}", item_id, subset)
-    strict = raw.get("strict", False)
-    if not isinstance(strict, bool):
-        return problem("strict", "must be true or false", item_id, subset)
-    tags = raw.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
-        return problem("tags", "must be a list of non-empty strings", item_id, subset)
+def _kind_fields(kind: Any) -> tuple:
+    """The fields a kind reads (others draw a warning); none for an unknown kind."""
+    if not isinstance(kind, str) or kind not in ITEM_KINDS:
+        return ()
     try:
-        fields = KIND_FIELDS[kind](raw)
+        return ITEM_KINDS.get(kind).FIELDS
+    except RegistryError:  # said by the item's own error
+        return ()
+
+
+def validate_item(raw: Any, index: int, line: int | None, path: str, file_strict: bool = False) -> Item | ItemProblem:
+    """One raw item -> an Item of its kind, or an ItemProblem naming the first field that does not fit."""
+    if not isinstance(raw, dict):
+        return ItemProblem(index, line, "(item)", f"expected a mapping of fields, got {type(raw).__name__}", path=path)
+    item_id = subset = None
+    try:
+        item_id = fields.item_id(raw)
+        subset = fields.name(raw, "subset")
+        kind = raw.get("kind", "pair")
+        if not isinstance(kind, str) or kind not in ITEM_KINDS:
+            raise FieldError("kind", f"unknown kind {kind!r}; available: {', '.join(ITEM_KINDS.names())}")
+        try:
+            cls = ITEM_KINDS.get(kind)
+        except RegistryError as exc:  # a plugin's kind that cannot be imported
+            raise FieldError("kind", str(exc)) from None
+        strict = fields.flag(raw, "strict")
+        tags = fields.tags(raw)
+        found = cls.from_fields(raw)
     except FieldError as exc:
-        return problem(exc.field, exc.message, item_id, subset)
-    return ITEM_KINDS[kind](
+        if item_id is None and exc.field == "id" and isinstance(raw.get("id"), (str, int)) and not isinstance(raw.get("id"), bool):
+            item_id = str(raw["id"])  # an id of the right type that breaks the node-id rule is still named
+        return ItemProblem(index, line, exc.field, exc.message, item_id, subset, path)
+    return cls(
         id=item_id,
         subset=subset,
         strict=strict or file_strict,
-        tags=tuple(tags),
+        tags=tags,
         source=f"{path}:{line}" if line else f"{path}#{index}",
         order=index,
-        **fields,
+        **found,
     )
-
-
-class FieldError(Exception):
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
-
-
-def _prompt(raw: dict, name: str = "prompt") -> Prompt:
-    if name not in raw:
-        raise FieldError(name, "missing")
-    error = _prompt_error(raw[name])
-    if error:
-        raise FieldError(name, error)
-    return freeze_prompt(raw[name])
-
-
-def _answer(raw: dict, name: str) -> str:
-    value = raw.get(name)
-    if value is None:
-        raise FieldError(name, "missing")
-    if not isinstance(value, str):
-        raise FieldError(name, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise FieldError(name, "is empty")
-    return value
-
-
-def _answers(raw: dict, name: str) -> tuple:
-    value = raw.get(name)
-    if value is None:
-        raise FieldError(name, "missing")
-    if not isinstance(value, list) or not value:
-        raise FieldError(name, f"must be a non-empty list of answers, got {type(value).__name__}")
-    for i, answer in enumerate(value):
-        if not isinstance(answer, str) or not answer.strip():
-            raise FieldError(name, f"answer {i} must be a non-empty string")
-    return tuple(value)
-
-
-def _pair_fields(raw: dict) -> dict:
-    return {"prompt": _prompt(raw), "chosen": _answer(raw, "chosen"), "rejected": _answer(raw, "rejected")}
-
-
-def _best_of_n_fields(raw: dict) -> dict:
-    rule = raw.get("rule", "fractional")
-    if rule not in BestOfNItem.RULES:
-        raise FieldError("rule", f"must be one of {', '.join(BestOfNItem.RULES)}, got {rule!r}")
-    return {"prompt": _prompt(raw), "chosen": _answers(raw, "chosen"), "rejected": _answers(raw, "rejected"), "rule": rule}
-
-
-def _lists_fields(raw: dict) -> dict:
-    return {"prompt": _prompt(raw), "chosen": _answers(raw, "chosen"), "rejected": _answers(raw, "rejected")}
-
-
-def _style_matrix_fields(raw: dict) -> dict:
-    fields = _lists_fields(raw)
-    if len(fields["chosen"]) != len(fields["rejected"]):
-        raise FieldError("rejected", f"needs one answer per style: {len(fields['chosen'])} chosen but {len(fields['rejected'])} rejected")
-    return fields
-
-
-def _judged_fields(raw: dict) -> dict:
-    label = raw.get("label")
-    if label not in LABELS:
-        raise FieldError("label", f"must be \"A>B\" or \"B>A\", got {label!r}")
-    return {"question": _prompt(raw, "question"), "response_a": _answer(raw, "response_a"),
-            "response_b": _answer(raw, "response_b"), "label": label}
-
-
-def _steps_fields(raw: dict) -> dict:
-    problem = _answer(raw, "problem")
-    steps = _answers(raw, "steps")
-    label = raw.get("label")
-    if isinstance(label, bool) or not isinstance(label, int) or not -1 <= label < len(steps):
-        raise FieldError("label", f"must be the index of the earliest wrong step (0..{len(steps) - 1}) or -1, got {label!r}")
-    return {"problem": problem, "steps": steps, "label": label}
-
-
-def _consistency_fields(raw: dict) -> dict:
-    fields = {"prompt": _prompt(raw), "contrast_prompt": _prompt(raw, "contrast_prompt"), "answer": _answer(raw, "answer")}
-    if fields["prompt"] == fields["contrast_prompt"]:
-        raise FieldError("contrast_prompt", "is the same as prompt: it must be a different (near-duplicate) instruction")
-    return fields
-
-
-KIND_FIELDS = {
-    "pair": _pair_fields,
-    "best_of_n": _best_of_n_fields,
-    "style_matrix": _style_matrix_fields,
-    "ties": _lists_fields,
-    "judged": _judged_fields,
-    "steps": _steps_fields,
-    "consistency": _consistency_fields,
-}
-# the fields each kind reads (unknown ones draw a warning)
-KIND_FIELD_NAMES = {
-    "pair": ("prompt", "chosen", "rejected"),
-    "best_of_n": ("prompt", "chosen", "rejected", "rule"),
-    "style_matrix": ("prompt", "chosen", "rejected"),
-    "ties": ("prompt", "chosen", "rejected"),
-    "judged": ("question", "response_a", "response_b", "label"),
-    "steps": ("problem", "steps", "label"),
-    "consistency": ("prompt", "contrast_prompt", "answer"),
-}
-
-
-def _prompt_error(prompt: Any) -> str | None:
-    if isinstance(prompt, str):
-        return None if prompt.strip() else "is empty"
-    if not isinstance(prompt, list):
-        return f"must be a string or a list of chat messages, got {type(prompt).__name__}"
-    if not prompt:
-        return "is an empty list of messages"
-    for i, message in enumerate(prompt):
-        if not isinstance(message, dict) or set(message) != {"role", "content"}:
-            return f"message {i} must be a mapping with exactly 'role' and 'content'"
-        if message["role"] not in ROLES:
-            return f"message {i} has role {message['role']!r}; roles are {', '.join(ROLES)}"
-        if not isinstance(message["content"], str):
-            return f"message {i} content must be a string"
-    if prompt[-1]["role"] != "user":
-        return "the list of messages must end with a user message"
-    return None
 
 
 def parse_sections(raw: Any) -> dict[str, Section]:

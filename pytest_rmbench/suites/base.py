@@ -23,9 +23,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
-from ..items import ERROR, Item, freeze_prompt
+from ..items import ERROR, Item, ItemProblem, Section, fields
+from ..items.fields import FieldError, chat_prompt, name_error, prompt_value  # noqa: F401 (re-exported)
 from ..lfs import is_pointer, pointer_message, pointers_message
-from ..items.files import ItemProblem, Section
 from ..requires import require
 
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz")
@@ -35,12 +35,10 @@ class SuiteDataError(Exception):
     """The suite's data cannot be had; the message names the dataset and how to get it."""
 
 
-class RowError(Exception):
-    """A row that does not fit the schema: becomes an error item naming the row and field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"field {field!r}: {message}")
-        self.field, self.message = field, message
+# A row that does not fit the schema: becomes an error item naming the row and field. The
+# same class as items.fields.FieldError, so suites, users' suites and the field validators
+# raise and catch one type.
+RowError = FieldError
 
 
 @dataclass
@@ -381,51 +379,28 @@ def row_problem(exc: RowError, row: Any, index: int, path: str, id_column: str |
 def text(row: dict, name: str, empty: bool = False) -> str:
     """A required string column, non-empty unless `empty`: answers may be empty, as the
     official scripts score them too (an empty string is a valid, if bad, response)."""
-    value = row.get(name)
-    if value is None:
-        raise RowError(name, "missing")
-    if not isinstance(value, str):
-        raise RowError(name, f"must be a string, got {type(value).__name__}")
-    if not empty and not value.strip():
-        raise RowError(name, "is empty")
-    return value
+    return fields.string(row, name, empty)
 
 
 def clean_name(row: dict, name: str) -> str:
     """A required string column (a subset name) as it may appear in a node id, stripped."""
-    value = text(row, name).strip()
-    if "::" in value or "\n" in value or "\r" in value:
-        raise RowError(name, "must not contain '::' or a newline")
-    return value
+    return fields.check_name(fields.string(row, name).strip(), name)
 
 
 def texts(row: dict, name: str, count: int | None = None) -> tuple:
     """A required list of non-empty strings (exactly `count` of them when given)."""
-    value = row.get(name)
-    if value is None:
-        raise RowError(name, "missing")
-    if isinstance(value, tuple):
-        value = list(value)
-    if not isinstance(value, list) or not value:
-        raise RowError(name, f"must be a non-empty list of strings, got {type(value).__name__}")
-    for i, v in enumerate(value):
-        if not isinstance(v, str) or not v.strip():
-            raise RowError(name, f"entry {i} must be a non-empty string")
-    if count is not None and len(value) != count:
-        raise RowError(name, f"must hold {count} answers, got {len(value)}")
-    return tuple(value)
+    return fields.strings(row, name, count)
 
 
 def row_id(row: dict, name: str = "id", fallback: int | None = None) -> str:
+    """The row's id as a string (`fallback` when the column is absent or empty); it must fit
+    the node-id rule."""
     value = row.get(name)
     if value is None or value == "":
         if fallback is None:
             raise RowError(name, "missing")
         return str(fallback)
-    value = str(value)
-    if "::" in value or "\n" in value or "\r" in value:
-        raise RowError(name, "must not contain '::' or a newline")
-    return value
+    return fields.check_name(str(value), name)
 
 
 def check_columns(rows: Rows, where: str, expected: Iterable[str]) -> None:
@@ -451,8 +426,9 @@ class NodeNames:
         self.first: dict[str, str] = {}  # node name -> the row that has it
 
     def claim(self, node: str, by: str, field: str = "id") -> None:
-        if "::" in node or "\n" in node or "\r" in node:
-            raise RowError(field, f"gives the node name {node!r}, which must not contain '::' or a newline")
+        error = name_error(node)
+        if error:
+            raise RowError(field, f"gives the node name {node!r}, which {error}")
         if node in self.first:
             raise RowError(field, f"duplicate: the node name {node!r} is already used by {self.first[node]}")
         self.first[node] = by
@@ -470,55 +446,10 @@ class NodeNames:
 
 
 # -- chat messages ------------------------------------------------------------------------
-ROLE_NAMES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "bot": "assistant",
-              "model": "assistant", "system": "system"}
-
-
-def to_messages(value: Any, field: str) -> list[dict]:
-    """A list of chat messages with roles user / assistant / system (ShareGPT's from/value
-    and human/gpt are read too)."""
-    if isinstance(value, tuple):
-        value = list(value)
-    if not isinstance(value, list) or not value:
-        raise RowError(field, f"must be a non-empty list of chat messages, got {type(value).__name__}")
-    messages = []
-    for i, message in enumerate(value):
-        if isinstance(message, (list, tuple)) and len(message) == 2:
-            role, content = message
-        elif isinstance(message, dict):
-            role = message.get("role", message.get("from"))
-            content = message.get("content", message.get("value"))
-        else:
-            raise RowError(field, f"message {i} must be a mapping with 'role' and 'content'")
-        role = ROLE_NAMES.get(role.lower()) if isinstance(role, str) else None
-        if role is None:
-            raise RowError(field, f"message {i} has no known role (user, assistant or system)")
-        if not isinstance(content, str):
-            raise RowError(field, f"message {i} content must be a string")
-        messages.append({"role": role, "content": content})
-    return messages
-
-
-def chat_prompt(messages: list[dict], field: str):
-    """Messages as an item prompt: they must end with the user's turn."""
-    if not messages:
-        raise RowError(field, "no messages before the answer")
-    if messages[-1]["role"] != "user":
-        raise RowError(field, "the prompt's messages must end with a user message")
-    if len(messages) == 1:
-        return messages[0]["content"]  # one user turn: the same prompt as the plain string
-    return freeze_prompt(messages)
-
-
-def prompt_value(value: Any, field: str):
-    """A prompt given as a non-empty string or as chat messages."""
-    if value is None:
-        raise RowError(field, "missing")
-    if isinstance(value, str):
-        if not value.strip():
-            raise RowError(field, "is empty")
-        return value
-    return chat_prompt(to_messages(value, field), field)
+# A dataset's prompt: a string, or chat messages as the datasets spell them. The validators
+# live in items/fields.py; suites (and users' suites) import them from here too.
+ROLE_NAMES = fields.ROLE_NAMES
+to_messages = fields.chat_messages
 
 
 # -- results -> scores ----------------------------------------------------------------------

@@ -13,8 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterator
 
-from ..items import Item, PairItem
-from ..items.files import ItemProblem, Section
+from ..items import Item, ItemProblem, PairItem, Section
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, Rows, SuiteDataError, SuiteResult, chat_prompt,
                    clean_name, items_from_rows, pair_score, prompt_value, row_id, strip_data_suffix, to_messages)
 

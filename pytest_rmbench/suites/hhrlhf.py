@@ -22,15 +22,13 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from ..items import Item, PairItem, freeze_prompt
-from ..items.files import ItemProblem, Section
+from ..items import Item, ItemProblem, PairItem, Section, freeze_prompt
 from .base import (DataSource, NodeNames, RowError, Rows, SuiteResult, check_columns, data_files, items_from_rows,
                    nothing_found, pair_score, relative_parts, strip_data_suffix)
 
 DATASET = "Anthropic/hh-rlhf"
 SPLIT = "test"
 FOLDERS = ("helpful-base", "helpful-online", "helpful-rejection-sampled", "harmless-base")
-HUMAN = "\n\nHuman:"
 ASSISTANT = "\n\nAssistant:"
 TURN = re.compile(r"\n\n(Human|Assistant):")
 

@@ -23,8 +23,7 @@ import os
 from collections import defaultdict
 from typing import Iterator
 
-from ..items import CORRECT, ERROR, LABELS, Item, JudgedItem
-from ..items.files import ItemProblem, Section
+from ..items import CORRECT, ERROR, LABELS, Item, ItemProblem, JudgedItem, Section
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, hub_splits,
                    items_from_rows, mean, nothing_found, row_id, strip_data_suffix, text)
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from ..items import Item, PairItem
-from ..items.files import ItemProblem, Section
+from ..items import Item, ItemProblem, PairItem, Section
 from .base import (DataSource, NodeNames, Rows, SuiteResult, check_columns, chosen_names, clean_name, data_files,
                    error_count, items_from_rows, mean, nothing_found, relative_parts, row_id, subset_accuracies, text)
 from .rewardbench import SECTION_OF, official_scores, section_slug, section_tables

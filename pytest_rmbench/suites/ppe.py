@@ -27,8 +27,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from ..items import BestOfNItem, Item, PairItem
-from ..items.files import ItemProblem, Section
+from ..items import BestOfNItem, Item, ItemProblem, PairItem, Section
 from .base import (DataSource, NodeNames, RowError, Rows, SuiteDataError, SuiteResult, check_columns, chosen_names,
                    data_files, items_from_rows, nothing_found, pair_score, prompt_value, relative_parts, row_id,
                    strip_data_suffix, text)

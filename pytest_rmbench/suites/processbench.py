@@ -18,8 +18,7 @@ import os
 from collections import defaultdict
 from typing import Iterator
 
-from ..items import CORRECT, ERROR, Item, StepsItem
-from ..items.files import ItemProblem, Section
+from ..items import CORRECT, ERROR, Item, ItemProblem, Section, StepsItem
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, hub_splits,
                    items_from_rows, mean, nothing_found, row_id, text)
 

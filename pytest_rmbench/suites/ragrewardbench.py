@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..items import Item, PairItem
-from ..items.files import ItemProblem, Section
+from ..items import Item, ItemProblem, PairItem, Section
 from .base import (DataSource, NodeNames, RowError, Rows, SuiteDataError, SuiteResult, accuracy, clean_name,
                    data_files, data_patterns, error_count, items_from_rows, mean, nothing_found, row_id, subset_accuracies, text)
 

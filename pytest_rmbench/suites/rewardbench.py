@@ -17,8 +17,7 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from ..items import Item, PairItem
-from ..items.files import ItemProblem, Section
+from ..items import Item, ItemProblem, PairItem, Section
 from .base import (DataSource, NodeNames, RowError, Rows, SuiteResult, chat_prompt, check_columns, clean_name,
                    data_patterns, error_count, items_from_rows, nothing_found, relative_parts, row_id,
                    subset_accuracies, text, to_messages)

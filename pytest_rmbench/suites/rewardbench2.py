@@ -21,8 +21,7 @@ import re
 from collections import defaultdict
 from typing import Iterator
 
-from ..items import ERROR, BestOfNItem, Item, TiesItem
-from ..items.files import ItemProblem, Section
+from ..items import ERROR, BestOfNItem, Item, ItemProblem, Section, TiesItem
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, Rows, SuiteResult, check_columns, data_files,
                    items_from_rows, mean, nothing_found, row_id, slug, text, texts)
 

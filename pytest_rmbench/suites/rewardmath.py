@@ -25,8 +25,7 @@ import os
 from collections import defaultdict
 from typing import Iterator
 
-from ..items import ERROR, BestOfNItem, Item
-from ..items.files import ItemProblem, Section
+from ..items import ERROR, BestOfNItem, Item, ItemProblem, Section
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files,
                    items_from_rows, mean, nothing_found, row_id, slug, text)
 

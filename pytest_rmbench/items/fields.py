@@ -1,0 +1,194 @@
+"""The one validator of item fields, for item files and suites alike.
+
+A field that does not fit raises `FieldError(field, message)`: the file parser turns it
+into an error item naming file, line and field; a suite's `items_from_rows` into an error
+item naming the row and field (`suites.base.RowError` is this class). One function per
+field shape; each takes the raw mapping (a file's item, a dataset's row) and the field name.
+
+- `string`: a required string, empty allowed or not;
+- `strings`: a required list of non-empty strings, optionally exactly `count` of them;
+- `prompt`: an item file's prompt, a string or chat messages `{role, content}`; `prompt_value`,
+  `chat_messages`, `chat_prompt`: a dataset's prompt, whose messages may be spelled as
+  ShareGPT spells them (`from` / `value`, `human` / `gpt`);
+- `name`, `item_id`, `check_name`: a name that appears in a pytest node id (an id, a subset),
+  under THE one rule `name_error`: non-empty, no '::', no newline, no carriage return;
+- `flag`, `tags`: an item's `strict` and `tags`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .base import Prompt, freeze_prompt
+
+ROLES = ("system", "user", "assistant")
+# a dataset's role names -> ours
+ROLE_NAMES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "bot": "assistant",
+              "model": "assistant", "system": "system"}
+NAME_RULE = "must be non-empty, without '::' and without a newline"
+
+
+class FieldError(Exception):
+    """A field that does not fit its shape; becomes an error item naming the field."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"field {field!r}: {message}")
+        self.field, self.message = field, message
+
+
+# -- strings ----------------------------------------------------------------------------------
+def string(raw: Mapping, name: str, empty: bool = False) -> str:
+    """A required string, non-empty (not blank) unless `empty`: a suite's answers may be empty,
+    as the official scripts score them too (an empty string is a valid, if bad, response)."""
+    value = raw.get(name)
+    if value is None:
+        raise FieldError(name, "missing")
+    if not isinstance(value, str):
+        raise FieldError(name, f"must be a string, got {type(value).__name__}")
+    if not empty and not value.strip():
+        raise FieldError(name, "is empty")
+    return value
+
+
+def strings(raw: Mapping, name: str, count: int | None = None) -> tuple:
+    """A required non-empty list of non-empty strings (answers, steps), exactly `count` of them when given."""
+    value = raw.get(name)
+    if value is None:
+        raise FieldError(name, "missing")
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, list) or not value:
+        raise FieldError(name, f"must be a non-empty list of answers, got {type(value).__name__}")
+    for i, answer in enumerate(value):
+        if not isinstance(answer, str) or not answer.strip():
+            raise FieldError(name, f"answer {i} must be a non-empty string")
+    if count is not None and len(value) != count:
+        raise FieldError(name, f"must hold exactly {count} answers, got {len(value)}")
+    return tuple(value)
+
+
+# -- names in node ids ------------------------------------------------------------------------
+def name_error(value: str) -> str | None:
+    """THE rule for a name that appears in a pytest node id (an id, a subset, a node name):
+    non-empty, and no '::' (pytest's separator), newline or carriage return. None: it fits."""
+    if not value.strip() or "::" in value or "\n" in value or "\r" in value:
+        return NAME_RULE
+    return None
+
+
+def check_name(value: str, field: str) -> str:
+    error = name_error(value)
+    if error:
+        raise FieldError(field, error)
+    return value
+
+
+def name(raw: Mapping, field: str) -> str:
+    """A required string that fits the node-id rule (a subset)."""
+    value = raw.get(field)
+    if value is None:
+        raise FieldError(field, "missing")
+    if not isinstance(value, str):
+        raise FieldError(field, f"must be a string, got {type(value).__name__}")
+    return check_name(value, field)
+
+
+def item_id(raw: Mapping, field: str = "id") -> str:
+    """A required id, a string or an integer (1 and '1' are the same id), that fits the node-id rule."""
+    value = raw.get(field)
+    if value is None:
+        raise FieldError(field, "missing")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise FieldError(field, f"must be a string or an integer, got {type(value).__name__}")
+    return check_name(str(value), field)
+
+
+# -- flags and tags ---------------------------------------------------------------------------
+def flag(raw: Mapping, field: str, default: bool = False) -> bool:
+    value = raw.get(field, default)
+    if not isinstance(value, bool):
+        raise FieldError(field, "must be true or false")
+    return value
+
+
+def tags(raw: Mapping, field: str = "tags") -> tuple:
+    """An optional list of non-empty strings (empty by default)."""
+    value = raw.get(field, [])
+    if not isinstance(value, list) or not all(isinstance(t, str) and t for t in value):
+        raise FieldError(field, "must be a list of non-empty strings")
+    return tuple(value)
+
+
+# -- prompts ----------------------------------------------------------------------------------
+def prompt(raw: Mapping, field: str = "prompt") -> Prompt:
+    """An item file's prompt: a non-empty string, or a non-empty list of messages, each exactly
+    {role, content} with a role of system / user / assistant, ending with the user's turn."""
+    if field not in raw:
+        raise FieldError(field, "missing")
+    value = raw[field]
+    if isinstance(value, str):
+        if not value.strip():
+            raise FieldError(field, "is empty")
+        return value
+    if not isinstance(value, list):
+        raise FieldError(field, f"must be a string or a list of chat messages, got {type(value).__name__}")
+    if not value:
+        raise FieldError(field, "is an empty list of messages")
+    for i, message in enumerate(value):
+        if not isinstance(message, dict) or set(message) != {"role", "content"}:
+            raise FieldError(field, f"message {i} must be a mapping with exactly 'role' and 'content'")
+        if message["role"] not in ROLES:
+            raise FieldError(field, f"message {i} has role {message['role']!r}; roles are {', '.join(ROLES)}")
+        if not isinstance(message["content"], str):
+            raise FieldError(field, f"message {i} content must be a string")
+    if value[-1]["role"] != "user":
+        raise FieldError(field, "the list of messages must end with a user message")
+    return freeze_prompt(value)
+
+
+def chat_messages(value: Any, field: str) -> list[dict]:
+    """A dataset's list of chat messages with roles user / assistant / system (ShareGPT's
+    from/value and human/gpt are read too; a message may be a (role, content) pair)."""
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, list) or not value:
+        raise FieldError(field, f"must be a non-empty list of chat messages, got {type(value).__name__}")
+    messages = []
+    for i, message in enumerate(value):
+        if isinstance(message, (list, tuple)) and len(message) == 2:
+            role, content = message
+        elif isinstance(message, dict):
+            role = message.get("role", message.get("from"))
+            content = message.get("content", message.get("value"))
+        else:
+            raise FieldError(field, f"message {i} must be a mapping with 'role' and 'content'")
+        role = ROLE_NAMES.get(role.lower()) if isinstance(role, str) else None
+        if role is None:
+            raise FieldError(field, f"message {i} has no known role (user, assistant or system)")
+        if not isinstance(content, str):
+            raise FieldError(field, f"message {i} content must be a string")
+        messages.append({"role": role, "content": content})
+    return messages
+
+
+def chat_prompt(messages: list[dict], field: str) -> Prompt:
+    """A dataset's messages as an item prompt: they must end with the user's turn; one user turn
+    is the same prompt as the plain string."""
+    if not messages:
+        raise FieldError(field, "no messages before the answer")
+    if messages[-1]["role"] != "user":
+        raise FieldError(field, "the prompt's messages must end with a user message")
+    if len(messages) == 1:
+        return messages[0]["content"]
+    return freeze_prompt(messages)
+
+
+def prompt_value(value: Any, field: str) -> Prompt:
+    """A dataset's prompt: a non-empty string, or chat messages (`chat_messages`)."""
+    if value is None:
+        raise FieldError(field, "missing")
+    if isinstance(value, str):
+        if not value.strip():
+            raise FieldError(field, "is empty")
+        return value
+    return chat_prompt(chat_messages(value, field), field)

@@ -1,0 +1,71 @@
+"""`pair`: one preference pair; the model passes when score(chosen) > score(rejected), strict.
+
+A pairwise judge is asked in both orders and passes by JudgeBench's counter rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Mapping
+
+from . import fields
+from .base import (Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, _digest, clip, preview, prompt_key,
+                   prompt_text)
+from .rules import judge_both_orders, judge_pair
+
+
+@dataclass(frozen=True, kw_only=True)
+class PairItem(Item):
+    """One preference pair: the model passes when score(chosen) > score(rejected)."""
+
+    prompt: Prompt
+    chosen: str
+    rejected: str
+    kind: ClassVar[str] = "pair"
+    scalar_only: ClassVar[bool] = False
+    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected")
+
+    @classmethod
+    def from_fields(cls, raw: Mapping) -> dict:
+        return {"prompt": fields.prompt(raw), "chosen": fields.string(raw, "chosen"),
+                "rejected": fields.string(raw, "rejected")}
+
+    def requests(self, rules: Rules = Rules()) -> list:
+        if rules.pairwise:
+            return list(self.judge_requests())
+        return [ScoreRequest(self.prompt, self.chosen), ScoreRequest(self.prompt, self.rejected)]
+
+    def judge_requests(self) -> tuple[JudgeRequest, JudgeRequest]:
+        """Both orders: chosen shown first, then chosen shown second."""
+        return JudgeRequest(self.prompt, self.chosen, self.rejected), JudgeRequest(self.prompt, self.rejected, self.chosen)
+
+    def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
+        found = [results[r] for r in self.requests(rules)]
+        return judge_both_orders(*found) if rules.pairwise else judge_pair(*found)
+
+    def explain(self, outcome: ItemOutcome) -> str:
+        d = outcome.details
+        if "verdicts" in d:  # judged in both orders
+            return (f"incorrect preference ({self.source})\n  the judge said {d['verdicts'][0]} with chosen as A and "
+                    f"{d['verdicts'][1]} with chosen as B")
+        return (
+            f"incorrect preference ({self.source})\n"
+            f"  chosen   score {outcome.chosen_score:.6g}: {preview(self.chosen)}\n"
+            f"  rejected score {outcome.rejected_score:.6g}: {preview(self.rejected)}\n"
+            f"  margin {outcome.margin:+.6g} (must be > 0)"
+        )
+
+    def content_hash(self) -> str:  # unchanged since the first release: stored baselines stay valid
+        return _digest([prompt_key(self.prompt), self.chosen, self.rejected])
+
+    def texts(self) -> list:
+        return [self.prompt, self.chosen, self.rejected]
+
+    def report_texts(self) -> dict:
+        return {"prompt": prompt_text(self.prompt), "chosen": clip(self.chosen), "rejected": clip(self.rejected)}
+
+    def length_prefers_chosen(self) -> bool:
+        """The length-bias baseline: the longer answer wins, equal lengths are wrong."""
+        return len(self.chosen) > len(self.rejected)
+
+    def chosen_longer(self) -> bool:
+        return len(self.chosen) > len(self.rejected)
