@@ -6,7 +6,7 @@ from typing import Sequence
 
 from .engine import BatchLimits, score_requests
 from .items import ScoreRequest, freeze_prompt
-from .models.base import RewardModelAdapter
+from .models.base import Capabilities, RewardModelAdapter, capabilities
 
 
 class RewardModel:
@@ -19,6 +19,11 @@ class RewardModel:
     @property
     def name(self) -> str:
         return self.adapter.name
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """pairwise (a judge of (prompt, A, B), which `score` cannot use) and steps (per-step scores)."""
+        return capabilities(self.adapter)
 
     def score_many(self, prompt, answers: Sequence[str]) -> list[float]:
         """Scores of several answers to one prompt (a string or a list of chat messages)."""

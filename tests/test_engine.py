@@ -4,8 +4,10 @@ import math
 
 import pytest
 
+from pytest_rmbench import engine
 from pytest_rmbench.engine import BatchLimits, ChunkedScorer, EngineStats, plan_chunks, score_requests
-from pytest_rmbench.items import PairItem, ScoreRequest
+from pytest_rmbench.items import JudgeRequest, PairItem, ScoreRequest, ScoreResult, StepsItem
+from pytest_rmbench.models import device
 from pytest_rmbench.models.base import Prepared
 
 
@@ -142,3 +144,126 @@ def test_wrong_number_of_scores_is_an_error():
     # the batch of two fails the shape check, then each sequence is retried alone
     assert [len(b) for b in model.batches] == [2, 1, 1]
     assert all(r.score == 1.0 for r in results.values())
+
+
+def test_the_accelerator_probes_live_in_models_device():
+    assert engine.is_out_of_memory is device.is_out_of_memory
+    assert device.is_out_of_memory(OutOfMemoryError("x")) and device.is_out_of_memory(RuntimeError("CUDA out of memory"))
+    assert not device.is_out_of_memory(ValueError("bad"))
+    device.free_accelerator_memory()  # no torch loaded, or no GPU: nothing to do
+    peak = device.peak_memory_bytes()
+    assert peak is None or peak > 0
+
+
+class FakeCache:
+    """ScoreCache's get_many / put_many, in memory, counting lookups."""
+
+    def __init__(self, scores=None):
+        self.scores = dict(scores or {})
+        self.lookups = []
+
+    def get_many(self, fingerprint, requests):
+        requests = list(requests)
+        self.lookups.append(requests)
+        return {r: ScoreResult(self.scores[r]) for r in requests if r in self.scores}
+
+    def put_many(self, fingerprint, rows):
+        self.scores.update((r, res.score) for r, res in rows)
+
+
+class Judge(Fake):
+    """A pairwise judge: positive when answer_a is longer."""
+
+    pairwise = True
+
+    def prepare(self, requests):
+        assert all(isinstance(r, JudgeRequest) for r in requests)
+        return [Prepared(r, len(r.answer_a) + len(r.answer_b)) for r in requests]
+
+    def score_batch(self, batch):
+        self.batches.append([p.request for p in batch])
+        return [float(len(p.request.answer_a) - len(p.request.answer_b)) for p in batch]
+
+
+PAIR = PairItem(id="1", subset="s", prompt="p", chosen="long answer", rejected="short")
+SINGLE = {ScoreRequest("p", "long answer"): 11.0, ScoreRequest("p", "short"): 5.0}
+
+
+class Loader:
+    """get_model for the scorer, counting loads."""
+
+    def __init__(self, model):
+        self.model, self.loads = model, 0
+
+    def __call__(self):
+        self.loads += 1
+        return self.model
+
+
+def scorer_for(model, cache, pairwise_hint):
+    loader = Loader(model)
+    scorer = ChunkedScorer(loader, BatchLimits(min_fill=0), (lambda: (cache, "fp")) if cache is not None else (lambda: None),
+                           pairwise_hint)
+    return scorer, loader
+
+
+def test_unknown_pairwise_and_a_fully_cached_chunk_never_loads_the_model():
+    cache = FakeCache(SINGLE)
+    scorer, loader = scorer_for(Fake(), cache, None)
+    assert scorer.score_items([("k", PAIR)])["k"].outcome == "correct"
+    assert loader.loads == 0 and len(cache.lookups) == 1 and scorer.stats.cached == 2
+
+
+def test_unknown_pairwise_and_a_partly_cached_chunk_asks_the_model_once():
+    cache = FakeCache({ScoreRequest("p", "short"): 5.0})
+    model = Fake()
+    scorer, loader = scorer_for(model, cache, None)
+    assert scorer.score_items([("k", PAIR)])["k"].outcome == "correct"
+    assert len(cache.lookups) == 1  # not a judge: the single-answer lookup stands
+    assert model.batches == [["long answer"]]  # only what the cache lacked
+    assert cache.scores[ScoreRequest("p", "long answer")] == 11.0
+
+
+def test_unknown_pairwise_and_a_judge_looks_up_and_scores_both_orders():
+    cache = FakeCache()
+    model = Judge()
+    scorer, loader = scorer_for(model, cache, None)
+    outcome = scorer.score_items([("k", PAIR)])["k"]
+    assert outcome.outcome == "correct"
+    assert [type(r) for r in cache.lookups[0]] == [ScoreRequest, ScoreRequest]
+    assert cache.lookups[1] == [JudgeRequest("p", "long answer", "short"), JudgeRequest("p", "short", "long answer")]
+    assert len(cache.lookups) == 2 and sum(len(b) for b in model.batches) == 2
+
+
+@pytest.mark.parametrize("hint", [True, None])
+def test_a_judge_without_a_cache(hint):
+    model = Judge()
+    scorer, loader = scorer_for(model, None, hint)
+    assert scorer.score_items([("k", PAIR)])["k"].outcome == "correct"
+    assert all(isinstance(r, JudgeRequest) for b in model.batches for r in b)
+
+
+def test_a_known_kind_looks_up_once_and_never_asks_the_model_what_it_is():
+    cache = FakeCache()
+    scorer, loader = scorer_for(Fake(), cache, False)
+    scorer.score_items([("k", PAIR)])
+    assert len(cache.lookups) == 1 and loader.loads == 1  # loaded to score, once
+
+
+def test_steps_items_need_a_model_that_says_it_gives_step_scores():
+    item = StepsItem(id="1", subset="s", problem="p", steps=("a", "b"), label=-1)
+    scorer, _ = scorer_for(Fake(), None, False)  # a user adapter that says nothing: no steps
+    outcome = scorer.score_items([("k", item)])["k"]
+    assert outcome.outcome == "error" and "need a process reward model" in outcome.error and "a fake model" in outcome.error
+
+    class Steps(Fake):
+        steps = True
+
+        def prepare(self, requests):
+            return [Prepared(r, len(r.steps)) for r in requests]
+
+        def score_batch(self, batch):
+            return [tuple(0.9 for _ in p.request.steps) for p in batch]
+
+    scorer, _ = scorer_for(Steps(), None, False)
+    assert scorer.score_items([("k", item)])["k"].outcome == "correct"

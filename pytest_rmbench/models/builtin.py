@@ -12,6 +12,7 @@ NAMES = ("length", "random")
 
 
 class BuiltinModel:
+    name: str  # builtin:length or builtin:random
     kind = "builtin"
     dtype = "n/a"
     device = "cpu"

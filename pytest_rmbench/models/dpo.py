@@ -272,6 +272,11 @@ class DpoModel:
                 out.append(picked.double().cpu())
         return out
 
+    def close(self) -> None:
+        """Let the weights go (and the GPU memory they hold): the run is over."""
+        self.model = self.ref_model = None
+        free_accelerator_memory()
+
 
 def _parse_beta(raw) -> float:
     try:
@@ -311,11 +316,6 @@ def _output_vocab_size(model) -> int:
     if weight is not None:
         return int(weight.shape[0])
     return int(getattr(model.config, "vocab_size", 0) or 0)
-
-    def close(self) -> None:
-        """Let the weights go (and the GPU memory they hold): the run is over."""
-        self.model = self.ref_model = None
-        free_accelerator_memory()
 
 
 def build(spec: ModelSpec) -> DpoModel:

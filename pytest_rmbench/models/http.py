@@ -393,6 +393,7 @@ def slot_folder(server: str) -> str:
 class HttpModel:
     """A reward model (or pairwise judge) served over HTTP; see the module docstring."""
 
+    name: str  # the URL without credentials
     kind = "http"
     dtype = "n/a"
     device = "remote"

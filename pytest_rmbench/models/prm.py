@@ -330,6 +330,11 @@ class PrmModel:
             return torch.sigmoid(picked[:, 0])
         raise ValueError(_labels_message(self.name, labels))
 
+    def close(self) -> None:
+        """Let the weights go (and the GPU memory they hold): the run is over."""
+        self.model = None
+        free_accelerator_memory()
+
 
 def _labels_message(path: str, labels: int) -> str:
     return (
@@ -377,11 +382,6 @@ def _output_vocab_size(model) -> int:
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     weight = getattr(head, "weight", None)
     return int(weight.shape[0]) if weight is not None else vocab_size(model)
-
-    def close(self) -> None:
-        """Let the weights go (and the GPU memory they hold): the run is over."""
-        self.model = None
-        free_accelerator_memory()
 
 
 def build(spec: ModelSpec) -> PrmModel:

@@ -31,6 +31,7 @@ class MissingScoreError(LookupError):
 
 
 class ScoresModel:
+    name: str  # scores:PATH
     kind = "scores"
     dtype = "n/a"
     device = "cpu"
