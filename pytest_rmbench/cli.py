@@ -23,8 +23,12 @@ import os
 import sys
 from typing import Sequence
 
-from .items import CORRECT, ERROR, INCORRECT
+from .items import CORRECT, INCORRECT
 from .report.aggregate import official_figures
+from .report.compare import MATCHED, by_nodeid, pair_items
+from .report.format import fmt, fmt_count, text_table
+from .report.schema import Report
+from .report.tables import summary_table, text_rows
 from .storage.store import POSTGRES_SCHEMES, StoreError, open_store, redact
 
 DEFAULT_STORE = os.path.join(".rmbench", "runs.sqlite")  # relative to pytest's rootdir: see history.find_store
@@ -35,11 +39,8 @@ class CliError(Exception):
 
 
 def _fmt(value, spec: str = ".3f") -> str:
-    if value is None:
-        return "-"
-    if spec == "d" and isinstance(value, float):  # a sum of fractional credits
-        return format(value, ".4g")
-    return format(value, spec)
+    """A number for the tables ("-" when missing); spec "d": a count (a sum of fractional credits with .4g)."""
+    return fmt_count(value, ".4g") if spec == "d" else fmt(value, spec)
 
 
 def _when(started) -> str:
@@ -48,14 +49,7 @@ def _when(started) -> str:
 
 def _table(rows: list[tuple], rules: Sequence[int] = (), left: int = 1) -> list[str]:
     """The first `left` columns left-aligned, the others right-aligned; a rule line before each row in rules."""
-    rows = [tuple(str(c) for c in r) for r in rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for i, r in enumerate(rows):
-        if i in rules:
-            lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
-        lines.append("  ".join(c.ljust(w) if j < left else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))).rstrip())
-    return lines
+    return text_table(rows, rules, left, strip=True)
 
 
 # ---------------------------------------------------------------------------- comparing
@@ -64,14 +58,13 @@ def _table(rows: list[tuple], rules: Sequence[int] = (), left: int = 1) -> list[
 def compare_reports(a: dict, b: dict) -> dict:
     """Per subset and overall: accuracies of A and B, delta (B - A), and the paired changes.
 
-    Items are matched by node id; a matched item whose content hash differs is "edited"
-    and left out of the paired counts. regressions: correct in A, incorrect in B; fixes:
+    Items are paired by node id (report/compare.py); one whose content hash differs, or is
+    missing on one side, is "edited" and left out of the paired counts. regressions: correct in A, incorrect in B; fixes:
     the reverse; errored: an error on either side (left out, as accuracy leaves errors out).
     """
     from .report.stats import mcnemar_exact
 
-    a_items = {i["nodeid"]: i for i in a.get("items") or [] if isinstance(i, dict) and i.get("nodeid") is not None}
-    b_items = {i["nodeid"]: i for i in b.get("items") or [] if isinstance(i, dict) and i.get("nodeid") is not None}
+    a_items, b_items = by_nodeid(a.get("items")), by_nodeid(b.get("items"))
     names = sorted(set(a.get("subsets") or {}) | set(b.get("subsets") or {})
                    | {str(i.get("subset")) for i in [*a_items.values(), *b_items.values()]})
 
@@ -80,17 +73,9 @@ def compare_reports(a: dict, b: dict) -> dict:
 
     paired = {name: empty() for name in names}
     overall = empty()
-    for nodeid in a_items.keys() | b_items.keys():
-        ia, ib = a_items.get(nodeid), b_items.get(nodeid)
+    for _, ia, ib, key in pair_items(a_items.values(), b_items.values()):
         counts = paired[str((ib or ia).get("subset"))]
-        if ib is None or ia is None:
-            key = "only_a" if ib is None else "only_b"
-        elif ia.get("content_hash") != ib.get("content_hash"):
-            key = "edited"
-        elif ERROR in (ia.get("outcome"), ib.get("outcome")):
-            key = "errored"
-        else:
-            key = "matched"
+        if key == MATCHED:
             change = (ia.get("outcome"), ib.get("outcome"))
             extra = {(CORRECT, INCORRECT): "regressions", (INCORRECT, CORRECT): "fixes"}.get(change)
             if extra:
@@ -172,21 +157,8 @@ def show_lines(report: dict, info: dict | None) -> list[str]:
     if info.get("git_commit") or info.get("suites"):
         lines.append(f"git commit {info.get('git_commit') or '-'}  suites {', '.join(info.get('suites') or []) or '-'}")
     lines.append("")
-    rows = [("subset", "n", "correct", "accuracy", "95% CI", "margin", "errors")]
-
-    def add(label: str, block: dict):
-        ci = "-" if block.get("ci_low") is None else f"[{block['ci_low']:.3f}, {block['ci_high']:.3f}]"
-        rows.append((label, _fmt(block.get("n"), "d"), _fmt(block.get("correct"), "d"), _fmt(block.get("accuracy")),
-                     ci, _fmt(block.get("mean_margin"), "+.3g"), _fmt(block.get("errors"), "d")))
-
-    subsets = report.get("subsets") or {}
-    for name in sorted(subsets):
-        add(name, subsets[name])
-    first_section = len(rows)
-    for name, block in (report.get("sections") or {}).items():
-        add(f"[{name}]", block)
-    add("overall", report.get("overall") or {})
-    lines += _table(rows, rules=(1, first_section, len(rows) - 1))
+    rows, rules = text_rows(summary_table(Report.of(report)), unsummed="-")
+    lines += _table(rows, rules=rules)
     length = (report.get("length_baseline") or {}).get("accuracy")
     lines.append(f"length baseline (longer answer wins): {_fmt(length)}")
     for name, headline, value, _ in official_figures(report):

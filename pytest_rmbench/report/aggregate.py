@@ -194,43 +194,18 @@ def json_safe(value):
     return value
 
 
-def write_json(report: dict, path: str) -> None:
+def write_json(report, path: str) -> None:
+    """The report (a Report or its dict) as a JSON file."""
+    if hasattr(report, "to_dict"):
+        report = report.to_dict()
     write_text(path, json.dumps(json_safe(report), indent=2, allow_nan=False, ensure_ascii=False) + "\n")
 
 
-def _fmt(value, spec: str = ".3f") -> str:
-    return "-" if value is None else format(value, spec)
+from .tables import MAX_SUBSET_ROWS  # noqa: E402,F401  (re-exported)
 
 
-MAX_SUBSET_ROWS = 40  # beyond this (e.g. M-RewardBench's 529), subsets inside sections are folded
+def table_lines(report, verbose: int = 0) -> Iterable[str]:
+    """The terminal's subsets / sections / overall table (report/tables.py makes its rows)."""
+    from .terminal import table_lines as lines
 
-
-def table_lines(report: dict, verbose: int = 0) -> Iterable[str]:
-    rows = [("subset", "n", "correct", "accuracy", "95% CI", "margin", "errors")]
-    subsets = sorted(report["subsets"])
-    folded = 0
-    if len(subsets) > MAX_SUBSET_ROWS and report["sections"] and verbose <= 0:
-        in_sections = {m for b in report["sections"].values() for m in b.get("subsets") or ()}
-        kept = [name for name in subsets if name not in in_sections]
-        folded, subsets = len(subsets) - len(kept), kept
-
-    def row(label: str, b: dict):
-        ci = "-" if b.get("ci_low") is None else f"[{b['ci_low']:.3f}, {b['ci_high']:.3f}]"
-        correct = b.get("correct", "")
-        correct = format(correct, ".4g") if isinstance(correct, float) else str(correct)
-        rows.append((label, str(b["n"]), correct, _fmt(b["accuracy"]), ci,
-                     _fmt(b.get("mean_margin"), "+.3g"), str(b.get("errors", ""))))
-
-    for name in subsets:
-        row(name, report["subsets"][name])
-    if folded:
-        rows.append((f"(+{folded} in sections, -v)", "", "", "", "", "", ""))
-    section_rows = len(rows)
-    for name, b in report["sections"].items():
-        row(f"[{name}]", b)
-    row("overall", report["overall"])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, r in enumerate(rows):
-        if i in (1, section_rows, len(rows) - 1) and i:
-            yield "-" * (sum(widths) + 2 * (len(widths) - 1))
-        yield "  ".join(c.ljust(w) if j == 0 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths)))
+    return lines(report, verbose)

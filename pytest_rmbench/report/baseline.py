@@ -1,13 +1,14 @@
 """This run against a baseline run: paired per-item comparison and a non-inferiority decision.
 
-Items are matched by node id; an item whose content hash changed since the baseline is
-left out and counted as edited. Items that errored in either run are left out too (an
+Items are paired by node id (report/compare.py); an item whose content hash changed since
+the baseline, or is missing in one of the two runs, is left out and counted as edited. Items that errored in either run are left out too (an
 error fails the gate on its own). Pure functions over report items: no pytest, no store.
 """
 
 from __future__ import annotations
 
-from ..items import CORRECT, ERROR
+from ..items import CORRECT
+from .compare import EDITED, MATCHED, pair_items
 from .stats import mcnemar_exact, non_inferiority, paired_bootstrap
 
 OVERALL = "overall"
@@ -21,20 +22,13 @@ def compare(
     seed: int = 0,
 ) -> dict:
     """The JSON report's "baseline" block (without "run"), from two lists of report items."""
-    before_by_id = {item["nodeid"]: item for item in baseline}
     shared: list[tuple[dict, dict]] = []
     edited = 0
-    for item in current:
-        old = before_by_id.get(item["nodeid"])
-        if old is None:
-            continue
-        old_hash, new_hash = old.get("content_hash"), item.get("content_hash")
-        if old_hash and new_hash and old_hash != new_hash:
+    for _, old, new, kind in pair_items(baseline, current):
+        if kind == EDITED:
             edited += 1
-            continue
-        if ERROR in (item["outcome"], old["outcome"]):
-            continue
-        shared.append((old, item))
+        elif kind == MATCHED:
+            shared.append((old, new))
 
     def block(pairs: list[tuple[dict, dict]]) -> dict:
         before = [old["outcome"] == CORRECT for old, _ in pairs]

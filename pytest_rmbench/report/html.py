@@ -22,9 +22,12 @@ import html
 import math
 import re
 
-from .markdown import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p, gate_state
-from .markdown import fmt_check_number as check_number
+from ..text import clip as _clip
 from .aggregate import official_figures
+from .format import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p
+from .markdown import gate_state
+from .schema import Block, Report
+from .tables import check_interval, check_number, check_status, section_members
 
 WIDTH = 700
 ROW = 26
@@ -63,8 +66,8 @@ def natural(names) -> list:
 
 
 def clip(text: str, chars: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= chars else text[: max(1, chars - 1)] + "…"
+    """One line of `text` in at most `chars` characters, "…" marking a cut."""
+    return _clip(text, chars, squash=True, marker="…", within=True)
 
 
 def nice_step(span: float, target: int) -> float:
@@ -138,7 +141,7 @@ def unit_axis(parts: list[str], x, top: float, bottom: float) -> None:
 def thresholds_by_name(report: dict) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for c in ((report.get("gate") or {}).get("checks") or []):
-        if isinstance(c, dict) and c.get("kind") == "accuracy" and finite(c.get("threshold")) is not None:
+        if isinstance(c, (dict, Block)) and c.get("kind") == "accuracy" and finite(c.get("threshold")) is not None:
             out.setdefault(str(c.get("name")), []).append(c)
     return out
 
@@ -210,7 +213,7 @@ def baseline_margins(report: dict) -> tuple[float | None, dict[str, float]]:
     baseline = report.get("baseline") or {}
     per: dict[str, float] = {}
     for c in ((report.get("gate") or {}).get("checks") or []):
-        if not isinstance(c, dict) or c.get("kind") != "baseline":
+        if not isinstance(c, (dict, Block)) or c.get("kind") != "baseline":
             continue
         if "non-inferiority" not in str(c.get("rule") or ""):
             continue
@@ -322,7 +325,7 @@ def histogram(values: list[tuple[float, bool]], target: int = 24):
 
 
 def chart_margins(report: dict) -> str:
-    items = [i for i in report.get("items") or [] if isinstance(i, dict)]
+    items = [i for i in report.get("items") or [] if isinstance(i, (dict, Block))]
     values = [(finite(i.get("margin")), i.get("outcome") == "correct") for i in items]
     values = [(v, c) for v, c in values if v is not None]
     left, right, top = 56, WIDTH - 20, 34
@@ -473,9 +476,7 @@ def sections_table(report: dict) -> str:
            "</tr></thead><tbody>"]
     for name, s in sections.items():
         s = s or {}
-        weights = s.get("weights") or {}
-        members = ", ".join(f"{m} ({'n' if weights.get(m) is None else fmt(weights.get(m), 'g')})"
-                            for m in (s.get("subsets") or list(weights)))
+        members = ", ".join(section_members(s) if isinstance(s, Block) else [])
         out.append(f'<tr><th scope="row">{esc(name)}</th>{td(fmt_count(s.get("n")), cls="num")}'
                    f'{td(fmt(s.get("accuracy")), cls="num")}{td(members or "-")}</tr>')
     out.append("</tbody></table>")
@@ -494,14 +495,13 @@ def official_table(report: dict) -> str:
 
 def gate_table(report: dict) -> str:
     gate = report.get("gate") or {}
-    checks = [c for c in gate.get("checks") or [] if isinstance(c, dict)]
+    checks = [c for c in gate.get("checks") or [] if isinstance(c, (dict, Block))]
     if not checks:
         return '<p class="muted">No gate checks: no thresholds were set.</p>'
     out = ['<table class="data"><thead><tr><th>check</th><th>kind</th><th>rule</th><th>threshold</th>'
            "<th>value</th><th>interval</th><th>status</th><th>details</th></tr></thead><tbody>"]
     for c in checks:
-        spec = "+.3f" if c.get("kind") == "baseline" else ".3f"
-        status = c.get("status") or {True: "pass", False: "fail"}.get(c.get("passed"), "not run")
+        status = check_status(c)
         details = []
         if c.get("source"):
             details.append(f"from {c['source']}")
@@ -511,7 +511,7 @@ def gate_table(report: dict) -> str:
                            + (f" and {len(failed) - 10} more" if len(failed) > 10 else ""))
         out.append(f'<tr><th scope="row">{esc(c.get("name"))}</th>{td(c.get("kind"))}{td(c.get("rule"))}'
                    f'{td(check_number(c, "threshold"), cls="num")}{td(check_number(c, "value"), cls="num")}'
-                   f'{td(fmt_interval(c.get("low", c.get("ci_low")), c.get("high", c.get("ci_high")), spec))}'
+                   f'{td(check_interval(c))}'
                    f'{status_cell(status)}{td("; ".join(details) or "")}</tr>')
     out.append("</tbody></table>")
     return "\n".join(out)
@@ -522,7 +522,7 @@ def regressions_table(report: dict) -> str:
     regressed = [str(r) for r in baseline.get("regressed") or []]
     if not regressed:
         return '<p class="muted">No regressions: no item the baseline got right is wrong now.</p>'
-    by_id = {str(i.get("nodeid")): i for i in report.get("items") or [] if isinstance(i, dict)}
+    by_id = {str(i.get("nodeid")): i for i in report.get("items") or [] if isinstance(i, (dict, Block))}
     out = [f"<p>{len(regressed)} item(s) the baseline got right are wrong now.</p>",
            '<table class="data"><thead><tr><th>node id</th><th>subset</th><th>outcome</th><th>margin</th>'
            "</tr></thead><tbody>"]
@@ -623,7 +623,7 @@ def item_more(item: dict) -> str:
 
 
 def items_table(report: dict) -> str:
-    items = [i for i in report.get("items") or [] if isinstance(i, dict)]
+    items = [i for i in report.get("items") or [] if isinstance(i, (dict, Block))]
     outcomes = sorted({str(i.get("outcome")) for i in items})
     head = "".join(f'<th data-key="{key}" aria-sort="none"><button type="button">{esc(label)}</button></th>'
                    for key, label in ITEM_COLUMNS)
@@ -860,15 +860,15 @@ def run_info(report: dict) -> str:
     return '<dl class="run">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in rows) + "</dl>"
 
 
-def render_html(report: dict) -> str:
-    """One self-contained HTML page of a pytest-rmbench report dict (see README, "Reading the report")."""
-    report = report or {}
+def render_html(report: Report | dict) -> str:
+    """One self-contained HTML page of a pytest-rmbench report (a Report or its dict; see README, "Reading the report")."""
+    report = Report.of(report or {})
     run = report.get("run") or {}
     overall = report.get("overall") or {}
     baseline = report.get("baseline") or None
     gate = report.get("gate") or {}
     state = gate_state(report)
-    checks = [c for c in gate.get("checks") or [] if isinstance(c, dict)]
+    checks = [c for c in gate.get("checks") or [] if isinstance(c, (dict, Block))]
     failed = [c for c in checks if c.get("passed") is False]
     model = run.get("model")
     badge = "no gate" if state == "no gate" else f"gate {state}"

@@ -7,10 +7,13 @@ table and a `<script>` stays text. Any number may be None (or NaN): it prints as
 
 from __future__ import annotations
 
-import math
 import re
 
 from .aggregate import official_figures
+from .format import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p  # noqa: F401  (re-exported)
+from .schema import Block, Report
+from .tables import check_interval, check_status, section_members
+from .tables import check_number as fmt_check_number
 
 MAX_LISTED = 20  # regressed / incorrect node ids listed before "and N more"
 
@@ -35,52 +38,6 @@ def escape_md(text) -> str:
     return text.strip() or "-"
 
 
-def finite(value) -> float | None:
-    """A real number, or None for None, NaN, infinities and anything that is not a number."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return None
-
-
-def fmt(value, spec: str = ".3f") -> str:
-    v = finite(value)
-    return "-" if v is None else format(v, spec)
-
-
-def fmt_count(value) -> str:
-    if isinstance(value, bool) or value is None:
-        return "-"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, (list, tuple, dict)):
-        return str(len(value))
-    v = finite(value)
-    return "-" if v is None else (str(int(v)) if v == int(v) else format(v, ".3g"))
-
-
-def fmt_interval(low, high, spec: str = ".3f") -> str:
-    if finite(low) is None or finite(high) is None:
-        return "-"
-    return f"[{fmt(low, spec)}, {fmt(high, spec)}]"
-
-
-def fmt_p(value) -> str:
-    v = finite(value)
-    if v is None:
-        return "-"
-    return "<0.001" if v < 0.001 else format(v, ".3g")
-
-
-def accuracy_of(value) -> float | None:
-    """A baseline's before/after: a fraction, or a block with an accuracy."""
-    if isinstance(value, dict):
-        return finite(value.get("accuracy"))
-    return finite(value)
-
-
 def gate_state(report: dict) -> str:
     """'PASSED', 'FAILED' or 'no gate'."""
     gate = report.get("gate") or {}
@@ -91,17 +48,6 @@ def gate_state(report: dict) -> str:
     if not gate.get("configured"):
         return "no gate"
     return "PASSED"
-
-
-def fmt_check_number(check: dict, key: str) -> str:
-    value = check.get(key)
-    if check.get("kind") == "errors":
-        return fmt_count(value)
-    if check.get("kind") == "baseline":
-        return fmt(value, "+.3f")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return fmt(value)
 
 
 def check_rule(check: dict) -> str:
@@ -131,16 +77,16 @@ def run_line(run: dict) -> list[str]:
     return [" · ".join(parts)]
 
 
-def render_markdown(report: dict) -> str:
-    """GitHub-flavoured Markdown of a pytest-rmbench report dict (see README, "Reading the report")."""
-    report = report or {}
+def render_markdown(report: Report | dict) -> str:
+    """GitHub-flavoured Markdown of a pytest-rmbench report (a Report or its dict; see README, "Reading the report")."""
+    report = Report.of(report or {})
     run = report.get("run") or {}
     subsets = report.get("subsets") or {}
     sections = report.get("sections") or {}
     overall = report.get("overall") or {}
     baseline = report.get("baseline") or None
     gate = report.get("gate") or {}
-    checks = [c for c in gate.get("checks") or [] if isinstance(c, dict)]
+    checks = [c for c in gate.get("checks") or [] if isinstance(c, (dict, Block))]
     out: list[str] = []
 
     state = gate_state(report)
@@ -223,12 +169,7 @@ def render_markdown(report: dict) -> str:
         out.append("| section | n | accuracy | subsets (weight) |")
         out.append("| --- | --: | --: | --- |")
         for name, s in sections.items():
-            s = s or {}
-            weights = s.get("weights") or {}
-            members = []
-            for sub in s.get("subsets") or list(weights):
-                w = weights.get(sub)
-                members.append(escape_md(sub) + (" (n)" if w is None else f" ({fmt(w, 'g')})"))
+            members = section_members(s, escape_md) if isinstance(s, Block) else []
             out.append(f"| {escape_md(name)} | {fmt_count(s.get('n'))} | {fmt(s.get('accuracy'))} | "
                        f"{', '.join(members) or '-'} |")
         out.append("")
@@ -252,14 +193,11 @@ def render_markdown(report: dict) -> str:
         out.append("| check | kind | rule | threshold | value | interval | status |")
         out.append("| --- | --- | --- | --: | --: | :-: | :-: |")
         for c in checks:
-            low = c.get("low", c.get("ci_low"))
-            high = c.get("high", c.get("ci_high"))
-            spec = "+.3f" if c.get("kind") == "baseline" else ".3f"
-            status = c.get("status") or {True: "pass", False: "fail"}.get(c.get("passed"), "not run")
+            status = check_status(c)
             out.append(
                 f"| {escape_md(c.get('name'))} | {escape_md(c.get('kind'))} | {escape_md(check_rule(c))} | "
                 f"{fmt_check_number(c, 'threshold')} | {fmt_check_number(c, 'value')} | "
-                f"{fmt_interval(low, high, spec)} | {DECISION_MARK.get(status, escape_md(status))} |")
+                f"{check_interval(c)} | {DECISION_MARK.get(status, escape_md(status))} |")
             failed_items = c.get("failed") or []
             if failed_items and isinstance(failed_items, list):
                 shown = ", ".join(escape_md(x) for x in failed_items[:5])
@@ -290,7 +228,7 @@ def render_markdown(report: dict) -> str:
     out.append("")
 
     # -- incorrect items (collapsed) ----------------------------------------------------------
-    items = [i for i in report.get("items") or [] if isinstance(i, dict)]
+    items = [i for i in report.get("items") or [] if isinstance(i, (dict, Block))]
     wrong = [i for i in items if i.get("outcome") in ("incorrect", "error")]
     if wrong:
         def key(i):

@@ -3,54 +3,58 @@
 from __future__ import annotations
 
 from ..items import ERROR, INCORRECT
-from .aggregate import table_lines
+from .format import fmt as _num
+from .format import fmt_mib as _mib
+from .format import fmt_interval, text_table
+from .schema import Report
+from .tables import summary_table, text_rows
 
 NOT_LOADED = "not scored: the reward model could not be loaded (the load error is at the top of the rmbench summary)"
 SHOWN = 10
 ERRORS_SHOWN = 5
 
 
-def _mib(n: int | None) -> str:
-    return "-" if n is None else f"{n / 2**20:,.0f} MiB"
+def table_lines(report, verbose: int = 0) -> list[str]:
+    """The subsets / sections / overall table; subsets inside sections fold beyond 40 rows (not with -v)."""
+    rows, rules = text_rows(summary_table(Report.of(report), fold=True, verbose=verbose))
+    return text_table(rows, rules)
 
 
-def _num(value, spec: str = ".3f") -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *, verbose: int, maxfail: int,
+def write_summary(tr, report: Report | dict, records: list[dict], warnings: list[str], *, verbose: int, maxfail: int,
                   report_path: str | None, notes: list[str] = (), explanations: dict[str, str] | None = None,
                   explain: bool = False) -> None:
-    run = report["run"]
-    source = "; every score from the score cache" if run.get("scores_from_cache") else ""
-    tr.write_sep("=", f"rmbench: {run['model']} ({run['kind']}, {run['dtype']}, {run['device']}{source})")
-    if run.get("load_error"):
+    """The summary; `report` is the typed Report or a report dict (read with Report.from_dict)."""
+    report = Report.of(report)
+    run = report.run
+    source = "; every score from the score cache" if run.scores_from_cache else ""
+    tr.write_sep("=", f"rmbench: {run.model} ({run.kind}, {run.dtype}, {run.device}{source})")
+    if run.load_error:
         not_loaded = sum(r["error"] == NOT_LOADED for r in records)
-        tr.write_line(f"the reward model could not be loaded: {run['load_error']}", red=True, bold=True)
+        tr.write_line(f"the reward model could not be loaded: {run.load_error}", red=True, bold=True)
         tr.write_line(f"  {not_loaded} item(s) were not scored", red=True)
-    if report.get("baseline"):
-        _write_baseline(tr, report["baseline"], verbose)
+    if report.baseline:
+        _write_baseline(tr, report.baseline, verbose)
     for line in table_lines(report, verbose):
         tr.write_line(line)
-    length, pps = report["length_baseline"]["accuracy"], run["pairs_per_second"]
+    length, pps = report.length_baseline.accuracy, run.pairs_per_second
     tr.write_line(
-        f"length baseline (longer answer wins): {_num(length)}   truncated: {report['truncated']}"
+        f"length baseline (longer answer wins): {_num(length)}   truncated: {report.truncated}"
         + ("" if pps is None else f"   pairs/s: {pps:,.1f}")
     )
-    heads = report.get("heads")
+    heads = report.heads
     if heads:
-        figures = ", ".join(f"{h}: {_num(a)}" for h, a in enumerate(heads["overall"]))
-        tr.write_line(f"per-head accuracy (each output as the reward, {heads['n']} pairs): {figures}")
-    for name, block in (report.get("steps") or {}).items():
-        tr.write_line(f"steps {name}: F1 {_num(block['f1'])} (accuracy on erroneous {_num(block['acc_error'])}, "
-                      f"on correct {_num(block['acc_correct'])})")
-    for name, scores in (report.get("scores") or {}).items():
-        headline = report.get("datasets", {}).get(name, {}).get("headline")
-        value = (scores or {}).get(headline) if headline else None
+        figures = ", ".join(f"{h}: {_num(a)}" for h, a in enumerate(heads.overall))
+        tr.write_line(f"per-head accuracy (each output as the reward, {heads.n} pairs): {figures}")
+    for name, block in (report.steps or {}).items():
+        tr.write_line(f"steps {name}: F1 {_num(block.f1)} (accuracy on erroneous {_num(block.acc_error)}, "
+                      f"on correct {_num(block.acc_correct)})")
+    for name in report.scores or {}:
+        headline, value = report.headline(name)
         tr.write_line(f"{name}: {headline} {_num(value)}" if value is not None else f"{name}: see \"scores\" in the JSON report")
-    cached = sum(w.get("cached") or 0 for w in report["workers"])
+    workers = report.workers
+    cached = sum(w.cached or 0 for w in workers)
     if cached:
-        total = cached + sum(w.get("sequences") or 0 for w in report["workers"])
+        total = cached + sum(w.sequences or 0 for w in workers)
         tr.write_line(f"score cache: {cached} of {total} sequences read from the cache (--rm-no-cache to rescore)")
     errors = list(dict.fromkeys(
         r["error"] for r in records if r["outcome"] == ERROR and r["error"] and r["error"] != NOT_LOADED
@@ -75,41 +79,41 @@ def write_summary(tr, report: dict, records: list[dict], warnings: list[str], *,
         if len(shown) < len(incorrect):
             tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all with their scores; "
                           "--rm-report has every item)")
-    for w in report["workers"]:
-        if len(report["workers"]) > 1 or verbose > 0:
+    for w in workers:
+        if len(workers) > 1 or verbose > 0:
             tr.write_line(
-                f"worker {w['worker']}: {w['items']} items, {w['batches']} batches, {w['tokens']} tokens, "
-                f"{w['seconds']:.2f}s scoring, peak memory {_mib(w['peak_memory_bytes'])}, device {w['device']}"
-                + (f" (CUDA_VISIBLE_DEVICES={w['cuda_visible_devices']})" if w["cuda_visible_devices"] else "")
-                + (f", model loaded in {w['load_seconds']:.1f}s" if w.get("load_seconds") else "")
+                f"worker {w.worker}: {w.items} items, {w.batches} batches, {w.tokens} tokens, "
+                f"{w.seconds:.2f}s scoring, peak memory {_mib(w.peak_memory_bytes)}, device {w.device}"
+                + (f" (CUDA_VISIBLE_DEVICES={w.cuda_visible_devices})" if w.cuda_visible_devices else "")
+                + (f", model loaded in {w.load_seconds:.1f}s" if w.load_seconds else "")
             )
-    halvings = sum(w.get("oom_halvings") or 0 for w in report["workers"])
+    halvings = sum(w.oom_halvings or 0 for w in workers)
     if halvings:
         tr.write_line(f"warning: out of memory {halvings} time(s): batches were halved and retried "
                       "(lower --rm-max-batch-tokens to avoid it)", yellow=True)
-    if report["recovered"]:
-        tr.write_line(f"warning: an xdist worker died; {len(report['recovered'])} item(s) were scored again on another "
-                      "worker (each counted once): " + ", ".join(report["recovered"][:5]), yellow=True)
-    if run["ran"] < run["collected"]:
-        tr.write_line(f"partial run: the gate covers {run['ran']} of {run['collected']} items", yellow=True)
+    if report.recovered:
+        tr.write_line(f"warning: an xdist worker died; {len(report.recovered)} item(s) were scored again on another "
+                      "worker (each counted once): " + ", ".join(report.recovered[:5]), yellow=True)
+    if (run.ran or 0) < (run.collected or 0):
+        tr.write_line(f"partial run: the gate covers {run.ran} of {run.collected} items", yellow=True)
     if maxfail:
         tr.write_line("warning: -x/--maxfail stops at the first failures; the gate sees only the items that ran", yellow=True)
     for message in warnings:
         tr.write_line(f"warning: {message}", yellow=True)
     for message in notes:
         tr.write_line(message)
-    _write_gate(tr, report["gate"])
+    _write_gate(tr, report.gate)
     if run.get("id") is not None:
-        tr.write_line(f"recorded as run {run['id']} (python -m pytest_rmbench runs show {run['id']})")
+        tr.write_line(f"recorded as run {run.id} (python -m pytest_rmbench runs show {run.id})")
     if report_path:
         tr.write_line(f"report written to {report_path}")
 
 
-def _write_baseline(tr, baseline: dict, verbose: int) -> None:
-    regressed = baseline["regressed"]
+def _write_baseline(tr, baseline, verbose: int) -> None:
+    regressed = baseline.regressed
     tr.write_line(
-        f"against baseline {baseline['label']}: {baseline['shared']} shared items, {baseline['edited']} edited "
-        f"(left out), {len(regressed)} regressed, non-inferiority margin {baseline['margin']:g}"
+        f"against baseline {baseline.label}: {baseline.shared} shared items, {baseline.edited} edited "
+        f"(left out), {len(regressed)} regressed, non-inferiority margin {baseline.margin:g}"
     )
     shown = regressed if verbose > 0 else regressed[:SHOWN]
     for nodeid in shown:
@@ -117,19 +121,18 @@ def _write_baseline(tr, baseline: dict, verbose: int) -> None:
     if len(shown) < len(regressed):
         tr.write_line(f"  ... and {len(regressed) - len(shown)} more (--rm-rerun-regressions runs just those)")
     rows = [("", "n", "before", "after", "delta", "one-sided 95%", "regr", "fixes", "McNemar p", "decision")]
-    for name, b in list(baseline["subsets"].items()) + [("overall", baseline["overall"])]:
-        interval = "-" if b["delta_low"] is None else f"[{b['delta_low']:+.3f}, {b['delta_high']:+.3f}]"
-        rows.append((name, str(b["n"]), _num(b["before"]), _num(b["after"]), _num(b["delta"], "+.3f"), interval,
-                     str(b["regressions"]), str(b["fixes"]), _num(b["mcnemar_p"], ".3g"), b["decision"]))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        tr.write_line("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+    for name, b in list(baseline.subsets.items()) + [("overall", baseline.overall)]:
+        rows.append((name, str(b.n), _num(b.before), _num(b.after), _num(b.delta, "+.3f"),
+                     fmt_interval(b.delta_low, b.delta_high, "+.3f"), str(b.regressions), str(b.fixes),
+                     _num(b.mcnemar_p, ".3g"), b.decision))
+    for line in text_table(rows):
+        tr.write_line(line)
 
 
 VERDICTS = {"pass": "pass", "fail": "FAIL", "not run": "not run", "inconclusive": "INCONCLUSIVE"}
 
 
-def _write_gate(tr, gate: dict) -> None:
+def _write_gate(tr, gate) -> None:
     if gate["checks"]:
         tr.write_line("gate checks:")
     for check in gate["checks"]:
