@@ -197,7 +197,10 @@ class RunStore:
 
     @_guarded
     def record_run(self, report: dict, *, fingerprint: str | None = None, git_commit: str | None = None) -> int:
-        """Store a finished report (the run row and all its items, in one transaction); returns the run id."""
+        """Store a finished report (the run row and all its items, in one transaction); returns the run id.
+        `report` is the report dict or a typed Report (report/schema.py)."""
+        if hasattr(report, "to_dict") and not isinstance(report, dict):
+            report = report.to_dict()
         if not isinstance(report, dict):
             raise TypeError(f"record_run needs the report dict, not {type(report).__name__}")
         text = dumps(report)
