@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_rmbench.items import PairItem
-from pytest_rmbench.items.files import FileParseError, ItemProblem, parse_file
+from pytest_rmbench.items import ItemProblem, PairItem
+from pytest_rmbench.items.files import FileParseError, parse_file
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -9,10 +9,10 @@ import json
 import pytest
 
 from pytest_rmbench.items import (
-    BestOfNItem, ConsistencyItem, JudgedItem, Rules, ScoreResult, StepsItem, StyleMatrixItem, TiesItem,
-    fractional_credit, reciprocal_rank, style_triangles,
+    ITEM_KINDS, BestOfNItem, ConsistencyItem, CycleItem, ItemProblem, JudgedItem, Rules, ScoreResult, StepsItem,
+    StyleMatrixItem, TiesItem, fractional_credit, reciprocal_rank, style_triangles,
 )
-from pytest_rmbench.items.files import ItemProblem, parse_file
+from pytest_rmbench.items.files import parse_file
 
 KINDS = """\
 items:
@@ -137,12 +137,21 @@ items:
     ({"kind": "steps", "id": 1, "subset": "s", "problem": "p", "steps": ["a", "b"], "label": 2}, "label", "0..1"),
     ({"kind": "steps", "id": 1, "subset": "s", "problem": "p", "steps": ["a"], "label": True}, "label", "earliest wrong step"),
     ({"kind": "consistency", "id": 1, "subset": "s", "prompt": "p", "contrast_prompt": "p", "answer": "a"}, "contrast_prompt", "same as prompt"),
+    ({"kind": "cycle", "id": 1, "subset": "s", "prompt": "p", "answers": ["a", "b"]}, "answers", "exactly three"),
+    ({"kind": "cycle", "id": 1, "subset": "s", "prompt": "p", "answers": ["a", "b", " "]}, "answers", "answer 2"),
 ])
 def test_each_kind_validates_its_fields(raw, field, message):
     entry = parse_file("f.rmbench.jsonl", (json.dumps(raw) + "\n").encode()).entries[0]
     assert isinstance(entry, ItemProblem)
     assert entry.field == field and message in entry.message
     assert "f.rmbench.jsonl:1" in entry.describe()
+
+
+def test_an_unknown_kind_lists_the_registered_ones():
+    entry = parse_file("f.rmbench.jsonl", b'{"kind": "nope", "id": 1, "subset": "s"}\n').entries[0]
+    assert entry.message == f"unknown kind 'nope'; available: {', '.join(ITEM_KINDS.names())}"
+    assert ITEM_KINDS.names()[:8] == ["pair", "best_of_n", "style_matrix", "ties", "judged", "steps", "consistency", "cycle"]
+    assert ITEM_KINDS.get("cycle") is CycleItem
 
 
 def test_unknown_fields_are_judged_per_kind():
@@ -226,3 +235,101 @@ def test_a_table_of_many_subsets_folds_those_inside_sections():
     assert any(line.startswith("loose ") for line in lines) and not any(line.startswith("lang01/s") for line in lines)
     assert any(f"(+{len(names)} in sections, -v)" in line for line in lines)
     assert any(line.startswith("lang01/s") for line in table_lines(report, verbose=1))
+
+
+# -- cycle: three answers ordered best to worst ---------------------------------------------------
+CYCLE = """\
+items:
+  # lengths 9 > 5 > 2: the order the file gives -> correct
+  - {kind: cycle, id: ok, subset: cycle, prompt: p, answers: [aaaaaaaaa, bbbbb, cc]}
+  # lengths 5, 9, 2: the middle answer scores above the best one -> incorrect
+  - {kind: cycle, id: swapped, subset: cycle, prompt: p, answers: [aaaaa, bbbbbbbbb, cc]}
+"""
+
+
+def test_cycle_with_a_reward_model_needs_strictly_decreasing_scores(pytester):
+    pytester.makefile(".rmbench.yaml", cycle=CYCLE)
+    result, report = run_report(pytester, "--junitxml=junit.xml")
+    items = {i["id"]: i for i in report["items"]}
+    ok, swapped = items["ok"], items["swapped"]
+    assert (ok["kind"], ok["outcome"], ok["credit"]) == ("cycle", "correct", 1.0)
+    assert ok["details"] == {"scores": [9.0, 5.0, 2.0], "order": [0, 1, 2]}
+    assert (ok["chosen_score"], ok["rejected_score"]) == (9.0, 5.0)
+    assert (swapped["outcome"], swapped["credit"]) == ("incorrect", 0.0)
+    assert swapped["details"] == {"scores": [5.0, 9.0, 2.0], "order": [1, 0, 2]}
+    assert (swapped["chosen_score"], swapped["rejected_score"]) == (5.0, 9.0)
+    assert ok["chosen_longer"] is None  # not a pair: no length-bias figures
+    assert ok["texts"] == {"prompt": "p", "answers": [
+        {"label": "best", "text": "aaaaaaaaa"}, {"label": "middle", "text": "bbbbb"}, {"label": "worst", "text": "cc"}]}
+    junit = (pytester.path / "junit.xml").read_text()
+    assert "incorrect cycle (cycle.rmbench.yaml:5)" in junit
+    assert "scores best, middle, worst [5, 9, 2] (must strictly decrease)" in junit
+    assert "ranked by the model: middle, best, worst" in junit
+    assert result.parseoutcomes()["passed"] == 1 and result.parseoutcomes()["incorrect"] == 1
+
+
+def test_cycle_with_a_pairwise_judge_flags_intransitive_preferences(pytester):
+    # rock beats scissors, scissors beats paper, paper beats rock; other answers: the longer wins
+    pytester.makeconftest("""
+import pytest
+from pytest_rmbench.models.base import Prepared
+
+BEATS = {"rock": "scissors", "scissors": "paper", "paper": "rock"}
+
+class Judge:
+    kind = "judge"; dtype = "n/a"; device = "cpu"; name = "judge"; pairwise = True
+    def prepare(self, requests):
+        return [Prepared(r, 1) for r in requests]
+    def score_batch(self, batch):
+        out = []
+        for p in batch:
+            a, b = p.request.answer_a, p.request.answer_b
+            if a in BEATS and b in BEATS:
+                out.append(1.0 if BEATS[a] == b else -1.0)
+            else:
+                out.append(float(len(a) - len(b)))
+        return out
+
+@pytest.hookimpl
+def pytest_rmbench_make_model(config, spec):
+    return Judge()
+""")
+    pytester.makefile(".rmbench.yaml", cycle="""
+items:
+  - {kind: cycle, id: ok, subset: s, prompt: p, answers: [aaaaaaaaa, bbbbb, cc]}
+  - {kind: cycle, id: rps, subset: s, prompt: p, answers: [rock, scissors, paper]}
+  - {kind: cycle, id: reversed, subset: s, prompt: p, answers: [cc, bbbbb, aaaaaaaaa]}
+""")
+    result = pytester.runpytest("--rm-model=judge", "--rm-kind=judge", "--rm-report=run.json", "-p", "no:cacheprovider",
+                                "--junitxml=junit.xml")
+    items = {i["id"]: i for i in json.loads((pytester.path / "run.json").read_text())["items"]}
+    assert items["ok"]["outcome"] == "correct"
+    assert items["ok"]["details"] == {"pairs": {"0>1": 2, "1>2": 2, "0>2": 2}, "intransitive": False}
+    # rock > scissors and scissors > paper, both orders agreeing, but paper > rock: a cycle
+    assert items["rps"]["outcome"] == "incorrect"
+    assert items["rps"]["details"] == {"pairs": {"0>1": 2, "1>2": 2, "0>2": -2}, "intransitive": True}
+    # every pair the wrong way round is wrong, but transitive
+    assert items["reversed"]["outcome"] == "incorrect"
+    assert items["reversed"]["details"] == {"pairs": {"0>1": -2, "1>2": -2, "0>2": -2}, "intransitive": False}
+    junit = (pytester.path / "junit.xml").read_text()
+    assert "0&gt;1 +2, 1&gt;2 +2, 0&gt;2 -2" in junit and "form a cycle (intransitive)" in junit
+    assert result.parseoutcomes()["passed"] == 1 and result.parseoutcomes()["incorrect"] == 2
+
+
+def test_cycle_requests_and_rule_on_hand_made_scores():
+    item = CycleItem(id="1", subset="s", prompt="p", answers=("a", "b", "c"))
+    assert [r.answer for r in item.requests()] == ["a", "b", "c"]
+    assert [(r.answer_a, r.answer_b) for r in item.requests(Rules(pairwise=True))] == [
+        ("a", "b"), ("b", "a"), ("b", "c"), ("c", "b"), ("a", "c"), ("c", "a")]
+    assert _outcome(item, [3.0, 2.0, 1.0]).outcome == "correct"
+    assert _outcome(item, [3.0, 2.0, 2.0]).outcome == "incorrect"  # strict: a tie is wrong
+    out = _outcome(item, [1.0, 3.0, 2.0])
+    assert (out.chosen_score, out.rejected_score, out.details["order"]) == (1.0, 3.0, [1, 2, 0])
+    # one order right and the other a tie counts as right, as for judged pairs
+    judged = _outcome(item, [1.0, 0.0, 1.0, -1.0, 1.0, -1.0], Rules(pairwise=True))
+    assert judged.outcome == "correct" and judged.details["pairs"] == {"0>1": 1, "1>2": 2, "0>2": 2}
+    reverse_cycle = _outcome(item, [-1.0, 1.0, -1.0, 1.0, 1.0, -1.0], Rules(pairwise=True))
+    assert reverse_cycle.details == {"pairs": {"0>1": -2, "1>2": -2, "0>2": 2}, "intransitive": True}
+    assert _outcome(item, [1.0, float("nan"), 1.0]).outcome == "error"
+    assert item.chosen_longer() is None
+    assert item.content_hash() != CycleItem(id="1", subset="s", prompt="p", answers=("a", "c", "b")).content_hash()

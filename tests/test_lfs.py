@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import PairItem
+from pytest_rmbench.items import ItemProblem, PairItem
 from pytest_rmbench.lfs import LfsPointerFile, is_pointer, is_pointer_data
-from pytest_rmbench.items.files import FileParseError, ItemProblem, parse_file
+from pytest_rmbench.items.files import FileParseError, parse_file
 from pytest_rmbench.suites.base import DataSource, SuiteDataError
 from pytest_rmbench.suites.hhrlhf import HH_RLHF
 from pytest_rmbench.suites.rewardbench2 import REWARDBENCH2

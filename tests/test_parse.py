@@ -2,8 +2,8 @@
 
 import pytest
 
-from pytest_rmbench.items import PairItem
-from pytest_rmbench.items.files import FileParseError, ItemProblem, parse_file, parse_section_assignment
+from pytest_rmbench.items import ItemProblem, PairItem
+from pytest_rmbench.items.files import FileParseError, parse_file, parse_section_assignment
 
 
 def yaml_file(items_yaml: str, header: str = "") -> bytes:
@@ -37,6 +37,9 @@ def test_good_yaml_item():
         ("  - {id: 'a::b', subset: chat, prompt: p, chosen: c, rejected: r}\n", "id", "'::'"),
         ("  - {id: a, prompt: p, chosen: c, rejected: r}\n", "subset", "missing"),
         ("  - {id: a, subset: '', prompt: p, chosen: c, rejected: r}\n", "subset", "non-empty"),
+        ("  - {id: a, subset: \"s\\rt\", prompt: p, chosen: c, rejected: r}\n", "subset", "without a newline"),
+        ("  - {id: a, subset: 'a::b', prompt: p, chosen: c, rejected: r}\n", "subset", "'::'"),
+        ("  - {id: '  ', subset: s, prompt: p, chosen: c, rejected: r}\n", "id", "non-empty"),
         ("  - {id: a, subset: s, chosen: c, rejected: r}\n", "prompt", "missing"),
         ("  - {id: a, subset: s, prompt: 3, chosen: c, rejected: r}\n", "prompt", "string or a list"),
         ("  - {id: a, subset: s, prompt: [{role: user, content: q}, {role: assistant, content: x}], chosen: c, rejected: r}\n", "prompt", "end with a user"),
@@ -56,6 +59,26 @@ def test_bad_item_names_field_and_line(item, field, words):
     message = bad.describe()
     assert message.startswith("f.rmbench.yaml:7: item #1")
     assert f"field '{field}'" in message and words in message
+
+
+def test_one_field_validator_and_one_node_id_rule_for_files_and_suites():
+    from pytest_rmbench.items import fields
+    from pytest_rmbench.suites.base import NodeNames, RowError, clean_name, row_id, text, texts
+
+    assert RowError is fields.FieldError
+    for bad in ("", "  ", "a::b", "a\nb", "a\rb"):
+        assert fields.name_error(bad) == fields.NAME_RULE
+        with pytest.raises(RowError, match="must be non-empty, without '::'"):
+            row_id({"id": bad or " "})
+        with pytest.raises(RowError):
+            clean_name({"subset": bad}, "subset")
+        with pytest.raises(RowError):
+            NodeNames().claim(bad, "row 1")
+    assert fields.name_error("chat/1") is None and row_id({"id": 7}) == "7" and row_id({}, fallback=3) == "3"
+    assert text({"a": ""}, "a", empty=True) == "" and texts({"a": ("x", "y")}, "a", 2) == ("x", "y")
+    with pytest.raises(RowError, match="exactly 3 answers, got 2") as err:
+        texts({"chosen": ["x", "y"]}, "chosen", 3)
+    assert (err.value.field, str(err.value)) == ("chosen", "field 'chosen': must hold exactly 3 answers, got 2")
 
 
 def test_int_and_string_ids_are_the_same_id():

@@ -27,8 +27,8 @@ import pytest
 import yaml
 
 from pytest_rmbench.cli import build_parser
-from pytest_rmbench.items.files import (ItemProblem, parse_assignments, parse_file, parse_section_assignment,
-                                  parse_threshold_value)
+from pytest_rmbench.items import ItemProblem
+from pytest_rmbench.items.files import parse_assignments, parse_file, parse_section_assignment, parse_threshold_value
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import PairItem
-from pytest_rmbench.items.files import ItemProblem
+from pytest_rmbench.items import ItemProblem, PairItem
 from pytest_rmbench.suites.base import DataSource, RowError, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.hhrlhf import HH_RLHF, split_transcript
 

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import JudgedItem, Rules
-from pytest_rmbench.items.files import ItemProblem
+from pytest_rmbench.items import ItemProblem, JudgedItem, Rules
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.judgebench import JUDGEBENCH, source_prefix
 

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import BestOfNItem, PairItem
-from pytest_rmbench.items.files import ItemProblem
+from pytest_rmbench.items import BestOfNItem, ItemProblem, PairItem
 from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.ppe import PPE_BESTOFK, PPE_HUMAN
 

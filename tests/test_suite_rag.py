@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import PairItem
-from pytest_rmbench.items.files import ItemProblem
+from pytest_rmbench.items import ItemProblem, PairItem
 from pytest_rmbench.suites.base import DataSource, Rows, SuiteDataError
 from pytest_rmbench.suites.ragrewardbench import RAG_REWARDBENCH, build_prompt
 

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import BestOfNItem, TiesItem
-from pytest_rmbench.items.files import ItemProblem
+from pytest_rmbench.items import BestOfNItem, ItemProblem, TiesItem
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.rewardbench2 import REWARDBENCH2, ties_score
 

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import BestOfNItem
-from pytest_rmbench.items.files import ItemProblem
+from pytest_rmbench.items import BestOfNItem, ItemProblem
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.rewardmath import REWARDMATH
 

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_rmbench.items import StyleMatrixItem
-from pytest_rmbench.items.files import ItemProblem
+from pytest_rmbench.items import ItemProblem, StyleMatrixItem
 from pytest_rmbench.suites import DataSource, Rows, SuiteDataError, SuiteResult
 from pytest_rmbench.suites.rm_bench import RMBENCH
 

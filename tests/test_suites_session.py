@@ -11,8 +11,7 @@ import pytest
 # A suite a user writes in conftest.py: the same mechanism as the built-in ones.
 CONFTEST_SUITE = '''
 import pytest
-from pytest_rmbench.items import PairItem
-from pytest_rmbench.items.files import Section
+from pytest_rmbench.items import PairItem, Section
 from pytest_rmbench.suites import RowError
 from pytest_rmbench.suites.base import items_from_rows, text
 
