@@ -11,7 +11,6 @@ from .items import ERROR, INCORRECT, Item, ItemOutcome
 from .items.files import FileParseError, ItemProblem, parse_file
 
 DEFAULT_PATTERNS = ["*.rmbench.yaml", "*.rmbench.yml", "*.rmbench.jsonl"]
-ANSWER_PREVIEW = 160
 
 
 class RmbenchWarning(pytest.PytestWarning):
@@ -272,20 +271,11 @@ def item_record(item, index: int) -> dict:
         "chosen_longer": chosen_longer,
         "verdicts": outcome.details.get("verdicts"),
         "details": outcome.details or None,
-        "texts": _report_texts(entry) if entry else None,
+        "texts": entry.report_texts() if entry else None,
         "content_hash": entry.content_hash() if entry else None,
         "prompt_hash": entry.prompt_hash() if entry else None,
         "error": outcome.error,
     }
-
-
-def _report_texts(entry) -> dict:
-    texts = getattr(entry, "report_texts", None)
-    if texts is not None:
-        return texts()
-    from .plugin import item_texts  # until every kind carries its own
-
-    return item_texts(entry)
 
 
 def test_status(report, not_loaded: str):

@@ -7,14 +7,17 @@ that fails costs its own output (a warning, or one line in the summary), never t
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-from .items.files import Section, parse_assignments, parse_section_assignment, parse_threshold_value
+from .items import Section
+from .items.files import parse_assignments, parse_section_assignment, parse_threshold_value
 from .engine import one_line
 from .report import baseline as baseline_mod
+from .models.base import model_info
+from .models.device import peak_memory_bytes
 from .report.aggregate import aggregate, write_json
+from .report.build import build_report
 from .report.gate import GateConfig, GateConfigError, RULES, INCONCLUSIVE, evaluate, merge_sections, merge_thresholds, validate
 from .storage import history
 from .storage.outputs import append_text, write_text
@@ -46,22 +49,8 @@ def gate_config(settings, catalog) -> GateConfig:
     return config
 
 
-def peak_memory_bytes() -> int | None:
-    """Peak memory of this process: the GPU's if a CUDA model ran, else resident memory."""
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        return int(torch.cuda.max_memory_allocated())
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def worker_figures(run) -> dict:
     """One scoring process's figures: throughput, cache hits, memory, and what model ran."""
-    from .session import model_info
-
     stats = run.scorer.stats
     model = run._model
     info = {} if model is None else model_info(model)
@@ -114,8 +103,11 @@ def finish_run(run, session, exitstatus) -> None:
     comparison, baseline_checks = compare_with_baseline(run, summary["items"], config.inconclusive)
     gate = evaluate(config, summary, baseline_checks)
     summary.pop("headlines")
-    state.report = _build_report(run, summary, gate)
-    state.report["baseline"] = comparison
+    state.report = build_report(
+        state.records.values(), catalog=run.catalog.to_dict(), workers=state.workers, gate=gate, model=run.model_name,
+        kind=run.spec.kind, dtype=run.spec.dtype, device=run.spec.device, seed=run.spec.seed, started=run.started,
+        selection=summary["selection"], scores=summary["scores"], datasets=summary["datasets"],
+        recovered=list(run.xdist.crashed) if run.xdist else [], baseline=comparison, summary=summary)
     record_run(run)
     junit_properties(run.config, state.report)
     write_files(run)
@@ -203,11 +195,12 @@ def record_run(run) -> None:
     try:
         fingerprint = run.config.hook.pytest_rmbench_model_fingerprint(config=run.config, spec=run.spec)
         # the texts are in the files the items came from: the store keeps the results
-        stored = dict(report, items=[{k: v for k, v in i.items() if k != "texts"} for i in report["items"]])
+        data = report.to_dict()
+        stored = dict(data, items=[{k: v for k, v in i.items() if k != "texts"} for i in data["items"]])
         run_id = run.open_store().record_run(
             stored, fingerprint=fingerprint or run.model_name, git_commit=history.git_commit(str(run.config.rootpath))
         )
-        report["run"]["id"] = run_id
+        report.run.id = run_id
     except Exception as exc:  # the history is a convenience: never lose the run over it
         run.state.warnings.append(f"the run could not be recorded in the run store: {type(exc).__name__}: {exc}")
 
@@ -252,9 +245,3 @@ def write_files(run) -> None:
         except Exception as exc:  # one output lost, not the others
             run.state.report_error = f"pytest-rmbench: could not write {path!r}: {exc}"
 
-
-def _build_report(run, summary: dict, gate: dict) -> dict:
-    # TEMPORARY bridge until report/build.py lands: the old plugin's builder
-    from .plugin import build_report_dict
-
-    return build_report_dict(run, summary, gate)

@@ -8,19 +8,13 @@ is imported here: torch and transformers load only when a transformers model is 
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
-import platform
-import time
-from types import SimpleNamespace
-
 import pytest
 
-from . import __version__, hookspecs
+from . import hookspecs
 from .collect import SESSION_KEY, BadItem, BenchmarkFile, BenchmarkTest, matches, suite_collectors, test_status
-from .items import ERROR
 from .models.base import ModelLoadError
-from .options import add_options, number, setting
+from .models.resolve import resolve
+from .options import Settings, add_options
 from .report.terminal import NOT_LOADED
 from .session import RunSession
 
@@ -62,12 +56,12 @@ def pytest_unconfigure(config):
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` with a GPU model: one worker per GPU (or per --rm-gpus-per-worker GPUs)."""
-    model = setting(config, "rm_model")
-    if not model or model.startswith("builtin:"):
+    spec = Settings.from_config(config).model
+    if spec is None or not resolve(spec).one_worker_per_gpu:  # builtin:, http://, scores: use no GPU here
         return None
     from .xdist import auto_workers
 
-    return auto_workers(number(config, "rm_gpus_per_worker"))
+    return auto_workers(spec.gpus)
 
 
 @pytest.fixture(scope="session")
@@ -148,85 +142,3 @@ class RunHooks:
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
         self.run.summary(terminalreporter, config)
 
-
-# -- TEMPORARY bridges, removed when items/ and report/ carry these ------------------------------
-TEXT_LIMIT = 20_000  # characters of one prompt or answer kept in the report (the HTML page shows them)
-
-
-def _clip(text) -> str:
-    text = str(text)
-    return text if len(text) <= TEXT_LIMIT else f"{text[:TEXT_LIMIT]}[... {len(text) - TEXT_LIMIT:,} more characters]"
-
-
-def _prompt(prompt):
-    return _clip(prompt) if isinstance(prompt, str) else [{"role": r, "content": _clip(c)} for r, c in prompt]
-
-
-def item_texts(entry) -> dict:
-    """The item's prompt and answers, for the report's readers (the HTML page expands them)."""
-    kind = entry.kind
-    if kind == "judged":
-        better_a = entry.label == "A>B"
-        chosen, rejected = (entry.response_a, entry.response_b) if better_a else (entry.response_b, entry.response_a)
-        return {"prompt": _prompt(entry.question), "chosen": _clip(chosen), "rejected": _clip(rejected)}
-    if kind == "steps":
-        return {"prompt": _clip(entry.problem),
-                "answers": [{"label": f"step {k + 1}", "text": _clip(s)} for k, s in enumerate(entry.steps)]}
-    if kind == "consistency":
-        return {"prompt": _prompt(entry.prompt), "answers": [
-            {"label": "contrast prompt", "text": _clip(entry.contrast_prompt if isinstance(entry.contrast_prompt, str)
-                                                       else _prompt(entry.contrast_prompt))},
-            {"label": "answer", "text": _clip(entry.answer)}]}
-    chosen, rejected = entry.chosen, entry.rejected
-    if isinstance(chosen, (list, tuple)):
-        return {"prompt": _prompt(entry.prompt), "chosen": [_clip(c) for c in chosen], "rejected": [_clip(r) for r in rejected]}
-    return {"prompt": _prompt(entry.prompt), "chosen": _clip(chosen), "rejected": _clip(rejected)}
-
-
-def suite_versions(records) -> dict:
-    """Per benchmark file: how many of its items ran, and a version that changes with any item's text."""
-    by_file: dict[str, list[str]] = {}
-    for r in records:
-        by_file.setdefault(r["file"], []).append(r.get("content_hash") or "")
-    return {
-        name: {"items": len(hashes), "version": hashlib.sha256("\n".join(sorted(hashes)).encode()).hexdigest()[:16]}
-        for name, hashes in sorted(by_file.items())
-    }
-
-
-def build_report_dict(run, summary: dict, gate: dict) -> dict:
-    state = run.state
-    # the model ran in the workers (or the cache holds its scores): describe it from their figures
-    model = next((SimpleNamespace(**w) for w in state.workers if w.get("kind")), None)
-    scored = [r for r in state.records.values() if r["outcome"] != ERROR]
-    starts = [r["start"] for r in scored if r.get("start")]
-    stops = [r["stop"] for r in scored if r.get("stop")]
-    busy = (max(stops) - min(starts)) if starts and stops else None
-    versions = {"python": platform.python_version(), "pytest": pytest.__version__, "pytest-rmbench": __version__}
-    for worker in state.workers:  # the libraries the model actually ran on, as its worker saw them
-        versions.update(worker.get("versions") or {})
-    report = {
-        "run": {
-            "model": run.model_name,
-            "kind": getattr(model, "kind", None) or run.spec.kind,
-            "dtype": getattr(model, "dtype", None) or run.spec.dtype,
-            "device": getattr(model, "device", None) or run.spec.device,
-            "seed": run.spec.seed,
-            "versions": versions,
-            "started": _dt.datetime.fromtimestamp(run.started, _dt.timezone.utc).isoformat(),
-            "seconds": time.time() - run.started,
-            "pairs_per_second": len(scored) / busy if busy else None,
-            "scores_from_cache": bool(model is not None and model.from_cache),
-            "load_seconds": next((w["load_seconds"] for w in state.workers if w.get("load_seconds")), None),
-            "load_error": next((w["load_error"] for w in state.workers if w.get("load_error")), None),
-            "collected": len(run.catalog.items),
-            "ran": len(state.records),
-            "suites": suite_versions(state.records.values()),
-        },
-    }
-    report.update(summary)
-    report.pop("strict", None)
-    report["workers"] = sorted(state.workers, key=lambda w: str(w["worker"]))
-    report["recovered"] = list(run.xdist.crashed) if run.xdist else []
-    report["gate"] = gate
-    return report

@@ -20,7 +20,8 @@ from .collect import BadItem, BenchmarkTest, item_record, matches, resolve_suite
 from .engine import ChunkedScorer, SaveError, chunk_size_for, error_outcome, one_line, plan_chunks
 from .items import INCORRECT, ItemOutcome
 from .models.base import ModelLoadError
-from .models.kinds import pairwise_hint
+from .models.base import close_model, model_info
+from .models.resolve import resolve
 from .options import Settings
 from .report.progress import Progress
 from .report.terminal import NOT_LOADED
@@ -53,6 +54,8 @@ class RunSession:
         self.config = config
         self.settings = Settings.from_config(config)
         self.spec = self.settings.model
+        # the model resolved once (kind, capabilities, display name); built on first use
+        self.resolved = resolve(self.spec, config) if self.spec is not None else None
         self.is_worker = hasattr(config, "workerinput")
         self.started = time.time()
         self.state = RunState()
@@ -67,7 +70,8 @@ class RunSession:
         self._cache: tuple | None | bool = False  # False: not opened yet
         self._score_writer = None
         self._store = None
-        self.scorer = ChunkedScorer(self.get_model, self.settings.limits(), self.score_cache, self._pairwise_hint(),
+        pairwise = self.resolved.pairwise if self.resolved is not None else False
+        self.scorer = ChunkedScorer(self.get_model, self.settings.limits(), self.score_cache, pairwise,
                                     step_threshold=self.settings.step_threshold)
         if self.spec is not None and not self.is_worker:
             self._check_outputs()  # before the score file is emptied and before any scoring
@@ -97,22 +101,10 @@ class RunSession:
         except OutputError as exc:
             raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
 
-    def _pairwise_hint(self) -> bool | None:
-        if self.spec is None:
-            return False
-        try:
-            return pairwise_hint(self.spec)
-        except ModelLoadError:
-            return False  # the same error comes again, once, when the model is built
-
     @property
     def model_name(self) -> str:
         """--rm-model as reports, logs and the store may show it: no credentials from a URL."""
-        if "://" not in self.spec.model:
-            return self.spec.model
-        from .models.http import strip_credentials
-
-        return strip_credentials(self.spec.model)
+        return self.resolved.display_name
 
     def start(self) -> None:
         """The controller resolves the suites here: a bad --rm-bench name or suite option is one
@@ -198,7 +190,7 @@ class RunSession:
     def _load_model(self):
         started = time.perf_counter()
         # builtin models load instantly; xdist workers have no terminal
-        announce = self.progress if self.progress is not None and not self.spec.model.startswith("builtin:") else None
+        announce = self.progress if self.progress is not None and self.resolved.kind != "builtin" else None
         if announce:
             announce.loading(self.model_name)
         try:
@@ -343,19 +335,10 @@ class RunSession:
 
     def close(self) -> None:
         """Whatever the run opened, it closes: the model (an HTTP pool), the score cache, the store."""
-        opened = [self._model, self._cache[0] if self._cache else None, self._store, self._score_writer]
-        for thing in opened:
-            close = getattr(thing, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # closing must not turn a finished run into an error
-                    pass
-
-
-def model_info(model) -> dict:
-    """What the report says about a loaded model (and the cache remembers for fully cached reruns)."""
-    return {"kind": getattr(model, "kind", None), "dtype": getattr(model, "dtype", None),
-            "device": getattr(model, "device", None),
-            "versions": {str(k): str(v) for k, v in (getattr(model, "versions", None) or {}).items()}}
+        opened = [self._cache[0] if self._cache else None, self._store, self._score_writer]
+        for close in [lambda: close_model(self._model)] + [thing.close for thing in opened if thing is not None]:
+            try:
+                close()
+            except Exception:  # closing must not turn a finished run into an error
+                pass
 
