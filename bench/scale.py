@@ -283,7 +283,7 @@ def bare_plugin_batches(model_dir: Path, bench: Path, device: str) -> dict:
     from pytest_rmbench.items import PairItem
     from pytest_rmbench.models.base import ModelSpec
     from pytest_rmbench.models.classifier import ClassifierModel
-    from pytest_rmbench.parse import parse_file
+    from pytest_rmbench.items.files import parse_file
 
     start = time.perf_counter()
     adapter = ClassifierModel(ModelSpec(model=str(model_dir), device=device))  # dtype: the config's, as in (P)
