@@ -404,8 +404,19 @@ class HttpModel:
     def __init__(self, spec: ModelSpec):
         options = spec.options or {}
         self.api_key_env: str | None = options.get("api_key_env") or None
-        parts = self._parse(spec.model)
-        self.name = strip_credentials(spec.model)
+        parts, params = self._read_url(spec.model)
+        self._read_credentials(parts)
+        self._read_options(options, params, spec.seed)
+        self._read_judge(options, params)
+        self._start_state(spec.seed)
+        self.served_model = params.get("model") or self._first_model()
+        self.versions = {"http-schema": f"vllm {VLLM_VERSION}"}
+
+    # -- configuration ---------------------------------------------------------------------
+    def _read_url(self, url: str) -> tuple[urllib.parse.SplitResult, dict]:
+        """Sets name, scheme, host, port, root, api and server; (the URL's parts, its ?parameters)."""
+        parts = self._parse(url)
+        self.name = strip_credentials(url)
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items()}
         unknown = sorted(set(params) - set(URL_PARAMS))
         if unknown:
@@ -423,7 +434,10 @@ class HttpModel:
         self.root = path[: -len("/v1")] if path.endswith("/v1") else path  # /classify and /pooling live here
         self.api = self.root + "/v1"  # /v1/models and /v1/chat/completions
         self.server = f"{self.scheme}://{self.host}:{self.port}{self.root}"
+        return parts, params
 
+    def _read_credentials(self, parts: urllib.parse.SplitResult) -> None:
+        """The URL's user:password (as Basic auth, hidden) and the --rm-api-key-env check."""
         secrets = []
         basic = None
         if parts.username is not None or parts.password is not None:
@@ -440,6 +454,8 @@ class HttpModel:
                 f"--rm-api-key-env names the environment variable {self.api_key_env!r}, which is not set or empty"
             )
 
+    def _read_options(self, options: dict, params: dict, seed) -> None:
+        """Concurrency, timeout, retries, breaker, endpoint, task, head and head weights."""
         self.concurrency = self._int_option(options, "concurrency", DEFAULT_CONCURRENCY, minimum=1)
         self.timeout = self._float_option(options, "timeout", DEFAULT_TIMEOUT)
         self.retries = self._int_value(params.get("retries"), "?retries", DEFAULT_RETRIES, minimum=0)
@@ -452,8 +468,10 @@ class HttpModel:
         self.task = params.get("task") or "classify"
         self.head = self._int_option(options, "head", 0, minimum=0)
         self.head_weights = self._weights(options.get("head_weights"))
-        self.seed = spec.seed
+        self.seed = seed
 
+    def _read_judge(self, options: dict, params: dict) -> None:
+        """pairwise (?judge=1, or a judge template) and the judge prompt."""
         template_path = options.get("judge_template")
         self.pairwise = _flag(params["judge"]) if "judge" in params else bool(template_path)
         self.judge_template = DEFAULT_TEMPLATE  # one default judge prompt for local and served judges
@@ -463,8 +481,10 @@ class HttpModel:
             if template_path:
                 self.judge_template = load_template(template_path)
 
+    def _start_state(self, seed) -> None:
+        """The back-off's random numbers, the slots shared with other workers, the breaker, the pool."""
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        rng_seed = int.from_bytes(hashlib.sha256(f"{spec.seed}\0{worker}".encode()).digest()[:8], "big")
+        rng_seed = int.from_bytes(hashlib.sha256(f"{seed}\0{worker}".encode()).digest()[:8], "big")
         self._rng = random.Random(rng_seed)
         self._rng_lock = threading.Lock()
         self._slots = SlotPool(slot_folder(self.server), self.concurrency, seed=rng_seed)
@@ -473,10 +493,6 @@ class HttpModel:
         self._pool_lock = threading.Lock()
         self._settled: dict[Any, tuple[float | None, str | None]] = {}
 
-        self.served_model = params.get("model") or self._first_model()
-        self.versions = {"http-schema": f"vllm {VLLM_VERSION}"}
-
-    # -- configuration ---------------------------------------------------------------------
     @staticmethod
     def _parse(url: str) -> urllib.parse.SplitResult:
         try:
@@ -641,38 +657,9 @@ class HttpModel:
                 raise socket.timeout("deadline")
             return left
 
-        if self.scheme == "https":
-            conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
-            )
-        else:
-            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        conn = self._connection()
         try:
-            conn.connect()
-            sock = conn.sock
-            sock.settimeout(remaining())
-            conn.request(method, path, body=body, headers=self._headers(body))
-            sock.settimeout(remaining())
-            response = conn.getresponse()
-            chunks = []
-            while True:
-                try:
-                    sock.settimeout(remaining())
-                except OSError:
-                    pass  # the connection object handed the socket to the response
-                chunk = response.read(65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                remaining()
-            retry_after = None
-            header = response.getheader("Retry-After")
-            if header:
-                try:
-                    retry_after = float(header)
-                except ValueError:
-                    retry_after = None
-            return response.status, response.reason or "", retry_after, b"".join(chunks)
+            return self._exchange(conn, method, path, body, remaining)
         except (socket.timeout, TimeoutError):
             raise _Transient(f"timed out: no complete answer within {self.timeout:g} s") from None
         except ConnectionRefusedError:
@@ -693,6 +680,34 @@ class HttpModel:
             raise _Transient(f"network error: {type(exc).__name__}: {exc.strerror or _snippet(str(exc), 80)}") from None
         finally:
             conn.close()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(
+                self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+            )
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+
+    def _exchange(self, conn, method: str, path: str, body: bytes | None, remaining) -> tuple[int, str, float | None, bytes]:
+        """Connects, sends the request and reads the whole answer, each step within remaining() seconds."""
+        conn.connect()
+        sock = conn.sock
+        sock.settimeout(remaining())
+        conn.request(method, path, body=body, headers=self._headers(body))
+        sock.settimeout(remaining())
+        response = conn.getresponse()
+        chunks = []
+        while True:
+            try:
+                sock.settimeout(remaining())
+            except OSError:
+                pass  # the connection object handed the socket to the response
+            chunk = response.read(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining()
+        return response.status, response.reason or "", _retry_after(response), b"".join(chunks)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (attempt - 1))
@@ -783,6 +798,17 @@ class HttpModel:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _retry_after(response) -> float | None:
+    """The answer's Retry-After in seconds (None when absent or not a number)."""
+    header = response.getheader("Retry-After")
+    if header:
+        try:
+            return float(header)
+        except ValueError:
+            return None
+    return None
 
 
 def build(spec: ModelSpec) -> HttpModel:
