@@ -80,115 +80,130 @@ def run_line(run: dict) -> list[str]:
 def render_markdown(report: Report | dict) -> str:
     """GitHub-flavoured Markdown of a pytest-rmbench report (a Report or its dict; see README, "Reading the report")."""
     report = Report.of(report or {})
-    run = report.get("run") or {}
-    subsets = report.get("subsets") or {}
-    sections = report.get("sections") or {}
-    overall = report.get("overall") or {}
-    baseline = report.get("baseline") or None
-    gate = report.get("gate") or {}
-    checks = [c for c in gate.get("checks") or [] if isinstance(c, (dict, Block))]
     out: list[str] = []
+    for section in (_title_section, _regressions_section, _subsets_section, _sections_section,
+                    _official_section, _gate_section, _length_section, _incorrect_section):
+        out.extend(section(report))
+    return "\n".join(out).rstrip("\n") + "\n"
 
+
+def _checks(report: Report) -> list:
+    gate = report.get("gate") or {}
+    return [c for c in gate.get("checks") or [] if isinstance(c, (dict, Block))]
+
+
+def _title_section(report: Report) -> list[str]:
+    """The headline, the run line, a partial-run note and the failed checks."""
+    run = report.get("run") or {}
     state = gate_state(report)
     icon = {"PASSED": "✅", "FAILED": "❌"}.get(state, "ℹ️")
-    acc = fmt(overall.get("accuracy"))
+    acc = fmt((report.get("overall") or {}).get("accuracy"))
     title = "no gate" if state == "no gate" else f"gate {state}"
-    out.append(f"## {icon} rmbench: {title} · overall accuracy {acc}")
-    out.append("")
+    out = [f"## {icon} rmbench: {title} · overall accuracy {acc}", ""]
     out.extend(run_line(run))
     out.append("")
     ran, collected = run.get("ran"), run.get("collected")
     if isinstance(ran, int) and isinstance(collected, int) and ran < collected:
         out.append(f"> **Partial run:** the gate covers {ran} of {collected} collected items.")
         out.append("")
-    failed = [c for c in checks if c.get("passed") is False]
+    failed = [c for c in _checks(report) if c.get("passed") is False]
     if failed:
         names = ", ".join(escape_md(c.get("name")) for c in failed)
         out.append(f"**Failed checks:** {names}")
         out.append("")
+    return out
 
-    # -- regressions first ------------------------------------------------------------------
-    if baseline:
-        regressed = [r for r in baseline.get("regressed") or []]
-        label = escape_md(baseline.get("run"))
-        out.append(f"### Regressions against baseline {label}")
-        out.append("")
-        summary = [f"{len(regressed)} item(s) the baseline got right are wrong now"]
-        summary.append(f"{fmt_count(baseline.get('shared'))} shared item(s) compared")
-        if baseline.get("edited"):
-            summary.append(f"{fmt_count(baseline.get('edited'))} edited since the baseline (left out)")
-        if finite(baseline.get("margin")) is not None:
-            summary.append(f"non-inferiority margin {fmt(baseline.get('margin'))}")
-        out.append("; ".join(summary) + ".")
-        out.append("")
-        for nodeid in regressed[:MAX_LISTED]:
-            out.append(f"- {escape_md(nodeid)}")
-        if len(regressed) > MAX_LISTED:
-            out.append(f"- … and {len(regressed) - MAX_LISTED} more")
-        if regressed:
-            out.append("")
 
-    # -- subsets (and overall) ----------------------------------------------------------------
+def _regressions_section(report: Report) -> list[str]:
+    """Regressions first: the items the baseline got right that are wrong now."""
+    baseline = report.get("baseline") or None
+    if not baseline:
+        return []
+    regressed = [r for r in baseline.get("regressed") or []]
+    out = [f"### Regressions against baseline {escape_md(baseline.get('run'))}", ""]
+    summary = [f"{len(regressed)} item(s) the baseline got right are wrong now"]
+    summary.append(f"{fmt_count(baseline.get('shared'))} shared item(s) compared")
+    if baseline.get("edited"):
+        summary.append(f"{fmt_count(baseline.get('edited'))} edited since the baseline (left out)")
+    if finite(baseline.get("margin")) is not None:
+        summary.append(f"non-inferiority margin {fmt(baseline.get('margin'))}")
+    out.append("; ".join(summary) + ".")
+    out.append("")
+    for nodeid in regressed[:MAX_LISTED]:
+        out.append(f"- {escape_md(nodeid)}")
+    if len(regressed) > MAX_LISTED:
+        out.append(f"- … and {len(regressed) - MAX_LISTED} more")
+    if regressed:
+        out.append("")
+    return out
+
+
+def _subset_row(label: str, b: dict, cmp: dict | None, with_baseline: bool) -> str:
+    cells = [label, fmt_count(b.get("n")), fmt_count(b.get("correct")), fmt(b.get("accuracy")),
+             fmt_interval(b.get("ci_low"), b.get("ci_high")), fmt(b.get("mean_margin"), "+.3g"),
+             fmt_count(b.get("errors"))]
+    if with_baseline:
+        if cmp:
+            delta = fmt(cmp.get("delta"), "+.3f")
+            interval = fmt_interval(cmp.get("delta_low"), cmp.get("delta_high"), "+.3f")
+            cells += [fmt(accuracy_of(cmp.get("before"))),
+                      delta + ("" if interval == "-" else f" {interval}"),
+                      f"{fmt_count(cmp.get('regressions'))} / {fmt_count(cmp.get('fixes'))}",
+                      fmt_p(cmp.get("mcnemar_p")),
+                      DECISION_MARK.get(cmp.get("decision"), escape_md(cmp.get("decision")))]
+        else:
+            cells += ["-", "-", "-", "-", "-"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _subsets_section(report: Report) -> list[str]:
+    """One row per subset, then overall; with a baseline, its comparison columns."""
+    subsets = report.get("subsets") or {}
+    baseline = report.get("baseline") or None
     base_subsets = (baseline or {}).get("subsets") or {}
     header = ["subset", "n", "correct", "accuracy", "95% CI", "mean margin", "errors"]
     align = ["---", "--:", "--:", "--:", ":-:", "--:", "--:"]
     if baseline:
         header += ["baseline", "Δ accuracy [interval]", "regressions / fixes", "McNemar p", "decision"]
         align += ["--:", ":-:", ":-:", "--:", ":-:"]
-    out.append("### Subsets")
-    out.append("")
-    out.append("| " + " | ".join(header) + " |")
-    out.append("| " + " | ".join(align) + " |")
-
-    def row(label: str, b: dict, cmp: dict | None) -> str:
-        cells = [label, fmt_count(b.get("n")), fmt_count(b.get("correct")), fmt(b.get("accuracy")),
-                 fmt_interval(b.get("ci_low"), b.get("ci_high")), fmt(b.get("mean_margin"), "+.3g"),
-                 fmt_count(b.get("errors"))]
-        if baseline:
-            if cmp:
-                delta = fmt(cmp.get("delta"), "+.3f")
-                interval = fmt_interval(cmp.get("delta_low"), cmp.get("delta_high"), "+.3f")
-                cells += [fmt(accuracy_of(cmp.get("before"))),
-                          delta + ("" if interval == "-" else f" {interval}"),
-                          f"{fmt_count(cmp.get('regressions'))} / {fmt_count(cmp.get('fixes'))}",
-                          fmt_p(cmp.get("mcnemar_p")),
-                          DECISION_MARK.get(cmp.get("decision"), escape_md(cmp.get("decision")))]
-            else:
-                cells += ["-", "-", "-", "-", "-"]
-        return "| " + " | ".join(cells) + " |"
-
+    out = ["### Subsets", "", "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
     for name in sorted(subsets, key=str):
-        out.append(row(escape_md(name), subsets[name] or {}, base_subsets.get(name)))
-    out.append(row("**overall**", overall, (baseline or {}).get("overall")))
+        out.append(_subset_row(escape_md(name), subsets[name] or {}, base_subsets.get(name), bool(baseline)))
+    out.append(_subset_row("**overall**", report.get("overall") or {}, (baseline or {}).get("overall"), bool(baseline)))
     out.append("")
+    return out
 
-    # -- sections ---------------------------------------------------------------------------
-    if sections:
-        out.append("### Sections")
-        out.append("")
-        out.append("| section | n | accuracy | subsets (weight) |")
-        out.append("| --- | --: | --: | --- |")
-        for name, s in sections.items():
-            members = section_members(s, escape_md) if isinstance(s, Block) else []
-            out.append(f"| {escape_md(name)} | {fmt_count(s.get('n'))} | {fmt(s.get('accuracy'))} | "
-                       f"{', '.join(members) or '-'} |")
-        out.append("")
 
-    # -- official scores of the published suites ----------------------------------------------
+def _sections_section(report: Report) -> list[str]:
+    sections = report.get("sections") or {}
+    if not sections:
+        return []
+    out = ["### Sections", "", "| section | n | accuracy | subsets (weight) |", "| --- | --: | --: | --- |"]
+    for name, s in sections.items():
+        members = section_members(s, escape_md) if isinstance(s, Block) else []
+        out.append(f"| {escape_md(name)} | {fmt_count(s.get('n'))} | {fmt(s.get('accuracy'))} | "
+                   f"{', '.join(members) or '-'} |")
+    out.append("")
+    return out
+
+
+def _official_section(report: Report) -> list[str]:
+    """The official scores of the published suites."""
     official = official_figures(report)
-    if official:
-        out.append("### Official scores")
-        out.append("")
-        out.append("| suite | score | value | more |")
-        out.append("| --- | --- | --: | --- |")
-        for name, headline, value, figures in official:
-            more = ", ".join(f"{escape_md(k)} {fmt(finite(v))}" for k, v in figures)
-            out.append(f"| {escape_md(name)} | {escape_md(headline or '-')} | {fmt(finite(value))} | {more or '-'} |")
-        out.append("")
-
-    # -- gate -------------------------------------------------------------------------------
-    out.append("### Gate")
+    if not official:
+        return []
+    out = ["### Official scores", "", "| suite | score | value | more |", "| --- | --- | --: | --- |"]
+    for name, headline, value, figures in official:
+        more = ", ".join(f"{escape_md(k)} {fmt(finite(v))}" for k, v in figures)
+        out.append(f"| {escape_md(name)} | {escape_md(headline or '-')} | {fmt(finite(value))} | {more or '-'} |")
     out.append("")
+    return out
+
+
+def _gate_section(report: Report) -> list[str]:
+    checks = _checks(report)
+    state = gate_state(report)
+    out = ["### Gate", ""]
     if checks:
         out.append("| check | kind | rule | threshold | value | interval | status |")
         out.append("| --- | --- | --- | --: | --: | :-: | :-: |")
@@ -209,12 +224,15 @@ def render_markdown(report: Report | dict) -> str:
     else:
         out.append(f"Gate **{state}**.")
     out.append("")
+    return out
 
-    # -- length bias ------------------------------------------------------------------------
-    out.append("### Length bias")
-    out.append("")
+
+def _length_section(report: Report) -> list[str]:
+    """Length bias: the length-only baseline, accuracy by which answer is longer, truncation."""
+    acc = fmt((report.get("overall") or {}).get("accuracy"))
     length = report.get("length_baseline") or {}
     rule = length.get("rule")
+    out = ["### Length bias", ""]
     out.append(f"- Length-only baseline accuracy: {fmt(length.get('accuracy'))}"
                + (f" ({escape_md(rule)})" if rule else "")
                + f"; this model: {acc}")
@@ -226,24 +244,25 @@ def render_markdown(report: Report | dict) -> str:
                    f"(n={fmt_count(shorter.get('n'))})")
     out.append(f"- Truncated items: {fmt_count(report.get('truncated'))}")
     out.append("")
+    return out
 
-    # -- incorrect items (collapsed) ----------------------------------------------------------
+
+def _wrong_key(i) -> tuple:
+    m = finite(i.get("margin"))
+    return (i.get("outcome") != "error", m if m is not None else 0.0, str(i.get("nodeid")))
+
+
+def _incorrect_section(report: Report) -> list[str]:
+    """The incorrect and errored items, errors first then worst margin first, collapsed."""
     items = [i for i in report.get("items") or [] if isinstance(i, (dict, Block))]
-    wrong = [i for i in items if i.get("outcome") in ("incorrect", "error")]
-    if wrong:
-        def key(i):
-            m = finite(i.get("margin"))
-            return (i.get("outcome") != "error", m if m is not None else 0.0, str(i.get("nodeid")))
-        wrong.sort(key=key)
-        out.append(f"<details><summary>Incorrect and errored items ({len(wrong)})</summary>")
-        out.append("")
-        for i in wrong[:MAX_LISTED]:
-            what = "error" if i.get("outcome") == "error" else f"margin {fmt(i.get('margin'), '+.4g')}"
-            out.append(f"- {escape_md(i.get('nodeid'))}: {what}")
-        if len(wrong) > MAX_LISTED:
-            out.append(f"- … and {len(wrong) - MAX_LISTED} more")
-        out.append("")
-        out.append("</details>")
-        out.append("")
-
-    return "\n".join(out).rstrip("\n") + "\n"
+    wrong = sorted((i for i in items if i.get("outcome") in ("incorrect", "error")), key=_wrong_key)
+    if not wrong:
+        return []
+    out = [f"<details><summary>Incorrect and errored items ({len(wrong)})</summary>", ""]
+    for i in wrong[:MAX_LISTED]:
+        what = "error" if i.get("outcome") == "error" else f"margin {fmt(i.get('margin'), '+.4g')}"
+        out.append(f"- {escape_md(i.get('nodeid'))}: {what}")
+    if len(wrong) > MAX_LISTED:
+        out.append(f"- … and {len(wrong) - MAX_LISTED} more")
+    out += ["", "</details>", ""]
+    return out
