@@ -259,6 +259,7 @@ def test_cycle_with_a_reward_model_needs_strictly_decreasing_scores(pytester):
     assert swapped["details"] == {"scores": [5.0, 9.0, 2.0], "order": [1, 0, 2]}
     assert (swapped["chosen_score"], swapped["rejected_score"]) == (5.0, 9.0)
     assert ok["chosen_longer"] is None  # not a pair: no length-bias figures
+    assert report["cycle"] is None  # a scalar reward model cannot be intransitive
     assert ok["texts"] == {"prompt": "p", "answers": [
         {"label": "best", "text": "aaaaaaaaa"}, {"label": "middle", "text": "bbbbb"}, {"label": "worst", "text": "cc"}]}
     junit = (pytester.path / "junit.xml").read_text()
@@ -302,9 +303,13 @@ items:
 """)
     result = pytester.runpytest("--rm-model=judge", "--rm-kind=judge", "--rm-report=run.json", "-p", "no:cacheprovider",
                                 "--junitxml=junit.xml")
-    items = {i["id"]: i for i in json.loads((pytester.path / "run.json").read_text())["items"]}
+    report = json.loads((pytester.path / "run.json").read_text())
+    items = {i["id"]: i for i in report["items"]}
     assert items["ok"]["outcome"] == "correct"
     assert items["ok"]["details"] == {"pairs": {"0>1": 2, "1>2": 2, "0>2": 2}, "intransitive": False}
+    # the kind's own report block: one cycle among three judged items
+    assert report["cycle"] == {"n": 3, "intransitive": 1, "intransitivity": pytest.approx(1 / 3)}
+    assert list(report).index("cycle") == list(report).index("heads") + 1  # added after the blocks users know
     # rock > scissors and scissors > paper, both orders agreeing, but paper > rock: a cycle
     assert items["rps"]["outcome"] == "incorrect"
     assert items["rps"]["details"] == {"pairs": {"0>1": 2, "1>2": 2, "0>2": -2}, "intransitive": True}

@@ -184,6 +184,13 @@ class Item:
     kind: ClassVar[str] = ""
     scalar_only: ClassVar[bool] = True  # a pairwise judge cannot score it
     FIELDS: ClassVar[tuple] = ()  # the kind's own fields in an item file (others draw a warning)
+    REPORT_BLOCK: ClassVar[str | None] = None  # the JSON report's key for report_block(), if the kind has one
+
+    @classmethod
+    def report_block(cls, records: list[dict]) -> dict | None:
+        """The kind's own figures over its item records in a run (the report's `REPORT_BLOCK` key);
+        None when there is nothing to say."""
+        return None
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 from . import fields
-from .base import (CORRECT, INCORRECT, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, clip, prompt_text,
+from .base import (CORRECT, ERROR, INCORRECT, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, clip, prompt_text,
                    score_list)
 from .rules import _problem, both_orders_counter
 
@@ -31,6 +31,7 @@ class CycleItem(Item):
     prompt: Prompt
     answers: tuple
     kind: ClassVar[str] = "cycle"
+    REPORT_BLOCK: ClassVar[str] = "cycle"
     scalar_only: ClassVar[bool] = False
     FIELDS: ClassVar[tuple] = ("prompt", "answers")
 
@@ -41,6 +42,16 @@ class CycleItem(Item):
         if len(answers) != 3:
             raise fields.FieldError("answers", f"must hold exactly three answers (best, middle, worst), got {len(answers)}")
         return {"prompt": prompt, "answers": answers}
+
+    @classmethod
+    def report_block(cls, records: list[dict]) -> dict | None:
+        """How often a pairwise judge's three preferences formed a cycle (A>B, B>C, C>A):
+        the intransitivity a preference model can show and a scalar reward model cannot."""
+        judged = [r for r in records if r["outcome"] != ERROR and "intransitive" in (r.get("details") or {})]
+        if not judged:
+            return None
+        cycles = sum(bool(r["details"]["intransitive"]) for r in judged)
+        return {"n": len(judged), "intransitive": cycles, "intransitivity": cycles / len(judged)}
 
     def requests(self, rules: Rules = Rules()) -> list:
         if rules.pairwise:  # each pair in both orders: the better answer shown as A, then as B

@@ -21,6 +21,23 @@ class StepsItem(Item):
     label: int
     kind: ClassVar[str] = "steps"
     FIELDS: ClassVar[tuple] = ("problem", "steps", "label")
+    REPORT_BLOCK: ClassVar[str] = "steps"
+
+    @classmethod
+    def report_block(cls, records: list[dict]) -> dict | None:
+        """ProcessBench's figures per subset: accuracy on erroneous and on correct solutions, and F1."""
+        by_subset: dict[str, list[dict]] = {}
+        for r in records:
+            if r["outcome"] != ERROR and r.get("details"):
+                by_subset.setdefault(r["subset"], []).append(r)
+        if not by_subset:
+            return None
+        out = {}
+        for name, rs in sorted(by_subset.items()):
+            erroneous = [r["outcome"] == CORRECT for r in rs if r["details"]["label"] >= 0]
+            correct = [r["outcome"] == CORRECT for r in rs if r["details"]["label"] == -1]
+            out[name] = processbench_f1(erroneous, correct)
+        return out
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
@@ -64,3 +81,14 @@ class StepsItem(Item):
     def report_texts(self) -> dict:
         return {"prompt": clip(self.problem),
                 "answers": [{"label": f"step {k + 1}", "text": clip(s)} for k, s in enumerate(self.steps)]}
+
+
+def processbench_f1(erroneous: list[bool], correct: list[bool]) -> dict:
+    """F1 = harmonic mean of the accuracy on erroneous and on correct solutions (0 when both are 0)."""
+    acc_error = sum(erroneous) / len(erroneous) if erroneous else None
+    acc_correct = sum(correct) / len(correct) if correct else None
+    if acc_error is None or acc_correct is None:
+        f1 = None
+    else:
+        f1 = 2 * acc_error * acc_correct / (acc_error + acc_correct) if acc_error + acc_correct else 0.0
+    return {"n_error": len(erroneous), "n_correct": len(correct), "acc_error": acc_error, "acc_correct": acc_correct, "f1": f1}

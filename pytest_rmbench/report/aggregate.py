@@ -101,31 +101,21 @@ def _heads_block(records: list[dict]) -> dict | None:
             "subsets": {name: accuracies(rs) for name, rs in sorted(by_subset.items())}}
 
 
-def _steps_block(records: list[dict]) -> dict | None:
-    """ProcessBench's figures per subset: accuracy on erroneous and on correct solutions, and F1."""
-    by_subset: dict[str, list[dict]] = {}
+def kind_blocks(records: list[dict]) -> dict[str, dict | None]:
+    """Each item kind's own block (ProcessBench F1 for `steps`, ...), over its records, keyed by
+    the kind's REPORT_BLOCK; a kind from the registry, so a new kind brings its block along."""
+    from ..items import ITEM_KINDS
+
+    by_kind: dict[str, list[dict]] = {}
     for r in records:
-        if r.get("kind") == "steps" and r["outcome"] != ERROR and r.get("details"):
-            by_subset.setdefault(r["subset"], []).append(r)
-    if not by_subset:
-        return None
-    out = {}
-    for name, rs in sorted(by_subset.items()):
-        erroneous = [r["outcome"] == CORRECT for r in rs if r["details"]["label"] >= 0]
-        correct = [r["outcome"] == CORRECT for r in rs if r["details"]["label"] == -1]
-        out[name] = processbench_f1(erroneous, correct)
-    return out
-
-
-def processbench_f1(erroneous: list[bool], correct: list[bool]) -> dict:
-    """F1 = harmonic mean of the accuracy on erroneous and on correct solutions (0 when both are 0)."""
-    acc_error = sum(erroneous) / len(erroneous) if erroneous else None
-    acc_correct = sum(correct) / len(correct) if correct else None
-    if acc_error is None or acc_correct is None:
-        f1 = None
-    else:
-        f1 = 2 * acc_error * acc_correct / (acc_error + acc_correct) if acc_error + acc_correct else 0.0
-    return {"n_error": len(erroneous), "n_correct": len(correct), "acc_error": acc_error, "acc_correct": acc_correct, "f1": f1}
+        if r.get("kind"):
+            by_kind.setdefault(r["kind"], []).append(r)
+    blocks = {}
+    for kind, rs in sorted(by_kind.items()):
+        cls = ITEM_KINDS.get(kind) if kind in ITEM_KINDS else None
+        if cls is not None and cls.REPORT_BLOCK:
+            blocks[cls.REPORT_BLOCK] = cls.report_block(rs)
+    return blocks
 
 
 def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
@@ -136,6 +126,7 @@ def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
     subsets = {name: block(rs) for name, rs in by_subset.items()}
     strict = [r for r in records if r.get("strict") and r["outcome"] != ERROR]
     paired = [r for r in records if r.get("length_correct") is not None]
+    blocks = kind_blocks(records)
     return {
         "items": [{k: r.get(k) for k in ITEM_KEYS} for r in records],
         "subsets": subsets,
@@ -152,8 +143,9 @@ def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
         },
         "truncated": sum(bool(r["truncated"]) for r in records),
         "judge": _judge_block(records),
-        "steps": _steps_block(records),
+        "steps": blocks.pop("steps", None),  # always present (null without steps items): users read it
         "heads": _heads_block(records),
+        **blocks,
         "strict": {
             "n": len(strict),
             "correct": sum(r["outcome"] == CORRECT for r in strict),
