@@ -239,28 +239,49 @@ def chart_baseline_delta(report: dict) -> str:
     rows = [(str(name), blocks[name] or {}) for name in natural(blocks)]
     rows.append(("overall", baseline.get("overall") or {}))
     common, per = baseline_margins(report)
-    margins = [m for m in [common, *per.values()] if m is not None]
+    left = label_width([r[0] for r in rows])
+    x, span = _delta_scale(rows, [m for m in [common, *per.values()] if m is not None], left)
+    top = 34
+    bottom = top + ROW * len(rows)
+    parts = svg_open("baseline-delta", bottom + 34,
+                     f"Accuracy change against the baseline ({baseline.get('run') or '-'}) with its interval",
+                     "Dots: this run's accuracy minus the baseline's on shared items; lines: the interval; "
+                     "solid line: no change; dashed line: minus the non-inferiority margin.")
+    parts += _delta_legend(left)
+    parts += _delta_axis(x, span, top, bottom, common)
+    chars = int((left - 14) / CHAR_W)
+    for i, (name, b) in enumerate(rows):
+        parts += _delta_row(x, i, top + i * ROW, name, b, left, chars, common, per.get(name))
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+DELTA_RIGHT = WIDTH - 205  # the delta chart's plot ends here; the figures are written right of it
+
+
+def _delta_scale(rows: list[tuple[str, dict]], margins: list[float], left: float):
+    """(x, span): x maps a change in accuracy to a coordinate, ±span spanning the plot."""
     extent = [abs(v) for _, b in rows for v in (finite(b.get("delta")), finite(b.get("delta_low")),
                                                finite(b.get("delta_high"))) if v is not None]
     span = max(extent + margins + [0.05]) * 1.15
     span = min(span, 1.0)
-    left = label_width([r[0] for r in rows])
-    right = WIDTH - 205
-    centre = (left + right) / 2
-    half = (right - left) / 2
-    x = lambda v: centre + half * max(-1.0, min(1.0, v / span))  # noqa: E731
-    top = 34
-    bottom = top + ROW * len(rows)
-    height = bottom + 34
-    parts = svg_open("baseline-delta", height,
-                     f"Accuracy change against the baseline ({baseline.get('run') or '-'}) with its interval",
-                     "Dots: this run's accuracy minus the baseline's on shared items; lines: the interval; "
-                     "solid line: no change; dashed line: minus the non-inferiority margin.")
+    centre = (left + DELTA_RIGHT) / 2
+    half = (DELTA_RIGHT - left) / 2
+    return (lambda v: centre + half * max(-1.0, min(1.0, v / span))), span
+
+
+def _delta_legend(left: float) -> list[str]:
     lx = min(left, WIDTH - 505)  # the legend is about 500 units wide
-    parts.append(text(lx, 19, "Δ accuracy (this run − baseline); colour: decision", cls="legend"))
+    parts = [text(lx, 19, "Δ accuracy (this run − baseline); colour: decision", cls="legend")]
     for colour, word, offset in ((GREEN, "pass", 320), (AMBER, "inconclusive", 370), (RED, "fail", 470)):
         parts.append(f'<circle cx="{num(lx + offset)}" cy="15" r="5" fill="{colour}"/>')
         parts.append(text(lx + offset + 8, 19, word, cls="legend"))
+    return parts
+
+
+def _delta_axis(x, span: float, top: float, bottom: float, common: float | None) -> list[str]:
+    """The grid and its labels, the no-change line and the common -margin line."""
+    parts = []
     step = nice_step(2 * span, 6)
     k = math.floor(span / step)
     for j in range(-k, k + 1):
@@ -272,36 +293,37 @@ def chart_baseline_delta(report: dict) -> str:
         parts.append(line(x(-common), top - 4, x(-common), bottom, RED, 1.5, "6 4",
                           tip=f"non-inferiority: the change must stay above −{common:.3f}"))
         parts.append(text(x(-common) - 4, bottom + 28, f"−margin {common:.3f}", "end", "axis", fill=RED))
-    chars = int((left - 14) / CHAR_W)
-    for i, (name, b) in enumerate(rows):
-        y = top + i * ROW
-        mid = y + 13
-        if name == "overall" and i:
-            parts.append(line(8, y, WIDTH - 8, y, GRID, 1))
-        parts.append(text(left - 8, y + 17, clip(name, chars), "end", "label", tip=name))
-        own = per.get(name)
-        if own is not None and own != common:
-            parts.append(line(x(-own), y + 3, x(-own), y + ROW - 3, RED, 2, "3 2", tip=f"−margin {own:.3f}"))
-        delta = finite(b.get("delta"))
-        if delta is None:
-            parts.append(text(left + 6, y + 17, "no shared items", cls="muted"))
-            continue
-        decision = str(b.get("decision") or "not run")
-        colour = STATUS_COLOR.get(decision, GRAY)
-        low, high = finite(b.get("delta_low")), finite(b.get("delta_high"))
-        tip = (f"{name}: {fmt(accuracy_of(b.get('before')))} → {fmt(accuracy_of(b.get('after')))}, "
-               f"Δ {delta:+.3f} {fmt_interval(low, high, '+.3f')}, regressions {fmt_count(b.get('regressions'))}, "
-               f"fixes {fmt_count(b.get('fixes'))}, McNemar p {fmt_p(b.get('mcnemar_p'))}: {decision}")
-        if low is not None and high is not None:
-            parts.append(line(x(low), mid, x(high), mid, colour, 3))
-            parts.append(line(x(low), mid - 5, x(low), mid + 5, colour, 1.5))
-            parts.append(line(x(high), mid - 5, x(high), mid + 5, colour, 1.5))
-        parts.append(f'<circle cx="{num(x(delta))}" cy="{num(mid)}" r="5.5" fill="{colour}" stroke="#fff" '
-                     f'stroke-width="1.5"><title>{esc(tip)}</title></circle>')
-        parts.append(text(right + 10, y + 17,
-                          f"{delta:+.3f}  p={fmt_p(b.get('mcnemar_p'))}  {decision}", cls="value", fill=colour))
-    parts.append("</svg>")
-    return "\n".join(parts)
+    return parts
+
+
+def _delta_row(x, i: int, y: float, name: str, b: dict, left: float, chars: int, common, own) -> list[str]:
+    """One subset's (or overall's) change: its label, own margin, interval, dot and figures."""
+    parts = []
+    mid = y + 13
+    if name == "overall" and i:
+        parts.append(line(8, y, WIDTH - 8, y, GRID, 1))
+    parts.append(text(left - 8, y + 17, clip(name, chars), "end", "label", tip=name))
+    if own is not None and own != common:
+        parts.append(line(x(-own), y + 3, x(-own), y + ROW - 3, RED, 2, "3 2", tip=f"−margin {own:.3f}"))
+    delta = finite(b.get("delta"))
+    if delta is None:
+        parts.append(text(left + 6, y + 17, "no shared items", cls="muted"))
+        return parts
+    decision = str(b.get("decision") or "not run")
+    colour = STATUS_COLOR.get(decision, GRAY)
+    low, high = finite(b.get("delta_low")), finite(b.get("delta_high"))
+    tip = (f"{name}: {fmt(accuracy_of(b.get('before')))} → {fmt(accuracy_of(b.get('after')))}, "
+           f"Δ {delta:+.3f} {fmt_interval(low, high, '+.3f')}, regressions {fmt_count(b.get('regressions'))}, "
+           f"fixes {fmt_count(b.get('fixes'))}, McNemar p {fmt_p(b.get('mcnemar_p'))}: {decision}")
+    if low is not None and high is not None:
+        parts.append(line(x(low), mid, x(high), mid, colour, 3))
+        parts.append(line(x(low), mid - 5, x(low), mid + 5, colour, 1.5))
+        parts.append(line(x(high), mid - 5, x(high), mid + 5, colour, 1.5))
+    parts.append(f'<circle cx="{num(x(delta))}" cy="{num(mid)}" r="5.5" fill="{colour}" stroke="#fff" '
+                 f'stroke-width="1.5"><title>{esc(tip)}</title></circle>')
+    parts.append(text(DELTA_RIGHT + 10, y + 17,
+                      f"{delta:+.3f}  p={fmt_p(b.get('mcnemar_p'))}  {decision}", cls="value", fill=colour))
+    return parts
 
 
 # -- chart 3: margins ----------------------------------------------------------------------------
@@ -863,25 +885,41 @@ def run_info(report: dict) -> str:
 def render_html(report: Report | dict) -> str:
     """One self-contained HTML page of a pytest-rmbench report (a Report or its dict; see README, "Reading the report")."""
     report = Report.of(report or {})
+    out = _head_section(report)
+    out += _header_section(report)
+    out.append("<main>")
+    out.append(_cards_section(report))
+    out += _charts_section(report)
+    out += _tables_section(report)
+    out += ["</main>", f"<script>{SCRIPT}</script>", "</body>", "</html>"]
+    return "\n".join(out) + "\n"
+
+
+def _badge(state: str) -> str:
+    return "no gate" if state == "no gate" else f"gate {state}"
+
+
+def _head_section(report: Report) -> list[str]:
+    """From the doctype to <body>: the Content-Security-Policy, the title and the style."""
+    model = (report.get("run") or {}).get("model")
+    script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
+    csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
+           "img-src data:; base-uri 'none'; form-action 'none'")
+    return ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+            f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>rmbench: {esc(_badge(gate_state(report)))} · {esc(model)}</title>",
+            f"<style>\n{STYLE}\n</style>", "</head>", "<body>"]
+
+
+def _header_section(report: Report) -> list[str]:
+    """The coloured header: the gate badge, the model, the run's facts and the failed checks."""
     run = report.get("run") or {}
     overall = report.get("overall") or {}
-    baseline = report.get("baseline") or None
     gate = report.get("gate") or {}
     state = gate_state(report)
     checks = [c for c in gate.get("checks") or [] if isinstance(c, (dict, Block))]
     failed = [c for c in checks if c.get("passed") is False]
-    model = run.get("model")
-    badge = "no gate" if state == "no gate" else f"gate {state}"
-
-    script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode("utf-8")).digest()).decode("ascii")
-    csp = (f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
-           "img-src data:; base-uri 'none'; form-action 'none'")
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           f'<meta http-equiv="Content-Security-Policy" content="{esc(csp)}">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>rmbench: {esc(badge)} · {esc(model)}</title>",
-           f"<style>\n{STYLE}\n</style>", "</head>", "<body>"]
-
     cls = {"PASSED": "passed", "FAILED": "failed"}.get(state, "nogate")
     interval = fmt_interval(overall.get("ci_low"), overall.get("ci_high"))
     sub = [f"{fmt_count(run.get('ran'))} of {fmt_count(run.get('collected'))} items ran",
@@ -891,8 +929,8 @@ def render_html(report: Report | dict) -> str:
             sub.append(f"{k} {run.get(k)}")
     if run.get("started"):
         sub.append(f"started {run.get('started')}")
-    out.append(f'<header class="top {cls}" id="top"><div class="badge">{esc(badge)}</div>'
-               f"<h1>rmbench report: {esc(model)}</h1><p class=\"sub\">{esc(' · '.join(sub))}</p>")
+    out = [f'<header class="top {cls}" id="top"><div class="badge">{esc(_badge(state))}</div>'
+           f"<h1>rmbench report: {esc(run.get('model'))}</h1><p class=\"sub\">{esc(' · '.join(sub))}</p>"]
     ran, collected = run.get("ran"), run.get("collected")
     if isinstance(ran, int) and isinstance(collected, int) and ran < collected:
         out.append(f'<p class="sub"><strong>Partial run:</strong> the gate covers {ran} of {collected} items.</p>')
@@ -904,8 +942,13 @@ def render_html(report: Report | dict) -> str:
         out.append('<p class="sub">No gate was set (add thresholds with --rm-min-accuracy NAME=VALUE '
                    "or a file's gate:).</p>")
     out.append("</header>")
-    out.append("<main>")
+    return out
 
+
+def _cards_section(report: Report) -> str:
+    """The figures at a glance: overall accuracy, items, margin, length baseline; the baseline's change."""
+    overall = report.get("overall") or {}
+    baseline = report.get("baseline") or None
     length = report.get("length_baseline") or {}
     cards = [card("overall accuracy", fmt(overall.get("accuracy")),
                   f"95% CI {fmt_interval(overall.get('ci_low'), overall.get('ci_high'))}"),
@@ -919,35 +962,33 @@ def render_html(report: Report | dict) -> str:
                           f"{b.get('decision') or '-'}; interval {fmt_interval(b.get('delta_low'), b.get('delta_high'), '+.3f')}"))
         cards.append(card("regressions", str(len(baseline.get("regressed") or [])),
                           f"baseline {baseline.get('run') or '-'}; {fmt_count(baseline.get('shared'))} shared items"))
-    out.append('<section class="cards">' + "".join(cards) + "</section>")
+    return '<section class="cards">' + "".join(cards) + "</section>"
 
-    out.append('<h2 id="charts">Charts</h2><div class="charts">')
-    out.append(f"<figure><figcaption>Accuracy per subset</figcaption>{chart_subset_accuracy(report)}</figure>")
-    if baseline:
+
+def _charts_section(report: Report) -> list[str]:
+    out = ['<h2 id="charts">Charts</h2><div class="charts">',
+           f"<figure><figcaption>Accuracy per subset</figcaption>{chart_subset_accuracy(report)}</figure>"]
+    if report.get("baseline"):
         out.append(f"<figure><figcaption>This run against the baseline</figcaption>"
                    f"{chart_baseline_delta(report)}</figure>")
     out.append(f"<figure><figcaption>Margins</figcaption>{chart_margins(report)}</figure>")
     out.append(f"<figure><figcaption>Length bias</figcaption>{chart_length_bias(report)}</figure>")
     out.append("</div>")
+    return out
 
+
+def _tables_section(report: Report) -> list[str]:
+    """Regressions, subsets, sections, official scores, gate checks, the run and every item."""
+    out = []
+    baseline = report.get("baseline") or None
     if baseline:
         out.append(f'<h2 id="regressions">Regressions against baseline {esc(baseline.get("run"))}</h2>')
         out.append(regressions_table(report))
-    out.append('<h2 id="subsets">Subsets</h2>')
-    out.append(subsets_table(report))
-    out.append('<h2 id="sections">Sections</h2>')
-    out.append(sections_table(report))
+    out += ['<h2 id="subsets">Subsets</h2>', subsets_table(report),
+            '<h2 id="sections">Sections</h2>', sections_table(report)]
     if report.get("scores"):
-        out.append('<h2 id="official">Official scores</h2>')
-        out.append(official_table(report))
-    out.append('<h2 id="gate">Gate checks</h2>')
-    out.append(gate_table(report))
-    out.append('<h2 id="run">Run</h2>')
-    out.append(run_info(report))
-    out.append('<h2 id="all-items">Items</h2>')
-    out.append(items_table(report))
-    out.append("</main>")
-    out.append(f"<script>{SCRIPT}</script>")
-    out.append("</body>")
-    out.append("</html>")
-    return "\n".join(out) + "\n"
+        out += ['<h2 id="official">Official scores</h2>', official_table(report)]
+    out += ['<h2 id="gate">Gate checks</h2>', gate_table(report),
+            '<h2 id="run">Run</h2>', run_info(report),
+            '<h2 id="all-items">Items</h2>', items_table(report)]
+    return out
