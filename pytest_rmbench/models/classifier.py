@@ -9,24 +9,16 @@ from typing import Sequence
 from ..items import MultiHeadScore, ScoreRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import ChatEncoder
-from .device import free_accelerator_memory
 from .loading import (  # the shared names are re-exported: other modules and tests import them from here
     DTYPES,
     UNBOUNDED,
-    default_device,
+    TransformersAdapter,
     dtype_keyword,
-    dtype_name,
     hub_failure_message,
-    library_versions,
     load_config,
-    load_tokenizer,
-    load_weights,
     looks_local,
-    max_length,
     pad_rows,
     position_ids,
-    require_transformers,
-    setup_padding,
     share_cpu_threads,
 )
 
@@ -35,22 +27,11 @@ __all__ = [
 ]
 
 
-class ClassifierModel:
+class ClassifierModel(TransformersAdapter):
     kind = "classifier"
-    name: str
-    dtype: str
-    device: str
-    pairwise = False  # one score per (prompt, answer)
-    steps = False  # one score per answer
-    versions: dict  # torch, transformers: set when loaded
 
     def __init__(self, spec: ModelSpec):
-        import torch
-        import transformers
-
-        self.torch = torch
-        self.name = spec.model
-        self.versions = library_versions(torch, transformers)
+        _, transformers = self._start(spec)
         path = spec.model
         config = load_config(
             transformers, spec, path, accepts=("ForSequenceClassification",),
@@ -58,43 +39,10 @@ class ClassifierModel:
         )
         # several outputs (multi-objective reward models): which one is the reward, or a
         # weighted sum of all of them; checked before any weights load
-        num_labels = int(getattr(config, "num_labels", 1) or 1)
-        head, weights = spec.options.get("head"), spec.options.get("head_weights")
-        head = None if head is None or str(head).strip() == "" else str(head).strip()
-        weights = None if weights is None or str(weights).strip() == "" else str(weights).strip()
-        self.head, self.head_weights = 0, None
-        if head is not None and weights is not None:
-            raise ModelLoadError("--rm-head and --rm-head-weights exclude each other: pick one output, or weight them all")
-        if head is not None:
-            if not (head.isascii() and head.isdigit()):
-                raise ModelLoadError(f"--rm-head must be an output index 0..{num_labels - 1}, got {head!r}")
-            self.head = int(head)
-            if self.head >= num_labels:
-                raise ModelLoadError(
-                    f"--rm-head {self.head} is out of range: the model {path!r} has num_labels={num_labels} "
-                    f"(outputs 0..{num_labels - 1})"
-                )
-        if weights is not None:
-            try:
-                self.head_weights = [float(w) for w in weights.split(",")]
-            except ValueError:
-                raise ModelLoadError(f"--rm-head-weights must be comma-separated numbers, e.g. 0.5,0,1; got {weights!r}") from None
-            if not all(math.isfinite(w) for w in self.head_weights):
-                raise ModelLoadError(f"--rm-head-weights must be finite numbers, got {weights!r}")
-            if len(self.head_weights) != num_labels:
-                raise ModelLoadError(
-                    f"--rm-head-weights gives {len(self.head_weights)} weight(s), but the model {path!r} has "
-                    f"num_labels={num_labels}: give one weight per output"
-                )
-        self.dtype = dtype_name(spec.dtype, config)
-        self.device = default_device(torch, spec)
-        share_cpu_threads(torch, self.device)
-        self.tokenizer = load_tokenizer(transformers, spec, path)
-        self.model, self.device = load_weights(
-            transformers, torch, spec, path, transformers.AutoModelForSequenceClassification, self.dtype, self.device
-        )
-        self.pad_id = setup_padding(self.tokenizer, self.model, spec, self.name)
-        self.encoder = ChatEncoder(self.tokenizer, max_length(self.tokenizer, spec.max_length, config))
+        self.head, self.head_weights = read_heads(spec.options, int(getattr(config, "num_labels", 1) or 1), path)
+        self._load_tokenizer(transformers, spec, path, config)
+        self._load_model(transformers, spec, path, transformers.AutoModelForSequenceClassification)
+        self.encoder = ChatEncoder(self.tokenizer, self._setup_padding(spec, config))
         self._accepts_position_ids = "position_ids" in inspect.signature(self.model.forward).parameters
 
     def prepare(self, requests: Sequence[ScoreRequest]) -> list[Prepared]:
@@ -127,12 +75,41 @@ class ClassifierModel:
         # several outputs: each travels with the reward, for the report's per-head accuracies
         return [MultiHeadScore(r, row) for r, row in zip(rewards, logits.float().cpu().tolist())]
 
-    def close(self) -> None:
-        """Let the weights go (and the GPU memory they hold): the run is over."""
-        self.model = None
-        free_accelerator_memory()
+
+def _option(options: dict, key: str) -> str | None:
+    value = options.get(key)
+    return None if value is None or str(value).strip() == "" else str(value).strip()
+
+
+def read_heads(options: dict, num_labels: int, path: str) -> tuple[int, list[float] | None]:
+    """(--rm-head, --rm-head-weights) checked against the model's num_labels: (0, None) by default."""
+    head, weights = _option(options, "head"), _option(options, "head_weights")
+    if head is not None and weights is not None:
+        raise ModelLoadError("--rm-head and --rm-head-weights exclude each other: pick one output, or weight them all")
+    if head is not None:
+        if not (head.isascii() and head.isdigit()):
+            raise ModelLoadError(f"--rm-head must be an output index 0..{num_labels - 1}, got {head!r}")
+        if int(head) >= num_labels:
+            raise ModelLoadError(
+                f"--rm-head {int(head)} is out of range: the model {path!r} has num_labels={num_labels} "
+                f"(outputs 0..{num_labels - 1})"
+            )
+        return int(head), None
+    if weights is None:
+        return 0, None
+    try:
+        head_weights = [float(w) for w in weights.split(",")]
+    except ValueError:
+        raise ModelLoadError(f"--rm-head-weights must be comma-separated numbers, e.g. 0.5,0,1; got {weights!r}") from None
+    if not all(math.isfinite(w) for w in head_weights):
+        raise ModelLoadError(f"--rm-head-weights must be finite numbers, got {weights!r}")
+    if len(head_weights) != num_labels:
+        raise ModelLoadError(
+            f"--rm-head-weights gives {len(head_weights)} weight(s), but the model {path!r} has "
+            f"num_labels={num_labels}: give one weight per output"
+        )
+    return 0, head_weights
 
 
 def build(spec: ModelSpec) -> ClassifierModel:
-    require_transformers()
-    return ClassifierModel(spec)
+    return ClassifierModel.build(spec)

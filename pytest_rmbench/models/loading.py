@@ -1,5 +1,6 @@
-"""Loading a transformers model (a local folder or a Hub id): the steps the classifier, judge
-and dpo adapters share, each with the clear ModelLoadError that says what to do.
+"""Loading a transformers model (a local folder or a Hub id): the steps the classifier, judge,
+dpo and prm adapters share, each with the clear ModelLoadError that says what to do, and
+`TransformersAdapter`, the frame of those adapters.
 
 Every function takes the imported `transformers` / `torch` modules, so importing this module
 does not import them. `what` names the model in messages: "the model" for an adapter of one
@@ -13,6 +14,7 @@ import os
 
 from ..requires import require
 from .base import ModelLoadError, ModelSpec
+from .device import free_accelerator_memory
 
 DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
 # Tokenizers without a real limit report a huge sentinel as model_max_length.
@@ -238,3 +240,62 @@ def pad_rows(torch, rows, pad_id: int, left: bool):
 def position_ids(attention):
     """Positions that count real tokens only, so left padding does not shift them."""
     return (attention.cumsum(-1) - 1).clamp(min=0)
+
+
+# -- the adapters' shared frame --------------------------------------------------------------------
+
+
+class TransformersAdapter:
+    """What the transformers kinds (classifier, judge, dpo, prm) share: their attributes, the
+    first and last steps of loading, close() and build().
+
+    A subclass's __init__ calls `_start`, loads its config, then `_load_tokenizer`,
+    `_load_model` and `_setup_padding`, with its own checks in between.
+    """
+
+    kind: str
+    name: str
+    dtype: str
+    device: str
+    pairwise = False  # one score per (prompt, answer)
+    steps = False  # one score per answer
+    versions: dict  # torch, transformers: set when loaded
+
+    @classmethod
+    def build(cls, spec: ModelSpec):
+        """The adapter, or one ModelLoadError naming the `hf` extra when torch or transformers is missing."""
+        require_transformers()
+        return cls(spec)
+
+    def _start(self, spec: ModelSpec):
+        """Imports torch and transformers (returned) and sets torch, name and versions."""
+        import torch
+        import transformers
+
+        self.torch = torch
+        self.name = spec.model
+        self.versions = library_versions(torch, transformers)
+        return torch, transformers
+
+    def _load_tokenizer(self, transformers, spec: ModelSpec, path: str, config) -> None:
+        """Sets dtype and device (from the options and the config) and the tokenizer."""
+        self.dtype = dtype_name(spec.dtype, config)
+        self.device = default_device(self.torch, spec)
+        share_cpu_threads(self.torch, self.device)
+        self.tokenizer = load_tokenizer(transformers, spec, path)
+
+    def _load_model(self, transformers, spec: ModelSpec, path: str, model_class, *, must_be: str | None = None) -> None:
+        """Sets model (in eval mode) and the device its inputs go to; see load_weights."""
+        self.model, self.device = load_weights(
+            transformers, self.torch, spec, path, model_class, self.dtype, self.device, must_be=must_be
+        )
+
+    def _setup_padding(self, spec: ModelSpec, config) -> int | None:
+        """Sets pad_id (see setup_padding); returns the length limit (see max_length)."""
+        self.pad_id = setup_padding(self.tokenizer, self.model, spec, self.name)
+        return max_length(self.tokenizer, spec.max_length, config)
+
+    def close(self) -> None:
+        """Let the weights go (and the GPU memory they hold): the run is over."""
+        self.model = None
+        free_accelerator_memory()
