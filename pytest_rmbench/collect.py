@@ -7,14 +7,11 @@ import os
 
 import pytest
 
+from . import RmbenchWarning
 from .items import ERROR, INCORRECT, Item, ItemOutcome
 from .items.files import FileParseError, ItemProblem, parse_file
 
 DEFAULT_PATTERNS = ["*.rmbench.yaml", "*.rmbench.yml", "*.rmbench.jsonl"]
-
-
-class RmbenchWarning(pytest.PytestWarning):
-    """Warnings from pytest-rmbench (unknown fields, merged messages, partial gates)."""
 
 
 def matches(path: os.PathLike, patterns: list[str]) -> bool:

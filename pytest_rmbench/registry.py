@@ -54,6 +54,11 @@ class Registry(Generic[T]):
         self._targets[name] = target
         self._loaded.pop(name, None)
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (a plugin's cleanup, or a test's); unknown names are ignored."""
+        self._targets.pop(name, None)
+        self._loaded.pop(name, None)
+
     def get(self, name: str) -> T:
         if name in self._loaded:
             return self._loaded[name]
