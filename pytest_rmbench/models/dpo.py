@@ -41,20 +41,13 @@ from typing import Sequence
 from ..items import ScoreRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import ChatEncoder, RmbenchWarning, fallback_text, merge_consecutive
-from .device import free_accelerator_memory
 from .loading import (
+    TransformersAdapter,
     default_device,
-    dtype_name,
-    library_versions,
     load_config,
-    load_tokenizer,
     load_weights,
-    max_length,
     pad_rows,
     position_ids,
-    require_transformers,
-    setup_padding,
-    share_cpu_threads,
 )
 
 REF_FREE_MODES = ("sum", "mean", "norm")
@@ -125,7 +118,7 @@ def answer_start(full_ids: Sequence[int], prompt_ids: Sequence[int]) -> int:
     return common_prefix_length(full_ids, prompt_ids)
 
 
-class DpoModel:
+class DpoModel(TransformersAdapter):
     """The DPO implicit reward of (prompt, answer) under a causal LM policy (and reference).
 
     Loading, dtype, padding and length rules are the classifier's
@@ -133,49 +126,19 @@ class DpoModel:
     """
 
     kind = "dpo"
-    name: str
-    dtype: str
-    device: str
-    pairwise = False  # one score per (prompt, answer)
-    steps = False  # one score per answer
-    versions: dict  # torch, transformers: set when loaded
 
-    def __init__(self, spec: ModelSpec):  # noqa: C901 - a list of checks, each with its message
-        import torch
-        import transformers
-
-        self.torch = torch
-        self.name = spec.model
-        self.versions = library_versions(torch, transformers)
-        options = spec.options or {}
-        self.ref_path = options.get("ref_model") or None
-        self.beta = _parse_beta(options.get("beta", DEFAULT_BETA))
-        self.ref_free = str(options.get("ref_free") or "sum").strip().lower()
-        if self.ref_free not in REF_FREE_MODES:
-            raise ModelLoadError(f"unknown --rm-ref-free {options.get('ref_free')!r}; choose one of {', '.join(REF_FREE_MODES)}")
-
+    def __init__(self, spec: ModelSpec):
+        torch, transformers = self._start(spec)
+        self._read_options(spec.options or {})
         config = _load_config(transformers, spec.model, spec, "the policy model")
         ref_config = _load_config(transformers, self.ref_path, spec, "the reference model (--rm-ref-model)") if self.ref_path else None
-        self.dtype = dtype_name(spec.dtype, config)
-        self.device = default_device(torch, spec)
-        share_cpu_threads(torch, self.device)
-        self.tokenizer = load_tokenizer(transformers, spec, spec.model)
+        self._load_tokenizer(transformers, spec, spec.model, config)
         self.model, self.device = _load_causal_lm(transformers, torch, spec, spec.model, "the policy model", self.dtype)
         self.ref_model = None
         self.ref_device = self.device
         if self.ref_path:
-            self.ref_model, self.ref_device = _load_causal_lm(
-                transformers, torch, spec, self.ref_path, "the reference model (--rm-ref-model)", self.dtype
-            )
-            policy_vocab, ref_vocab = _output_vocab_size(self.model), _output_vocab_size(self.ref_model)
-            if policy_vocab != ref_vocab:
-                raise ModelLoadError(
-                    f"the reference model {self.ref_path!r} has a vocabulary of {ref_vocab} tokens and the policy "
-                    f"{spec.model!r} one of {policy_vocab}: DPO rewards need both to share the policy's tokenizer"
-                )
-            self._warn_if_reference_tokenizer_differs(transformers, spec)
-        self.pad_id = setup_padding(self.tokenizer, self.model, spec, self.name)
-        limit = max_length(self.tokenizer, spec.max_length, config)
+            self._load_reference(transformers, torch, spec)
+        limit = self._setup_padding(spec, config)
         ref_positions = getattr(ref_config, "max_position_embeddings", None) if ref_config is not None else None
         if isinstance(ref_positions, int) and 0 < ref_positions and (limit is None or ref_positions < limit):
             limit = ref_positions
@@ -185,6 +148,27 @@ class DpoModel:
         }
 
     # -- loading helpers ---------------------------------------------------------------------
+    def _read_options(self, options: dict) -> None:
+        """--rm-ref-model, --rm-beta and --rm-ref-free."""
+        self.ref_path = options.get("ref_model") or None
+        self.beta = _parse_beta(options.get("beta", DEFAULT_BETA))
+        self.ref_free = str(options.get("ref_free") or "sum").strip().lower()
+        if self.ref_free not in REF_FREE_MODES:
+            raise ModelLoadError(f"unknown --rm-ref-free {options.get('ref_free')!r}; choose one of {', '.join(REF_FREE_MODES)}")
+
+    def _load_reference(self, transformers, torch, spec: ModelSpec) -> None:
+        """The reference model, refused when its vocabulary differs from the policy's."""
+        self.ref_model, self.ref_device = _load_causal_lm(
+            transformers, torch, spec, self.ref_path, "the reference model (--rm-ref-model)", self.dtype
+        )
+        policy_vocab, ref_vocab = _output_vocab_size(self.model), _output_vocab_size(self.ref_model)
+        if policy_vocab != ref_vocab:
+            raise ModelLoadError(
+                f"the reference model {self.ref_path!r} has a vocabulary of {ref_vocab} tokens and the policy "
+                f"{spec.model!r} one of {policy_vocab}: DPO rewards need both to share the policy's tokenizer"
+            )
+        self._warn_if_reference_tokenizer_differs(transformers, spec)
+
     def _warn_if_reference_tokenizer_differs(self, transformers, spec: ModelSpec) -> None:
         try:
             ref_tokenizer = transformers.AutoTokenizer.from_pretrained(self.ref_path, trust_remote_code=spec.trust_remote_code)
@@ -274,8 +258,8 @@ class DpoModel:
 
     def close(self) -> None:
         """Let the weights go (and the GPU memory they hold): the run is over."""
-        self.model = self.ref_model = None
-        free_accelerator_memory()
+        self.ref_model = None
+        super().close()
 
 
 def _parse_beta(raw) -> float:
@@ -319,5 +303,4 @@ def _output_vocab_size(model) -> int:
 
 
 def build(spec: ModelSpec) -> DpoModel:
-    require_transformers()
-    return DpoModel(spec)
+    return DpoModel.build(spec)

@@ -68,21 +68,7 @@ from typing import Sequence
 from ..items import JudgeRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import FALLBACK_ROLE_NAMES
-from .device import free_accelerator_memory
-from .loading import (
-    default_device,
-    dtype_name,
-    library_versions,
-    load_config,
-    load_tokenizer,
-    load_weights,
-    max_length,
-    pad_rows,
-    position_ids,
-    require_transformers,
-    setup_padding,
-    share_cpu_threads,
-)
+from .loading import TransformersAdapter, load_config, pad_rows, position_ids
 
 PLACEHOLDERS = ("question", "answer_a", "answer_b")
 LABELS = ("A", "B")
@@ -206,48 +192,32 @@ class FittedPrompt:
 # -- the adapter -------------------------------------------------------------------------------
 
 
-class JudgeModel:
+class JudgeModel(TransformersAdapter):
     """A causal LM as a pairwise judge. Loading, dtype, padding and length-limit rules are
     the classifier's (pytest_rmbench.models.loading); the prompt and scoring are its own."""
 
     kind = "judge"
-    name: str
-    dtype: str
-    device: str
     pairwise = True  # judges (prompt, A, B)
-    steps = False
-    versions: dict  # torch, transformers: set when loaded
 
     def __init__(self, spec: ModelSpec):
-        import torch
-        import transformers
-
+        _, transformers = self._start(spec)
         options = spec.options or {}
         self.mode = str(options.get("judge_mode") or "logprob").strip().lower()
         if self.mode not in MODES:
             raise ModelLoadError(f"unknown --rm-judge-mode {self.mode!r}; choose logprob or generate")
         self.template_path = options.get("judge_template") or None
         self.template = load_template(self.template_path)  # before the (slow) model load
-        self.torch = torch
-        self.name = spec.model
-        self.versions = library_versions(torch, transformers)
         path = spec.model
         config = load_config(
             transformers, spec, path, accepts=CAUSAL_SUFFIXES,
             refusal="a causal language model: a judge (--rm-kind judge) needs a ...ForCausalLM that can write the verdict",
         )
-        self.dtype = dtype_name(spec.dtype, config)
-        self.device = default_device(torch, spec)
-        share_cpu_threads(torch, self.device)
-        self.tokenizer = load_tokenizer(transformers, spec, path)
+        self._load_tokenizer(transformers, spec, path, config)
         self.label_ids = label_token_ids(self.tokenizer)
         self.has_template = bool(getattr(self.tokenizer, "chat_template", None))
         self._check_chat_template()
-        self.model, self.device = load_weights(
-            transformers, torch, spec, path, transformers.AutoModelForCausalLM, self.dtype, self.device
-        )
-        self.pad_id = setup_padding(self.tokenizer, self.model, spec, self.name)
-        limit = max_length(self.tokenizer, spec.max_length, config)
+        self._load_model(transformers, spec, path, transformers.AutoModelForCausalLM)
+        limit = self._setup_padding(spec, config)
         if self.mode == "generate" and limit is not None and limit > 2 * MAX_NEW_TOKENS:
             limit -= MAX_NEW_TOKENS  # the reply needs room too
         self.limit = limit
@@ -400,12 +370,6 @@ class JudgeModel:
             out = self.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=config)
         return self.tokenizer.batch_decode(out[:, input_ids.shape[1] :], skip_special_tokens=True)
 
-    def close(self) -> None:
-        """Let the weights go (and the GPU memory they hold): the run is over."""
-        self.model = None
-        free_accelerator_memory()
-
 
 def build(spec: ModelSpec) -> JudgeModel:
-    require_transformers()
-    return JudgeModel(spec)
+    return JudgeModel.build(spec)
