@@ -23,7 +23,7 @@ class BenchmarkFile(pytest.File):
     """A `*.rmbench.yaml` / `*.rmbench.jsonl` file; collects one test per item."""
 
     def collect(self):
-        from .lfs import LfsPointerFile
+        from .items.lfs import LfsPointerFile
         from .items.files import ParsedFile
 
         try:

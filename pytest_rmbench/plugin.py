@@ -16,10 +16,7 @@ from .models.base import ModelLoadError
 from .models.resolve import resolve
 from .options import Settings, add_options
 from .report.terminal import NOT_LOADED
-from .session import RunSession
-
-SKIP_REASON = "no reward model: run with --rm-model=PATH (or --rm-model=builtin:length) to score benchmark items"
-
+from .session import SKIP_REASON, RunSession
 
 def pytest_addhooks(pluginmanager):
     pluginmanager.add_hookspecs(hookspecs)

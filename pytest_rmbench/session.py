@@ -29,6 +29,9 @@ from .storage import history
 from .storage.outputs import OutputError, check_output_file, check_output_folder
 
 
+SKIP_REASON = "no reward model: run with --rm-model=PATH (or --rm-model=builtin:length) to score benchmark items"
+
+
 @dataclass
 class RunState:
     """What the run has learned so far: the controller's records and the facts for the summary."""
@@ -134,8 +137,6 @@ class RunSession:
         if self.settings.rerun_regressions:
             self._select_regressions(config, items)
         if self.spec is None:
-            from .plugin import SKIP_REASON
-
             skip = pytest.mark.skip(reason=SKIP_REASON)
             for item in items:
                 if isinstance(item, BenchmarkTest):

@@ -6,6 +6,7 @@ A leaf module: it imports nothing from pytest_rmbench, so any module may use it.
 
 from __future__ import annotations
 
+import math
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -62,3 +63,14 @@ def clip(text, limit: int, *, squash: bool = False, marker: str = "…", within:
         return text
     keep = max(1, limit - len(marker)) if within else limit
     return text[:keep] + marker.format(more=len(text) - keep)
+
+
+def json_safe(value):
+    """NaN and infinities become null: the report must be valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

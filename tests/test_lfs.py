@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_rmbench.items import ItemProblem, PairItem
-from pytest_rmbench.lfs import LfsPointerFile, is_pointer, is_pointer_data
+from pytest_rmbench.items.lfs import LfsPointerFile, is_pointer, is_pointer_data
 from pytest_rmbench.items.files import FileParseError, parse_file
 from pytest_rmbench.suites.base import DataSource, SuiteDataError
 from pytest_rmbench.suites.hhrlhf import HH_RLHF

@@ -83,7 +83,7 @@ class BoundedLoader(yaml.SafeLoader):
 
 
 def parse_file(path: str, data: bytes) -> ParsedFile:
-    from ..lfs import LfsPointerFile, is_pointer_data  # here: lfs.py builds on this module's classes
+    from .lfs import LfsPointerFile, is_pointer_data  # here: lfs.py builds on this module's classes
 
     if is_pointer_data(data):  # a clone made without git-lfs: name it so, not "invalid JSON"
         raise LfsPointerFile(path)

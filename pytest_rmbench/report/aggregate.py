@@ -7,11 +7,11 @@ workers on their test reports, so nothing here knows about models or torch.
 from __future__ import annotations
 
 import json
-import math
 from typing import Iterable
 
 from ..items import CORRECT, ERROR, INCORRECT
 from ..storage.outputs import write_text
+from ..text import json_safe
 from ..items.files import Section
 from .stats import wilson_interval
 
@@ -173,17 +173,6 @@ def official_figures(report: dict, limit: int = 16) -> list[tuple[str, str | Non
                                if isinstance(v, (int, float)) and not isinstance(v, bool))
         out.append((name, headline, scores.get(headline) if headline else None, figures[:limit]))
     return out
-
-
-def json_safe(value):
-    """NaN and infinities become null: the report must be valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def write_json(report, path: str) -> None:

@@ -31,8 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from ..report.aggregate import json_safe
-from ..text import redact_url
+from ..text import json_safe, redact_url
 from .sqlite_file import open_shared
 
 SCHEMA_VERSION = 1

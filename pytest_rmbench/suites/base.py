@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from ..items import ERROR, Item, ItemProblem, Section, fields
 from ..items.fields import FieldError, chat_prompt, name_error, prompt_value  # noqa: F401 (re-exported)
-from ..lfs import is_pointer, pointer_message, pointers_message
+from ..items.lfs import is_pointer, pointer_message, pointers_message
 from ..requires import require
 
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json", ".json.gz")

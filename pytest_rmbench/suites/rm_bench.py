@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from typing import Iterator
 
 from ..items import ERROR, Item, ItemProblem, Section, StyleMatrixItem
-from ..lfs import is_pointer
+from ..items.lfs import is_pointer
 from .base import (DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, items_from_rows, mean,
                    nothing_found, row_id, text, texts)
 

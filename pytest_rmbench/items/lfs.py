@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .items import ItemProblem
-from .items.files import FileParseError
+from .base import ItemProblem
+from .files import FileParseError
 
 POINTER_START = b"version https://git-lfs.github.com/spec/"
 FIX = "run `git lfs pull` in the clone"
