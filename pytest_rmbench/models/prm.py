@@ -59,23 +59,8 @@ from typing import Sequence
 from ..items import ScoreRequest, StepsRequest, prompt_messages
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import ChatEncoder
-from .device import free_accelerator_memory
 from .dpo import CAUSAL_SUFFIXES
-from .loading import (
-    default_device,
-    dtype_name,
-    library_versions,
-    load_config,
-    load_tokenizer,
-    load_weights,
-    max_length,
-    pad_rows,
-    position_ids,
-    require_transformers,
-    setup_padding,
-    share_cpu_threads,
-    vocab_size,
-)
+from .loading import TransformersAdapter, load_config, pad_rows, position_ids, vocab_size
 
 PRM_FORMAT_VERSION = 1  # bump when the sequence or the read positions change: it should key the score cache
 DEFAULT_SEPARATOR = "\n\n"
@@ -85,6 +70,11 @@ HEAD_SUFFIXES = ("ForTokenClassification", "ForProcessRewardModel")
 # after it are the template's own (private-use characters, no whitespace: templates keep it)
 PLACEHOLDER = "\ue000rmbench-steps\ue001"
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\"}
+REFUSAL = (
+    "a process reward model: --rm-kind prm needs a ...ForTokenClassification head read at each step "
+    "separator, a ...ForProcessRewardModel (custom code: --rm-trust-remote-code), or a causal language "
+    "model with --rm-step-token (a sequence classifier is scored with --rm-kind classifier)"
+)
 
 
 def decode_escapes(text: str) -> str:
@@ -169,95 +159,60 @@ class StepsEncoder(ChatEncoder):
         )
 
 
-class PrmModel:
+class PrmModel(TransformersAdapter):
     """Per-step probabilities from a process reward model; see the module's docstring."""
 
     kind = "prm"
-    name: str
-    dtype: str
-    device: str
-    pairwise = False  # one score per (prompt, answer)
     steps = True  # scores StepsRequest (one probability per step)
-    versions: dict  # torch, transformers: set when loaded
 
-    def __init__(self, spec: ModelSpec):  # noqa: C901 - a list of checks, each with its message
-        import torch
-        import transformers
-
-        self.torch = torch
-        self.name = path = spec.model
-        self.versions = library_versions(torch, transformers)
+    def __init__(self, spec: ModelSpec):
+        _, transformers = self._start(spec)
+        path = spec.model
         options = spec.options or {}
         raw_separator = options.get("step_separator")
         self.separator = decode_escapes(str(raw_separator)) if raw_separator not in (None, "") else DEFAULT_SEPARATOR
         raw_token = options.get("step_token")
         step_tokens = _parse_step_tokens(raw_token) if raw_token not in (None, "") else None
+        config = load_config(transformers, spec, path, accepts=HEAD_SUFFIXES + CAUSAL_SUFFIXES, refusal=REFUSAL)
+        self.causal = _family(config, step_tokens, path)
+        self._load_tokenizer(transformers, spec, path, config)
+        separator_ids = self._separator_ids(path)
+        model_class, must_be = self._model_class(transformers, config, step_tokens, path)
+        self._load_model(transformers, spec, path, model_class, must_be=must_be)
+        if self.causal:
+            self._check_step_token_ids()
+        self.encoder = StepsEncoder(self.tokenizer, self._setup_padding(spec, config), separator_ids)
+        self._accepts = set(inspect.signature(self.model.forward).parameters)
 
-        config = load_config(
-            transformers, spec, path, accepts=HEAD_SUFFIXES + CAUSAL_SUFFIXES,
-            refusal=(
-                "a process reward model: --rm-kind prm needs a ...ForTokenClassification head read at each step "
-                "separator, a ...ForProcessRewardModel (custom code: --rm-trust-remote-code), or a causal language "
-                "model with --rm-step-token (a sequence classifier is scored with --rm-kind classifier)"
-            ),
-        )
-        architectures = list(getattr(config, "architectures", None) or [])
-        if any(a.endswith(HEAD_SUFFIXES) for a in architectures):
-            self.causal = False
-        elif any(a.endswith(CAUSAL_SUFFIXES) for a in architectures):
-            self.causal = True
-        else:  # a config that does not say: the option decides
-            self.causal = step_tokens is not None
-        shown = ", ".join(architectures) or "a model"
-        if self.causal and step_tokens is None:
-            raise ModelLoadError(
-                f"the model {path!r} is a causal language model ({shown}): as a process reward model it needs "
-                "--rm-step-token GOOD or GOOD,BAD, the token it predicts after a step's separator when the step is "
-                "right (Math-Shepherd: --rm-step-separator ' ки' --rm-step-token '+,-'); a model with a "
-                "token-classification head needs none"
-            )
-        if not self.causal and step_tokens is not None:
-            raise ModelLoadError(
-                f"--rm-step-token is for causal language models, but the model {path!r} is a {shown} whose head is "
-                "read at each separator: leave --rm-step-token out"
-            )
-        if not self.causal and any(a.endswith("ForTokenClassification") for a in architectures):
-            labels = int(getattr(config, "num_labels", 2) or 2)
-            if labels not in (1, 2):
-                raise ModelLoadError(_labels_message(path, labels))
-
-        self.dtype = dtype_name(spec.dtype, config)
-        self.device = default_device(torch, spec)
-        share_cpu_threads(torch, self.device)
-        self.tokenizer = load_tokenizer(transformers, spec, path)
+    # -- loading helpers ---------------------------------------------------------------------
+    def _separator_ids(self, path: str) -> list[int]:
         separator_ids = list(self.tokenizer(self.separator, add_special_tokens=False)["input_ids"])
         if not separator_ids:
             raise ModelLoadError(
                 f"the step separator {self.separator!r} (--rm-step-separator) has no tokens in the tokenizer of {path!r} "
                 "(it drops that text): give a separator the tokenizer keeps, such as the model card's"
             )
+        return separator_ids
+
+    def _model_class(self, transformers, config, step_tokens: list[str] | None, path: str) -> tuple:
+        """(the Auto class to load with, what the model must be); sets good_id and bad_id,
+        checked before the weights load."""
         self.good_id = self.bad_id = None
-        if self.causal:  # checked before the weights load
-            self.good_id = _single_token(self.tokenizer, step_tokens[0], path)
-            self.bad_id = _single_token(self.tokenizer, step_tokens[1], path) if len(step_tokens) > 1 else None
-            if self.bad_id == self.good_id:
-                raise ModelLoadError(f"--rm-step-token: GOOD and BAD are the same token ({step_tokens[0]!r})")
-            model_class, must_be = transformers.AutoModelForCausalLM, "a causal language model"
-        else:
-            model_class, must_be = _head_class(transformers, config), "a model with a token-classification head"
-        self.model, self.device = load_weights(
-            transformers, torch, spec, path, model_class, self.dtype, self.device, must_be=must_be
-        )
-        if self.causal:
-            vocabulary = _output_vocab_size(self.model)
-            for token_id in (self.good_id, self.bad_id):
-                if token_id is not None and vocabulary and token_id >= vocabulary:
-                    raise ModelLoadError(
-                        f"--rm-step-token: token id {token_id} is outside the model's vocabulary of {vocabulary} tokens"
-                    )
-        self.pad_id = setup_padding(self.tokenizer, self.model, spec, self.name)
-        self.encoder = StepsEncoder(self.tokenizer, max_length(self.tokenizer, spec.max_length, config), separator_ids)
-        self._accepts = set(inspect.signature(self.model.forward).parameters)
+        if not self.causal:
+            return _head_class(transformers, config), "a model with a token-classification head"
+        self.good_id = _single_token(self.tokenizer, step_tokens[0], path)
+        self.bad_id = _single_token(self.tokenizer, step_tokens[1], path) if len(step_tokens) > 1 else None
+        if self.bad_id == self.good_id:
+            raise ModelLoadError(f"--rm-step-token: GOOD and BAD are the same token ({step_tokens[0]!r})")
+        return transformers.AutoModelForCausalLM, "a causal language model"
+
+    def _check_step_token_ids(self) -> None:
+        vocabulary = _output_vocab_size(self.model)
+        for token_id in (self.good_id, self.bad_id):
+            if token_id is not None and vocabulary and token_id >= vocabulary:
+                raise ModelLoadError(
+                    f"--rm-step-token: token id {token_id} is outside the model's vocabulary of {vocabulary} tokens"
+                )
 
     # -- adapter -----------------------------------------------------------------------------
     def prepare(self, requests: Sequence) -> list[Prepared]:
@@ -330,10 +285,35 @@ class PrmModel:
             return torch.sigmoid(picked[:, 0])
         raise ValueError(_labels_message(self.name, labels))
 
-    def close(self) -> None:
-        """Let the weights go (and the GPU memory they hold): the run is over."""
-        self.model = None
-        free_accelerator_memory()
+
+def _family(config, step_tokens: list[str] | None, path: str) -> bool:
+    """True for a causal LM read at its step token, False for a model with a head read at each
+    separator (the architecture decides; a config that does not say: the option)."""
+    architectures = list(getattr(config, "architectures", None) or [])
+    if any(a.endswith(HEAD_SUFFIXES) for a in architectures):
+        causal = False
+    elif any(a.endswith(CAUSAL_SUFFIXES) for a in architectures):
+        causal = True
+    else:  # a config that does not say: the option decides
+        causal = step_tokens is not None
+    shown = ", ".join(architectures) or "a model"
+    if causal and step_tokens is None:
+        raise ModelLoadError(
+            f"the model {path!r} is a causal language model ({shown}): as a process reward model it needs "
+            "--rm-step-token GOOD or GOOD,BAD, the token it predicts after a step's separator when the step is "
+            "right (Math-Shepherd: --rm-step-separator ' ки' --rm-step-token '+,-'); a model with a "
+            "token-classification head needs none"
+        )
+    if not causal and step_tokens is not None:
+        raise ModelLoadError(
+            f"--rm-step-token is for causal language models, but the model {path!r} is a {shown} whose head is "
+            "read at each separator: leave --rm-step-token out"
+        )
+    if not causal and any(a.endswith("ForTokenClassification") for a in architectures):
+        labels = int(getattr(config, "num_labels", 2) or 2)
+        if labels not in (1, 2):
+            raise ModelLoadError(_labels_message(path, labels))
+    return causal
 
 
 def _labels_message(path: str, labels: int) -> str:
@@ -385,5 +365,4 @@ def _output_vocab_size(model) -> int:
 
 
 def build(spec: ModelSpec) -> PrmModel:
-    require_transformers()
-    return PrmModel(spec)
+    return PrmModel.build(spec)

@@ -24,6 +24,12 @@ from ..storage.scorefile import (
 from .base import ModelLoadError, ModelSpec, Prepared
 
 PREFIX = "scores:"
+# why a score is missing, for a steps request (True) or an answer's (False): (the file has
+# scores of this kind for the prompt, only scores of the other kind)
+WHY_MISSING = {
+    True: ("it has step scores for this prompt, but not for these steps", "it has answer scores for this prompt, but no step scores"),
+    False: ("it has scores for this prompt, but not for this answer", "it has step scores for this prompt, but no answer scores"),
+}
 
 
 class MissingScoreError(LookupError):
@@ -70,29 +76,28 @@ class ScoresModel:
         return out
 
     def describe_missing(self, request: ScoreRequest | StepsRequest) -> str:
-        prompt = normalize_prompt(request.prompt)
-        if isinstance(request, StepsRequest):
-            if prompt in self._steps_prompts:
-                why = "it has step scores for this prompt, but not for these steps"
-            elif prompt in self._prompts:
-                why = "it has answer scores for this prompt, but no step scores"
-            else:
-                why = "it has no score for this prompt"
+        steps = isinstance(request, StepsRequest)
+        why = self._why_missing(normalize_prompt(request.prompt), steps)
+        if steps:
             first = shorten(request.steps[0]) if request.steps else "(none)"
             return (
                 f"no step scores in {self.path} for the {len(request.steps)} step(s) starting {first} "
                 f"of the prompt {shorten_prompt(request.prompt)} ({why})"
             )
-        if prompt in self._prompts:
-            why = "it has scores for this prompt, but not for this answer"
-        elif prompt in self._steps_prompts:
-            why = "it has step scores for this prompt, but no answer scores"
-        else:
-            why = "it has no score for this prompt"
         return (
             f"no score in {self.path} for the answer {shorten(request.answer)} "
             f"to the prompt {shorten_prompt(request.prompt)} ({why})"
         )
+
+    def _why_missing(self, prompt, steps: bool) -> str:
+        """What the file has for this (normalized) prompt, for a steps request or an answer's."""
+        same, other = (self._steps_prompts, self._prompts) if steps else (self._prompts, self._steps_prompts)
+        has_same, has_other = WHY_MISSING[steps]
+        if prompt in same:
+            return has_same
+        if prompt in other:
+            return has_other
+        return "it has no score for this prompt"
 
     def close(self) -> None:
         pass  # the file was read whole when the model was built: nothing held
