@@ -25,17 +25,36 @@ def write_summary(tr, report: Report | dict, records: list[dict], warnings: list
                   explain: bool = False) -> None:
     """The summary; `report` is the typed Report or a report dict (read with Report.from_dict)."""
     report = Report.of(report)
-    run = report.run
+    _write_model(tr, report.run, records)
+    if report.baseline:
+        _write_baseline(tr, report.baseline, verbose)
+    for line in table_lines(report, verbose):
+        tr.write_line(line)
+    _write_figures(tr, report)
+    _write_errors(tr, records)
+    _write_incorrect(tr, records, explanations if (verbose > 0 or explain) else None, verbose)
+    _write_workers(tr, report.workers, verbose)
+    _write_warnings(tr, report, warnings, notes, maxfail)
+    _write_gate(tr, report.gate)
+    if report.run.get("id") is not None:
+        tr.write_line(f"recorded as run {report.run.id} (python -m pytest_rmbench runs show {report.run.id})")
+    if report_path:
+        tr.write_line(f"report written to {report_path}")
+
+
+def _write_model(tr, run, records: list[dict]) -> None:
+    """The title line (the model) and, when it could not be loaded, why."""
     source = "; every score from the score cache" if run.scores_from_cache else ""
     tr.write_sep("=", f"rmbench: {run.model} ({run.kind}, {run.dtype}, {run.device}{source})")
     if run.load_error:
         not_loaded = sum(r["error"] == NOT_LOADED for r in records)
         tr.write_line(f"the reward model could not be loaded: {run.load_error}", red=True, bold=True)
         tr.write_line(f"  {not_loaded} item(s) were not scored", red=True)
-    if report.baseline:
-        _write_baseline(tr, report.baseline, verbose)
-    for line in table_lines(report, verbose):
-        tr.write_line(line)
+
+
+def _write_figures(tr, report: Report) -> None:
+    """Length baseline, per-head accuracy, step F1, the suites' headlines and the score cache."""
+    run = report.run
     length, pps = report.length_baseline.accuracy, run.pairs_per_second
     tr.write_line(
         f"length baseline (longer answer wins): {_num(length)}   truncated: {report.truncated}"
@@ -51,11 +70,14 @@ def write_summary(tr, report: Report | dict, records: list[dict], warnings: list
     for name in report.scores or {}:
         headline, value = report.headline(name)
         tr.write_line(f"{name}: {headline} {_num(value)}" if value is not None else f"{name}: see \"scores\" in the JSON report")
-    workers = report.workers
-    cached = sum(w.cached or 0 for w in workers)
+    cached = sum(w.cached or 0 for w in report.workers)
     if cached:
-        total = cached + sum(w.sequences or 0 for w in workers)
+        total = cached + sum(w.sequences or 0 for w in report.workers)
         tr.write_line(f"score cache: {cached} of {total} sequences read from the cache (--rm-no-cache to rescore)")
+
+
+def _write_errors(tr, records: list[dict]) -> None:
+    """Each distinct error message once (the first few); not the load error's."""
     errors = list(dict.fromkeys(
         r["error"] for r in records if r["outcome"] == ERROR and r["error"] and r["error"] != NOT_LOADED
     ))
@@ -63,22 +85,30 @@ def write_summary(tr, report: Report | dict, records: list[dict], warnings: list
         tr.write_line(f"error: {message}", red=True)
     if len(errors) > ERRORS_SHOWN:
         tr.write_line(f"  ... and {len(errors) - ERRORS_SHOWN} more error message(s) (--rm-report has every item)", red=True)
-    # worst margin first; kinds without a margin (steps) last
+
+
+def _write_incorrect(tr, records: list[dict], explanations: dict[str, str] | None, verbose: int) -> None:
+    """The incorrect items, worst margin first (kinds without a margin, steps, last); with -v every one."""
     incorrect = sorted((r for r in records if r["outcome"] == INCORRECT),
                        key=lambda r: (r["margin"] is None, r["margin"] or 0.0))
-    if incorrect:
-        shown = incorrect if verbose > 0 else incorrect[:SHOWN]
-        tr.write_line(f"incorrect ({len(incorrect)}):")
-        for r in shown:
-            figure = f"margin {r['margin']:+.4g}" if r["margin"] is not None else f"credit {r.get('credit') or 0:.3g}"
-            tr.write_line(f"  {r['nodeid']}  {figure}")
-            why = (explanations or {}).get(r["nodeid"]) if (verbose > 0 or explain) else None
-            if why:  # both scores, the margin and the start of each answer
-                for line in why.splitlines()[1:]:
-                    tr.write_line(f"    {line.strip()}")
-        if len(shown) < len(incorrect):
-            tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all with their scores; "
-                          "--rm-report has every item)")
+    if not incorrect:
+        return
+    shown = incorrect if verbose > 0 else incorrect[:SHOWN]
+    tr.write_line(f"incorrect ({len(incorrect)}):")
+    for r in shown:
+        figure = f"margin {r['margin']:+.4g}" if r["margin"] is not None else f"credit {r.get('credit') or 0:.3g}"
+        tr.write_line(f"  {r['nodeid']}  {figure}")
+        why = (explanations or {}).get(r["nodeid"])
+        if why:  # both scores, the margin and the start of each answer
+            for line in why.splitlines()[1:]:
+                tr.write_line(f"    {line.strip()}")
+    if len(shown) < len(incorrect):
+        tr.write_line(f"  ... and {len(incorrect) - len(shown)} more (-v lists all with their scores; "
+                      "--rm-report has every item)")
+
+
+def _write_workers(tr, workers: list, verbose: int) -> None:
+    """Each worker's figures (with -v, or more than one worker) and any out-of-memory retries."""
     for w in workers:
         if len(workers) > 1 or verbose > 0:
             tr.write_line(
@@ -91,6 +121,11 @@ def write_summary(tr, report: Report | dict, records: list[dict], warnings: list
     if halvings:
         tr.write_line(f"warning: out of memory {halvings} time(s): batches were halved and retried "
                       "(lower --rm-max-batch-tokens to avoid it)", yellow=True)
+
+
+def _write_warnings(tr, report: Report, warnings: list[str], notes: list[str], maxfail: int) -> None:
+    """Rescored items, a partial run, -x, the run's warnings, then its notes."""
+    run = report.run
     if report.recovered:
         tr.write_line(f"warning: an xdist worker died; {len(report.recovered)} item(s) were scored again on another "
                       "worker (each counted once): " + ", ".join(report.recovered[:5]), yellow=True)
@@ -102,11 +137,6 @@ def write_summary(tr, report: Report | dict, records: list[dict], warnings: list
         tr.write_line(f"warning: {message}", yellow=True)
     for message in notes:
         tr.write_line(message)
-    _write_gate(tr, report.gate)
-    if run.get("id") is not None:
-        tr.write_line(f"recorded as run {run.id} (python -m pytest_rmbench runs show {run.id})")
-    if report_path:
-        tr.write_line(f"report written to {report_path}")
 
 
 def _write_baseline(tr, baseline, verbose: int) -> None:
