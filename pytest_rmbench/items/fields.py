@@ -67,6 +67,20 @@ def strings(raw: Mapping, name: str, count: int | None = None) -> tuple:
     return tuple(value)
 
 
+def steps(raw: Mapping, name: str) -> tuple:
+    """A required non-empty list of solution steps. Empty steps are kept: dropping one would
+    shift every later step's index (ProcessBench labels the earliest wrong step by index)."""
+    value = raw.get(name)
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, list) or not value:
+        raise FieldError(name, f"must be a non-empty list of steps, got {type(value).__name__}")
+    for i, step in enumerate(value):
+        if not isinstance(step, str):
+            raise FieldError(name, f"step {i} must be a string, got {type(step).__name__}")
+    return tuple(value)
+
+
 # -- names in node ids ------------------------------------------------------------------------
 def name_error(value: str) -> str | None:
     """THE rule for a name that appears in a pytest node id (an id, a subset, a node name):

@@ -18,7 +18,7 @@ import os
 from collections import defaultdict
 from typing import Iterator
 
-from ..items import CORRECT, ERROR, Item, ItemProblem, Section, StepsItem
+from ..items import CORRECT, ERROR, Item, ItemProblem, Section, StepsItem, fields
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files, hub_splits,
                    items_from_rows, mean, nothing_found, row_id, text)
 
@@ -32,16 +32,7 @@ def split_patterns(split: str) -> list[str]:
 
 
 def steps_of(row: dict) -> tuple:
-    steps = row.get("steps")
-    if isinstance(steps, tuple):
-        steps = list(steps)
-    if not isinstance(steps, list) or not steps:
-        raise RowError("steps", f"must be a non-empty list of strings, got {type(steps).__name__}")
-    # empty paragraphs are kept: dropping one would shift every later step's index
-    for i, step in enumerate(steps):
-        if not isinstance(step, str):
-            raise RowError("steps", f"step {i} must be a string, got {type(step).__name__}")
-    return tuple(steps)
+    return fields.steps(row, "steps")
 
 
 def f1(acc_error: float | None, acc_correct: float | None) -> float | None:

@@ -25,7 +25,7 @@ import os
 from collections import defaultdict
 from typing import Iterator
 
-from ..items import ERROR, BestOfNItem, Item, ItemProblem, Section
+from ..items import ERROR, BestOfNItem, Item, ItemProblem, Section, fields
 from .base import (DATA_SUFFIXES, DataSource, NodeNames, RowError, SuiteResult, check_columns, data_files,
                    items_from_rows, mean, nothing_found, row_id, slug, text)
 
@@ -38,13 +38,7 @@ DEFAULT_SUBSET = "rewardmath"
 
 
 def solution_text(row: dict) -> str:
-    steps = row.get("eval_solution")
-    if isinstance(steps, tuple):
-        steps = list(steps)
-    if not isinstance(steps, list) or not steps:
-        raise RowError("eval_solution", f"must be a non-empty list of steps, got {type(steps).__name__}")
-    if not all(isinstance(s, str) for s in steps):
-        raise RowError("eval_solution", "every step must be a string")
+    steps = fields.steps(row, "eval_solution")
     joined = STEP_JOIN.join(steps)
     if not joined.strip():
         raise RowError("eval_solution", "all steps are empty")
