@@ -80,39 +80,49 @@ def build_report(
     if summary is None:
         summary = aggregate(records, sections or {})
     finished = time.time() if finished is None else finished
+    report = {"run": _run_block(records, catalog, workers, model=model, kind=kind, dtype=dtype, device=device,
+                                seed=seed, started=started, finished=finished)}
+    report.update(summary)
+    report.pop("strict", None)
+    report.pop("headlines", None)
+    _default_blocks(report, scores=scores, datasets=datasets, selection=selection)
+    report["workers"] = sorted(workers, key=lambda w: str(w["worker"]))
+    report["recovered"] = list(recovered)
+    report["gate"] = gate
+    report["baseline"] = baseline
+    return Report.from_dict(report)
+
+
+def _run_block(records: list[dict], catalog: dict, workers: list[dict], *, model: str, kind: str | None,
+               dtype: str | None, device: str | None, seed: int | None, started: float, finished: float) -> dict:
+    """The "run" block: the model (as its workers describe it), timing, throughput, versions, counts."""
     # the model ran in the workers (or the cache holds its scores): describe it from their figures
     described = next((SimpleNamespace(**w) for w in workers if w.get("kind")), None)
     scored = [r for r in records if r["outcome"] != ERROR]
     starts = [r["start"] for r in scored if r.get("start")]
     stops = [r["stop"] for r in scored if r.get("stop")]
     busy = (max(stops) - min(starts)) if starts and stops else None
-    report = {
-        "run": {
-            "model": model,
-            "kind": getattr(described, "kind", None) or kind,
-            "dtype": getattr(described, "dtype", None) or dtype,
-            "device": getattr(described, "device", None) or device,
-            "seed": seed,
-            "versions": versions(workers),
-            "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(),
-            "seconds": finished - started,
-            "pairs_per_second": len(scored) / busy if busy else None,
-            "scores_from_cache": bool(described is not None and described.from_cache),
-            "load_seconds": next((w["load_seconds"] for w in workers if w.get("load_seconds")), None),
-            "load_error": next((w["load_error"] for w in workers if w.get("load_error")), None),
-            "collected": len(catalog["items"]),
-            "ran": len(records),
-            "suites": suite_versions(records),
-        },
+    return {
+        "model": model,
+        "kind": getattr(described, "kind", None) or kind,
+        "dtype": getattr(described, "dtype", None) or dtype,
+        "device": getattr(described, "device", None) or device,
+        "seed": seed,
+        "versions": versions(workers),
+        "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(),
+        "seconds": finished - started,
+        "pairs_per_second": len(scored) / busy if busy else None,
+        "scores_from_cache": bool(described is not None and described.from_cache),
+        "load_seconds": next((w["load_seconds"] for w in workers if w.get("load_seconds")), None),
+        "load_error": next((w["load_error"] for w in workers if w.get("load_error")), None),
+        "collected": len(catalog["items"]),
+        "ran": len(records),
+        "suites": suite_versions(records),
     }
-    report.update(summary)
-    report.pop("strict", None)
-    report.pop("headlines", None)
+
+
+def _default_blocks(report: dict, *, scores: dict | None, datasets: dict | None, selection: dict | None) -> None:
+    """The "scores", "datasets" and "selection" blocks: the caller's, else the summary's, else empty."""
     for key, value in (("scores", scores), ("datasets", datasets), ("selection", selection)):
         if value is not None or key not in report:
             report[key] = value if value is not None else ({} if key != "selection" else {"files": [], "partial": False, "why": []})
-    report["workers"] = sorted(workers, key=lambda w: str(w["worker"]))
-    report["recovered"] = list(recovered)
-    report["gate"] = gate
-    report["baseline"] = baseline
-    return Report.from_dict(report)
