@@ -146,6 +146,19 @@ def thresholds_by_name(report: dict) -> dict[str, list[dict]]:
     return out
 
 
+def _accuracy_legend(left: float) -> list[str]:
+    """The accuracy chart's legend (about 510 units wide): aligned with the bars when it fits."""
+    lx = min(left, WIDTH - 515)
+    return [rect(lx, 10, 14, 10, BLUE),
+            text(lx + 18, 19, "accuracy", cls="legend"),
+            line(lx + 90, 15, lx + 118, 15, DARK, 1.5),
+            line(lx + 90, 10, lx + 90, 20, DARK, 1.5),
+            line(lx + 118, 10, lx + 118, 20, DARK, 1.5),
+            text(lx + 124, 19, "Wilson 95% interval", cls="legend"),
+            line(lx + 262, 8, lx + 262, 22, RED, 3),
+            text(lx + 268, 19, "gate threshold (colour: check status)", cls="legend")]
+
+
 def chart_subset_accuracy(report: dict) -> str:
     subsets = report.get("subsets") or {}
     sections = report.get("sections") or {}
@@ -161,16 +174,7 @@ def chart_subset_accuracy(report: dict) -> str:
     height = top + ROW * len(rows) + 34
     parts = svg_open("subset-accuracy", height, "Accuracy per subset with Wilson 95% intervals",
                      "Bars: accuracy; whiskers: Wilson 95% interval; vertical marks: gate thresholds.")
-    # legend (about 510 units wide): aligned with the bars when it fits
-    lx = min(left, WIDTH - 515)
-    parts.append(rect(lx, 10, 14, 10, BLUE))
-    parts.append(text(lx + 18, 19, "accuracy", cls="legend"))
-    parts.append(line(lx + 90, 15, lx + 118, 15, DARK, 1.5))
-    parts.append(line(lx + 90, 10, lx + 90, 20, DARK, 1.5))
-    parts.append(line(lx + 118, 10, lx + 118, 20, DARK, 1.5))
-    parts.append(text(lx + 124, 19, "Wilson 95% interval", cls="legend"))
-    parts.append(line(lx + 262, 8, lx + 262, 22, RED, 3))
-    parts.append(text(lx + 268, 19, "gate threshold (colour: check status)", cls="legend"))
+    parts += _accuracy_legend(left)
     bottom = top + ROW * len(rows)
     unit_axis(parts, x, top, bottom)
     chars = int((left - 14) / CHAR_W)
