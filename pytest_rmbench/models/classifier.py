@@ -29,6 +29,14 @@ __all__ = [
 
 class ClassifierModel(TransformersAdapter):
     kind = "classifier"
+    name: str
+    dtype: str
+    device: str
+    pairwise = False  # one score per (prompt, answer)
+    steps = False  # one score per answer
+    versions: dict  # torch, transformers: set when loaded
+
+    close = TransformersAdapter.close  # lets the weights go (and the GPU memory they hold)
 
     def __init__(self, spec: ModelSpec):
         _, transformers = self._start(spec)

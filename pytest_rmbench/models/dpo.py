@@ -46,6 +46,7 @@ from .loading import (
     default_device,
     load_config,
     load_weights,
+    output_vocab_size,
     pad_rows,
     position_ids,
 )
@@ -126,6 +127,12 @@ class DpoModel(TransformersAdapter):
     """
 
     kind = "dpo"
+    name: str
+    dtype: str
+    device: str
+    pairwise = False  # one score per (prompt, answer)
+    steps = False  # one score per answer
+    versions: dict  # torch, transformers: set when loaded
 
     def __init__(self, spec: ModelSpec):
         torch, transformers = self._start(spec)
@@ -295,11 +302,8 @@ def _load_causal_lm(transformers, torch, spec: ModelSpec, path: str, what: str, 
 
 
 def _output_vocab_size(model) -> int:
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    weight = getattr(head, "weight", None)
-    if weight is not None:
-        return int(weight.shape[0])
-    return int(getattr(model.config, "vocab_size", 0) or 0)
+    size = output_vocab_size(model)
+    return size if size is not None else int(getattr(model.config, "vocab_size", 0) or 0)
 
 
 def build(spec: ModelSpec) -> DpoModel:

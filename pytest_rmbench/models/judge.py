@@ -197,7 +197,14 @@ class JudgeModel(TransformersAdapter):
     the classifier's (pytest_rmbench.models.loading); the prompt and scoring are its own."""
 
     kind = "judge"
+    name: str
+    dtype: str
+    device: str
     pairwise = True  # judges (prompt, A, B)
+    steps = False
+    versions: dict  # torch, transformers: set when loaded
+
+    close = TransformersAdapter.close  # lets the weights go (and the GPU memory they hold)
 
     def __init__(self, spec: ModelSpec):
         _, transformers = self._start(spec)

@@ -190,6 +190,13 @@ def vocab_size(model) -> int:
         return int(getattr(model.config, "vocab_size", 0) or 0)
 
 
+def output_vocab_size(model) -> int | None:
+    """The rows of the model's output (LM head) embeddings; None when it has none to ask."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(head, "weight", None)
+    return int(weight.shape[0]) if weight is not None else None
+
+
 def setup_padding(tokenizer, model, spec: ModelSpec, name: str) -> int:
     """Sets up the tokenizer's padding (pad token, --rm-padding-side) and returns the id that
     batches are padded with."""
@@ -250,16 +257,10 @@ class TransformersAdapter:
     first and last steps of loading, close() and build().
 
     A subclass's __init__ calls `_start`, loads its config, then `_load_tokenizer`,
-    `_load_model` and `_setup_padding`, with its own checks in between.
+    `_load_model` and `_setup_padding`, with its own checks in between. Each subclass still
+    states the adapter protocol in its own class (kind, name, dtype, device, pairwise, steps,
+    versions, close), as tests/test_kinds.py checks.
     """
-
-    kind: str
-    name: str
-    dtype: str
-    device: str
-    pairwise = False  # one score per (prompt, answer)
-    steps = False  # one score per answer
-    versions: dict  # torch, transformers: set when loaded
 
     @classmethod
     def build(cls, spec: ModelSpec):

@@ -60,7 +60,7 @@ from ..items import ScoreRequest, StepsRequest, prompt_messages
 from .base import ModelLoadError, ModelSpec, Prepared
 from .chat import ChatEncoder
 from .dpo import CAUSAL_SUFFIXES
-from .loading import TransformersAdapter, load_config, pad_rows, position_ids, vocab_size
+from .loading import TransformersAdapter, load_config, output_vocab_size, pad_rows, position_ids, vocab_size
 
 PRM_FORMAT_VERSION = 1  # bump when the sequence or the read positions change: it should key the score cache
 DEFAULT_SEPARATOR = "\n\n"
@@ -163,7 +163,14 @@ class PrmModel(TransformersAdapter):
     """Per-step probabilities from a process reward model; see the module's docstring."""
 
     kind = "prm"
+    name: str
+    dtype: str
+    device: str
+    pairwise = False  # one score per (prompt, answer)
     steps = True  # scores StepsRequest (one probability per step)
+    versions: dict  # torch, transformers: set when loaded
+
+    close = TransformersAdapter.close  # lets the weights go (and the GPU memory they hold)
 
     def __init__(self, spec: ModelSpec):
         _, transformers = self._start(spec)
@@ -359,9 +366,8 @@ def _head_class(transformers, config):
 
 
 def _output_vocab_size(model) -> int:
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    weight = getattr(head, "weight", None)
-    return int(weight.shape[0]) if weight is not None else vocab_size(model)
+    size = output_vocab_size(model)
+    return size if size is not None else vocab_size(model)
 
 
 def build(spec: ModelSpec) -> PrmModel:
