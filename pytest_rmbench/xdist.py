@@ -51,9 +51,9 @@ def visible_gpus() -> list[str]:
         return [str(i) for i in range(int(faked))]
     if not (shutil.which("nvidia-smi") or os.path.exists("/dev/nvidia0") or os.path.exists("/dev/kfd")):
         return []  # no GPU driver: do not pay for importing torch
-    import torch  # the controller never runs a model; counting does not create a context
+    from .models.device import cuda_device_count
 
-    return [str(i) for i in range(torch.cuda.device_count())]
+    return [str(i) for i in range(cuda_device_count())]
 
 
 def assign_gpus(gpus: list[str], workers: int, per_worker: int) -> list[str | None]:

@@ -17,12 +17,10 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from .. import RmbenchWarning  # the package's one warning category (re-exported for adapters)
+
 FORMAT_VERSION = 1  # bump when formatting or truncation changes: it keys the score cache
 FALLBACK_ROLE_NAMES = {"system": "System", "user": "User", "assistant": "Assistant"}
-
-
-class RmbenchWarning(UserWarning):
-    pass
 
 
 def merge_consecutive(messages: list[dict]) -> list[dict]:

@@ -1,4 +1,5 @@
-"""Probes of the accelerator, without importing torch (they look at it only if a model loaded it)."""
+"""Probes of the accelerator. They look at torch only if a model loaded it, except
+`cuda_device_count`, which the xdist controller calls once when a GPU driver is present."""
 
 from __future__ import annotations
 
@@ -27,3 +28,10 @@ def peak_memory_bytes() -> int | None:
     except ImportError:  # Windows
         return None
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def cuda_device_count() -> int:
+    """GPUs torch can see; counting does not create a CUDA context (the controller never runs a model)."""
+    import torch
+
+    return torch.cuda.device_count()
