@@ -38,7 +38,7 @@ def items_file(folder: str, count: int) -> str:
 
 
 def timed(tree: str, args: list[str], cwd: str) -> float:
-    env = dict(os.environ, PYTHONPATH=tree, PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, PYTHONPATH=tree)  # byte code cached, as a user has it (pytest rewrites plugin asserts)
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from . import RmbenchWarning
-from .items import ERROR, INCORRECT, Item, ItemOutcome
+from .items import ERROR, INCORRECT, NOT_LOADED, Item, ItemOutcome
 from .items.files import FileParseError, ItemProblem, parse_file
 
 DEFAULT_PATTERNS = ["*.rmbench.yaml", "*.rmbench.yml", "*.rmbench.jsonl"]
@@ -275,7 +275,7 @@ def item_record(item, index: int) -> dict:
     }
 
 
-def test_status(report, not_loaded: str):
+def test_status(report):
     """The word pytest shows for a benchmark item's outcome (None: pytest's own)."""
     if report.outcome == "rerun":  # a benchmark item whose xdist worker died: it runs again
         return "rerun", "R", ("RERUN", {"yellow": True})
@@ -284,7 +284,7 @@ def test_status(report, not_loaded: str):
         return None
     if record["outcome"] == INCORRECT:
         return "incorrect", "i", ("INCORRECT", {"yellow": True})
-    if record["outcome"] == ERROR and record["error"] == not_loaded:
+    if record["outcome"] == ERROR and record["error"] == NOT_LOADED:
         # one load error, said once at the top of the summary, not once per item
         return "unscored", "E", ("UNSCORED", {"red": True})
     if record["outcome"] == ERROR:

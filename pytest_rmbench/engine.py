@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from .items import ERROR, Item, ItemOutcome, MultiHeadScore, Rules, ScoreRequest, ScoreResult, StepsRequest, item_outcome
-from .storage.cache import ScoreCache
 from .models.base import ModelLoadError, Prepared, RewardModelAdapter, capabilities
 from .models.device import free_accelerator_memory, is_out_of_memory
+
+if TYPE_CHECKING:  # the cache opens SQLite: imported where a run uses it, not at start-up
+    from .storage.cache import ScoreCache
 
 
 @dataclass
@@ -277,6 +279,7 @@ def error_outcome(message: str) -> ItemOutcome:
 
 
 from .text import one_line  # noqa: E402,F401  (re-exported: engine.one_line stays importable)
+
 
 
 class SaveError(Exception):

@@ -15,7 +15,7 @@ import pytest
 from .collect import DEFAULT_PATTERNS
 from .report.gate import INCONCLUSIVE, RULES
 from .models.base import ModelSpec
-from .models.http import strip_credentials
+from .text import strip_credentials
 from .models.kinds import KIND_NAMES, PREFIXES
 
 # kind options as they reach adapters in ModelSpec.options (None: not set)

@@ -15,7 +15,6 @@ from .collect import SESSION_KEY, BadItem, BenchmarkFile, BenchmarkTest, matches
 from .models.base import ModelLoadError
 from .models.resolve import resolve
 from .options import Settings, add_options
-from .report.terminal import NOT_LOADED
 from .session import SKIP_REASON, RunSession
 
 def pytest_addhooks(pluginmanager):
@@ -119,7 +118,7 @@ class RunHooks:
         return report
 
     def pytest_report_teststatus(self, report, config):
-        return test_status(report, NOT_LOADED)
+        return test_status(report)
 
     def pytest_runtest_logreport(self, report):
         self.run.reported(report)

@@ -18,13 +18,12 @@ import pytest
 from .catalog import Catalog
 from .collect import BadItem, BenchmarkTest, item_record, matches, resolve_suites, suite_options
 from .engine import ChunkedScorer, SaveError, chunk_size_for, error_outcome, one_line, plan_chunks
-from .items import INCORRECT, ItemOutcome
+from .items import INCORRECT, NOT_LOADED, ItemOutcome
 from .models.base import ModelLoadError
 from .models.base import close_model, model_info
 from .models.resolve import resolve
 from .options import Settings
 from .report.progress import Progress
-from .report.terminal import NOT_LOADED
 from .storage import history
 from .storage.outputs import OutputError, check_output_file, check_output_folder
 

@@ -36,21 +36,12 @@ adds one through the entry point group ``pytest_rmbench.item_kinds`` (NAME = "mo
 from __future__ import annotations
 
 from ..registry import Registry
-from .base import (ANSWER_PREVIEW, CORRECT, ERROR, INCORRECT, TEXT_LIMIT, Item, ItemOutcome, ItemProblem, JudgeRequest,
+from .base import (ANSWER_PREVIEW, CORRECT, ERROR, INCORRECT, NOT_LOADED, TEXT_LIMIT, Item, ItemOutcome, ItemProblem, JudgeRequest,
                    MultiHeadScore, Prompt, Rules, ScoreRequest, ScoreResult, Section, StepsRequest, clip, freeze_prompt,
                    item_outcome, prompt_key, prompt_messages, prompt_text, request_parts)
-from .best_of_n import BestOfNItem
-from .consistency import ConsistencyItem
-from .cycle import CycleItem
 from .fields import FieldError
-from .judged import JudgedItem
-from .lists import AnswerListsItem
-from .pair import PairItem
 from .rules import (LABELS, SWAPPED, first_error_step, fractional_credit, judge_both_orders, judge_pair,
                     judgebench_counter, reciprocal_rank, style_triangles, verdict)
-from .steps import StepsItem
-from .style_matrix import StyleMatrixItem
-from .ties import TiesItem
 
 ITEM_KINDS: Registry[type[Item]] = Registry("kind", "pytest_rmbench.item_kinds", {
     "pair": "pytest_rmbench.items.pair:PairItem",
@@ -63,8 +54,23 @@ ITEM_KINDS: Registry[type[Item]] = Registry("kind", "pytest_rmbench.item_kinds",
     "cycle": "pytest_rmbench.items.cycle:CycleItem",
 })
 
+# the kind classes by their import names, loaded when first named (a run loads the kinds it meets)
+_CLASSES = {"PairItem": "pair", "BestOfNItem": "best_of_n", "StyleMatrixItem": "style_matrix", "TiesItem": "ties",
+            "JudgedItem": "judged", "StepsItem": "steps", "ConsistencyItem": "consistency", "CycleItem": "cycle"}
+
+
+def __getattr__(name: str):
+    if name in _CLASSES:
+        return ITEM_KINDS.get(_CLASSES[name])
+    if name == "AnswerListsItem":
+        from .lists import AnswerListsItem
+
+        return AnswerListsItem
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
-    "ANSWER_PREVIEW", "CORRECT", "ERROR", "INCORRECT", "ITEM_KINDS", "LABELS", "SWAPPED", "TEXT_LIMIT",
+    "ANSWER_PREVIEW", "CORRECT", "ERROR", "INCORRECT", "NOT_LOADED", "ITEM_KINDS", "LABELS", "SWAPPED", "TEXT_LIMIT",
     "AnswerListsItem", "BestOfNItem", "ConsistencyItem", "CycleItem", "FieldError", "Item", "ItemOutcome", "ItemProblem",
     "JudgeRequest", "JudgedItem", "MultiHeadScore", "PairItem", "Prompt", "Rules", "ScoreRequest", "ScoreResult",
     "Section", "StepsItem", "StepsRequest", "StyleMatrixItem", "TiesItem",

@@ -19,6 +19,8 @@ Prompt = Union[str, tuple]  # a string, or a tuple of (role, content) messages (
 CORRECT = "correct"
 INCORRECT = "incorrect"
 ERROR = "error"
+# the error of an item not scored because the model did not load: said once, at the top of the summary
+NOT_LOADED = "not scored: the reward model could not be loaded (the load error is at the top of the rmbench summary)"
 
 ANSWER_PREVIEW = 160  # characters of an answer shown in a failure text
 TEXT_LIMIT = 20_000  # characters of one prompt or answer kept in the report (the HTML page shows them)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from ..items import ERROR, INCORRECT
+from ..items import ERROR, INCORRECT, NOT_LOADED
 from .format import fmt as _num
 from .format import fmt_mib as _mib
 from .format import fmt_interval, text_table
 from .schema import Report
 from .tables import summary_table, text_rows
 
-NOT_LOADED = "not scored: the reward model could not be loaded (the load error is at the top of the rmbench summary)"
 SHOWN = 10
 ERRORS_SHOWN = 5
 
