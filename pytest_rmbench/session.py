@@ -23,7 +23,7 @@ from .models.base import ModelLoadError
 from .models.base import close_model, model_info
 from .models.resolve import resolve
 from .options import Settings
-from .report.progress import Progress
+from .progress import Progress
 from .storage import history
 from .storage.outputs import OutputError, check_output_file, check_output_folder
 

@@ -282,7 +282,7 @@ def test_a_long_list_of_error_messages_ends_with_and_n_more(pytester, monkeypatc
 
 PROGRESS_CONFTEST = FAULTY_CONFTEST + """
 import time
-from pytest_rmbench.report import progress
+from pytest_rmbench import progress
 patch(progress, "PLAIN_EVERY", 0.0)  # a line at every chance, so a short test sees them
 patch(progress, "FIRST_AFTER", 0.0)
 _score = Faulty.score_batch

@@ -32,11 +32,11 @@ def suite_versions(records: Iterable[dict]) -> dict:
 
 def versions(workers: Iterable[dict]) -> dict:
     """python, pytest and pytest-rmbench, then the libraries the model ran on, as its workers saw them."""
-    import pytest
+    from importlib.metadata import version  # the report knows nothing of the pytest process it runs in
 
     from .. import __version__
 
-    out = {"python": platform.python_version(), "pytest": pytest.__version__, "pytest-rmbench": __version__}
+    out = {"python": platform.python_version(), "pytest": version("pytest"), "pytest-rmbench": __version__}
     for worker in workers:
         out.update(worker.get("versions") or {})
     return out

@@ -397,8 +397,11 @@ class Report(_Base):
 
     @classmethod
     def of(cls, report) -> "Report":
-        """A Report from a Report (itself) or a report dict."""
-        return report if isinstance(report, Report) else cls.from_dict(report)
+        """A Report from a Report (itself) or a report dict. A Report made by another import of
+        this module (pytester's in-process runs re-import the package) is read through its dict."""
+        if isinstance(report, Report):
+            return report
+        return cls.from_dict(report.to_dict() if hasattr(report, "to_dict") else report)
 
     def headline(self, suite: str):
         """(headline key, value) of a suite's official scores; (None, None) without one."""
