@@ -1,5 +1,10 @@
 import pytest
 
+try:  # pytester's in-process runs drop modules first imported inside them; numpy's C core
+    import numpy  # noqa: F401  cannot load twice, so it is imported here, before any run
+except ImportError:
+    pass
+
 
 @pytest.fixture
 def subprocess_env(monkeypatch):
