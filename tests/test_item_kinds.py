@@ -137,8 +137,9 @@ items:
     ({"kind": "steps", "id": 1, "subset": "s", "problem": "p", "steps": ["a", "b"], "label": 2}, "label", "0..1"),
     ({"kind": "steps", "id": 1, "subset": "s", "problem": "p", "steps": ["a"], "label": True}, "label", "earliest wrong step"),
     ({"kind": "consistency", "id": 1, "subset": "s", "prompt": "p", "contrast_prompt": "p", "answer": "a"}, "contrast_prompt", "same as prompt"),
-    ({"kind": "cycle", "id": 1, "subset": "s", "prompt": "p", "answers": ["a", "b"]}, "answers", "exactly three"),
+    ({"kind": "cycle", "id": 1, "subset": "s", "prompt": "p", "answers": ["a", "b"]}, "answers", "at least three answers"),
     ({"kind": "cycle", "id": 1, "subset": "s", "prompt": "p", "answers": ["a", "b", " "]}, "answers", "answer 2"),
+    ({"kind": "cycle", "id": 1, "subset": "s", "prompt": "p", "answers": ["a", "b", "a"]}, "answers", "answer 2 repeats answer 0"),
 ])
 def test_each_kind_validates_its_fields(raw, field, message):
     entry = parse_file("f.rmbench.jsonl", (json.dumps(raw) + "\n").encode()).entries[0]
@@ -237,41 +238,53 @@ def test_a_table_of_many_subsets_folds_those_inside_sections():
     assert any(line.startswith("lang01/s") for line in table_lines(report, verbose=1))
 
 
-# -- cycle: three answers ordered best to worst ---------------------------------------------------
+# -- cycle: a cyclic preference a0 > a1 > ... > a(k-1) > a0 -----------------------------------------
 CYCLE = """\
 items:
-  # lengths 9 > 5 > 2: the order the file gives -> correct
-  - {kind: cycle, id: ok, subset: cycle, prompt: p, answers: [aaaaaaaaa, bbbbb, cc]}
-  # lengths 5, 9, 2: the middle answer scores above the best one -> incorrect
-  - {kind: cycle, id: swapped, subset: cycle, prompt: p, answers: [aaaaa, bbbbbbbbb, cc]}
+  # lengths 9, 5, 2: edges 0>1 (9>5) yes, 1>2 (5>2) yes, 2>0 (2>9) no -> credit 2/3
+  - {kind: cycle, id: c3a, subset: three, prompt: p, answers: [aaaaaaaaa, bbbbb, cc]}
+  # lengths 2, 5, 7: 0>1 no, 1>2 no, 2>0 (7>2) yes -> credit 1/3
+  - {kind: cycle, id: c3b, subset: three, prompt: p, answers: [aa, bbbbb, ccccccc]}
+  # lengths 4, 3, 2, 1: 0>1, 1>2, 2>3 yes, 3>0 (1>4) no -> credit 3/4
+  - {kind: cycle, id: c4a, subset: four, prompt: p, answers: [aaaa, bbb, cc, d]}
+  # lengths 2, 4, 1, 3: 0>1 no, 1>2 (4>1) yes, 2>3 no, 3>0 (3>2) yes -> credit 2/4
+  - {kind: cycle, id: c4b, subset: four, prompt: p, answers: [aa, bbbb, c, ddd]}
 """
 
 
-def test_cycle_with_a_reward_model_needs_strictly_decreasing_scores(pytester):
+def test_cycle_with_a_reward_model_earns_the_fraction_of_edges_and_never_passes(pytester):
     pytester.makefile(".rmbench.yaml", cycle=CYCLE)
     result, report = run_report(pytester, "--junitxml=junit.xml")
     items = {i["id"]: i for i in report["items"]}
-    ok, swapped = items["ok"], items["swapped"]
-    assert (ok["kind"], ok["outcome"], ok["credit"]) == ("cycle", "correct", 1.0)
-    assert ok["details"] == {"scores": [9.0, 5.0, 2.0], "order": [0, 1, 2]}
-    assert (ok["chosen_score"], ok["rejected_score"]) == (9.0, 5.0)
-    assert (swapped["outcome"], swapped["credit"]) == ("incorrect", 0.0)
-    assert swapped["details"] == {"scores": [5.0, 9.0, 2.0], "order": [1, 0, 2]}
-    assert (swapped["chosen_score"], swapped["rejected_score"]) == (5.0, 9.0)
-    assert ok["chosen_longer"] is None  # not a pair: no length-bias figures
-    assert report["cycle"] is None  # a scalar reward model cannot be intransitive
-    assert ok["texts"] == {"prompt": "p", "answers": [
-        {"label": "best", "text": "aaaaaaaaa"}, {"label": "middle", "text": "bbbbb"}, {"label": "worst", "text": "cc"}]}
+    assert {k: (i["kind"], i["outcome"], i["credit"]) for k, i in items.items()} == {
+        "c3a": ("cycle", "incorrect", pytest.approx(2 / 3)), "c3b": ("cycle", "incorrect", pytest.approx(1 / 3)),
+        "c4a": ("cycle", "incorrect", 0.75), "c4b": ("cycle", "incorrect", 0.5)}
+    assert items["c3a"]["details"] == {"model": "scalar", "edges": [True, True, False], "scores": [9.0, 5.0, 2.0]}
+    assert items["c4b"]["details"]["edges"] == [False, True, False, True]
+    # the weakest edge as the item's margin: 2>0, scores 2 and 9
+    assert (items["c3a"]["chosen_score"], items["c3a"]["rejected_score"]) == (2.0, 9.0)
+    assert report["subsets"]["three"]["accuracy"] == pytest.approx(0.5)
+    assert report["subsets"]["four"]["accuracy"] == pytest.approx(0.625)
+    # the kind's block: n, mean credit, full passes, and the Bradley-Terry bound per k
+    assert report["cycle"] == {
+        "model": "scalar", "n": 4, "mean_credit": pytest.approx((2 / 3 + 1 / 3 + 3 / 4 + 1 / 2) / 4), "passed": 0,
+        "by_k": {"3": {"n": 2, "mean_credit": pytest.approx(0.5), "passed": 0, "bt_bound": pytest.approx(2 / 3)},
+                 "4": {"n": 2, "mean_credit": pytest.approx(0.625), "passed": 0, "bt_bound": 0.75}},
+        "bt_bound_rule": "a scalar (Bradley-Terry) model predicts at most k-1 of a k-cycle's k edges"}
+    assert list(report).index("cycle") == list(report).index("heads") + 1  # added after the blocks users know
+    assert items["c3a"]["chosen_longer"] is None  # not a pair: no length-bias figures
+    assert items["c4a"]["texts"] == {"prompt": "p", "answers": [
+        {"label": "answer 0", "text": "aaaa"}, {"label": "answer 1", "text": "bbb"}, {"label": "answer 2", "text": "cc"},
+        {"label": "answer 3", "text": "d"}]}
     junit = (pytester.path / "junit.xml").read_text()
-    assert "incorrect cycle (cycle.rmbench.yaml:5)" in junit
-    assert "scores best, middle, worst [5, 9, 2] (must strictly decrease)" in junit
-    assert "ranked by the model: middle, best, worst" in junit
-    assert result.parseoutcomes()["passed"] == 1 and result.parseoutcomes()["incorrect"] == 1
+    assert "incorrect cycle (cycle.rmbench.yaml:3)" in junit
+    assert "2 of the 3 edges of the cycle 0 &gt; 1 &gt; 2 &gt; 0 predicted (credit 0.667)" in junit
+    assert "scores by answer [9, 5, 2]; edges missed: 2&gt;0" in junit
+    assert "predicts at most 3 of 4 edges (credit &lt;= 0.75)" in junit
+    assert result.parseoutcomes()["incorrect"] == 4
 
 
-def test_cycle_with_a_pairwise_judge_flags_intransitive_preferences(pytester):
-    # rock beats scissors, scissors beats paper, paper beats rock; other answers: the longer wins
-    pytester.makeconftest("""
+CYCLE_JUDGE = """
 import pytest
 from pytest_rmbench.models.base import Prepared
 
@@ -281,7 +294,7 @@ class Judge:
     kind = "judge"; dtype = "n/a"; device = "cpu"; name = "judge"; pairwise = True
     def prepare(self, requests):
         return [Prepared(r, 1) for r in requests]
-    def score_batch(self, batch):
+    def score_batch(self, batch):  # rock-paper-scissors; other answers: the longer wins
         out = []
         for p in batch:
             a, b = p.request.answer_a, p.request.answer_b
@@ -294,47 +307,90 @@ class Judge:
 @pytest.hookimpl
 def pytest_rmbench_make_model(config, spec):
     return Judge()
-""")
+"""
+
+
+def test_cycle_with_a_pairwise_judge_that_predicts_the_cycle_passes(pytester):
+    pytester.makeconftest(CYCLE_JUDGE)
     pytester.makefile(".rmbench.yaml", cycle="""
 items:
-  - {kind: cycle, id: ok, subset: s, prompt: p, answers: [aaaaaaaaa, bbbbb, cc]}
   - {kind: cycle, id: rps, subset: s, prompt: p, answers: [rock, scissors, paper]}
-  - {kind: cycle, id: reversed, subset: s, prompt: p, answers: [cc, bbbbb, aaaaaaaaa]}
+  - {kind: cycle, id: reversed, subset: s, prompt: p, answers: [rock, paper, scissors]}
+  - {kind: cycle, id: lengths, subset: s, prompt: p, answers: [aaaaaaaaa, bbbbb, cc]}
 """)
     result = pytester.runpytest("--rm-model=judge", "--rm-kind=judge", "--rm-report=run.json", "-p", "no:cacheprovider",
                                 "--junitxml=junit.xml")
     report = json.loads((pytester.path / "run.json").read_text())
     items = {i["id"]: i for i in report["items"]}
-    assert items["ok"]["outcome"] == "correct"
-    assert items["ok"]["details"] == {"pairs": {"0>1": 2, "1>2": 2, "0>2": 2}, "intransitive": False}
-    # the kind's own report block: one cycle among three judged items
-    assert report["cycle"] == {"n": 3, "intransitive": 1, "intransitivity": pytest.approx(1 / 3)}
-    assert list(report).index("cycle") == list(report).index("heads") + 1  # added after the blocks users know
-    # rock > scissors and scissors > paper, both orders agreeing, but paper > rock: a cycle
-    assert items["rps"]["outcome"] == "incorrect"
-    assert items["rps"]["details"] == {"pairs": {"0>1": 2, "1>2": 2, "0>2": -2}, "intransitive": True}
-    # every pair the wrong way round is wrong, but transitive
-    assert items["reversed"]["outcome"] == "incorrect"
-    assert items["reversed"]["details"] == {"pairs": {"0>1": -2, "1>2": -2, "0>2": -2}, "intransitive": False}
+    assert (items["rps"]["outcome"], items["rps"]["credit"]) == ("correct", 1.0)
+    assert items["rps"]["details"] == {"model": "pairwise", "edges": [True, True, True], "counters": [2, 2, 2],
+                                       "edge_verdicts": [["A>B", "B>A"]] * 3}
+    assert (items["reversed"]["outcome"], items["reversed"]["credit"]) == ("incorrect", 0.0)
+    assert items["reversed"]["details"]["counters"] == [-2, -2, -2]
+    # a judge by length: 9 > 5 > 2 but not 2 > 9
+    assert (items["lengths"]["credit"], items["lengths"]["details"]["counters"]) == (pytest.approx(2 / 3), [2, 2, -2])
+    assert report["cycle"]["model"] == "pairwise"
+    assert (report["cycle"]["n"], report["cycle"]["passed"]) == (3, 1)
+    assert report["cycle"]["mean_credit"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+    assert report["cycle"]["by_k"]["3"]["bt_bound"] == pytest.approx(2 / 3)
+    assert report["judge"] is None  # the edges' verdicts are not the pair kinds' position consistency
     junit = (pytester.path / "junit.xml").read_text()
-    assert "0&gt;1 +2, 1&gt;2 +2, 0&gt;2 -2" in junit and "form a cycle (intransitive)" in junit
+    assert "the judge's counters (each must be &gt; 0): 0&gt;1 +2, 1&gt;2 +2, 2&gt;0 -2" in junit
     assert result.parseoutcomes()["passed"] == 1 and result.parseoutcomes()["incorrect"] == 2
 
 
 def test_cycle_requests_and_rule_on_hand_made_scores():
-    item = CycleItem(id="1", subset="s", prompt="p", answers=("a", "b", "c"))
-    assert [r.answer for r in item.requests()] == ["a", "b", "c"]
+    item = CycleItem(id="1", subset="s", prompt="p", answers=("a", "b", "c", "d"))
+    assert [r.answer for r in item.requests()] == ["a", "b", "c", "d"]
     assert [(r.answer_a, r.answer_b) for r in item.requests(Rules(pairwise=True))] == [
-        ("a", "b"), ("b", "a"), ("b", "c"), ("c", "b"), ("a", "c"), ("c", "a")]
-    assert _outcome(item, [3.0, 2.0, 1.0]).outcome == "correct"
-    assert _outcome(item, [3.0, 2.0, 2.0]).outcome == "incorrect"  # strict: a tie is wrong
-    out = _outcome(item, [1.0, 3.0, 2.0])
-    assert (out.chosen_score, out.rejected_score, out.details["order"]) == (1.0, 3.0, [1, 2, 0])
+        ("a", "b"), ("b", "a"), ("b", "c"), ("c", "b"), ("c", "d"), ("d", "c"), ("d", "a"), ("a", "d")]
+    out = _outcome(item, [4.0, 3.0, 2.0, 1.0])
+    assert (out.outcome, out.credit, out.details["edges"]) == ("incorrect", 0.75, [True, True, True, False])
+    tied = _outcome(item, [4.0, 3.0, 3.0, 1.0])  # strict: a tie is a missed edge
+    assert (tied.credit, tied.details["edges"]) == (0.5, [True, False, True, False])
     # one order right and the other a tie counts as right, as for judged pairs
-    judged = _outcome(item, [1.0, 0.0, 1.0, -1.0, 1.0, -1.0], Rules(pairwise=True))
-    assert judged.outcome == "correct" and judged.details["pairs"] == {"0>1": 1, "1>2": 2, "0>2": 2}
-    reverse_cycle = _outcome(item, [-1.0, 1.0, -1.0, 1.0, 1.0, -1.0], Rules(pairwise=True))
-    assert reverse_cycle.details == {"pairs": {"0>1": -2, "1>2": -2, "0>2": 2}, "intransitive": True}
-    assert _outcome(item, [1.0, float("nan"), 1.0]).outcome == "error"
+    judged = _outcome(item, [1.0, 0.0, 1.0, -1.0, 2.0, -1.0, 1.0, -1.0], Rules(pairwise=True))
+    assert (judged.outcome, judged.credit, judged.details["counters"]) == ("correct", 1.0, [1, 2, 2, 2])
+    assert judged.chosen_score == 0.5  # the weakest edge's margin, averaged over the two orders
+    half = _outcome(item, [1.0, -1.0, -1.0, 1.0, 1.0, -1.0, 0.0, 0.0], Rules(pairwise=True))
+    assert (half.outcome, half.credit, half.details["counters"]) == ("incorrect", 0.5, [2, -2, 2, 0])
+    assert _outcome(item, [1.0, float("nan"), 1.0, 2.0]).outcome == "error"
     assert item.chosen_longer() is None
-    assert item.content_hash() != CycleItem(id="1", subset="s", prompt="p", answers=("a", "c", "b")).content_hash()
+    assert item.content_hash() != CycleItem(id="1", subset="s", prompt="p", answers=("a", "c", "b", "d")).content_hash()
+
+
+def gpm_rows(*rows) -> bytes:
+    return "".join(json.dumps(dict(zip(("instruction", "chosen", "reject"), r))) + "\n" for r in rows).encode()
+
+
+def test_gpm_cyclic_jsonl_is_read_into_cycles():
+    # GPM's demo shape: a 4-cycle a->b, b->c, c->d, d->a, then a 3-cycle on another prompt
+    data = gpm_rows(("p", "a", "b"), ("p", "b", "c"), ("p", "c", "d"), ("p", "d", "a"),
+                    ("q", "x", "y"), ("q", "y", "z"), ("q", "z", "x"))
+    parsed = parse_file("demo.rmbench.jsonl", data)
+    assert [(e.id, e.subset, e.prompt, e.answers, e.source) for e in parsed.entries] == [
+        ("cycle-1", "demo", "p", ("a", "b", "c", "d"), "demo.rmbench.jsonl:1"),
+        ("cycle-2", "demo", "q", ("x", "y", "z"), "demo.rmbench.jsonl:5")]
+    assert parsed.unknown_fields == []
+    # a 2-cycle closes but is no cycle of three: an error item, the others still run
+    parsed = parse_file("two.rmbench.jsonl", gpm_rows(("p", "a", "b"), ("p", "b", "a"), ("q", "x", "y"), ("q", "y", "z"), ("q", "z", "x")))
+    assert isinstance(parsed.entries[0], ItemProblem) and "at least three answers" in parsed.entries[0].message
+    assert parsed.entries[1].answers == ("x", "y", "z")
+
+
+@pytest.mark.parametrize("rows, line, message", [
+    ([("p", "a", "b"), ("p", "c", "a")], 2, "broken chain: 'chosen' is not line 1's 'reject'"),
+    ([("p", "a", "b"), ("p", "b", "c"), ("p", "c", "a"), ("p", "a", "b"), ("q", "b", "a")], 5,
+     "broken cycle: the instruction differs from line 4's, but the cycle opened at line 4 has not closed"),
+    ([("p", "a", "b"), ("p", "b", "c")], 2, "the cycle opened at line 1 never closes"),
+    ([("p", "a", "b"), {"instruction": "p", "chosen": "b", "rejected": "a"}], 2, "needs those three fields in every row"),
+])
+def test_a_broken_gpm_chain_is_an_error_naming_the_line(rows, line, message):
+    from pytest_rmbench.items.files import FileParseError
+
+    data = b"".join(json.dumps(r if isinstance(r, dict) else dict(zip(("instruction", "chosen", "reject"), r))).encode() + b"\n"
+                    for r in rows)
+    with pytest.raises(FileParseError) as info:
+        parse_file("gpm.rmbench.jsonl", data)
+    assert info.value.line == line and message in info.value.message
+    assert str(info.value).startswith(f"gpm.rmbench.jsonl:{line}: ")

@@ -1,11 +1,21 @@
-"""`cycle`: three answers to one prompt, ordered best to worst; the model must rank them so.
+"""`cycle`: a cyclic human preference over k >= 3 answers to one prompt (#14).
 
-A reward model scores each answer and passes when score(best) > score(middle) > score(worst),
-strict. A pairwise judge is asked about the pairs (best, middle), (middle, worst) and
-(best, worst), each in both orders; each pair's verdict is JudgeBench's counter rule (as for
-`pair` items), and the item passes when all three pairs prefer the better answer. Its details
-say whether the judge's three preferences form a cycle (best > middle > worst > best, or the
-reverse): a judge that is not even transitive on one prompt.
+`answers: [a0, a1, ..., a(k-1)]` means a0 > a1 > ... > a(k-1) > a0: k edges, each "answer i
+is preferred to answer i+1 (mod k)". The item passes when the model predicts every edge;
+its credit is the fraction of edges predicted.
+
+- A scalar reward model predicts edge i when score(a_i) > score(a_(i+1 mod k)), strict. Scores
+  are a total order, so a Bradley-Terry (scalar) model can never predict all k edges of a
+  cycle: its credit is at most (k-1)/k, and the report shows that bound next to the result.
+- A pairwise model (a judge, a preference model) is asked each edge in both orders (a_i shown
+  as A, then as B); the edge is predicted when JudgeBench's counter is positive (as for
+  `pair` items: both orders right, or one right and the other a tie).
+
+The report block (`cycle`): n, mean credit, full passes, and per k the items, their mean
+credit, passes and the Bradley-Terry bound (k-1)/k, with the model type that ran.
+
+GPM's cyclic JSONL (`instruction, chosen, reject` rows, consecutive rows a->b, b->c, c->a)
+is read into these items by items/files.py.
 
 This module and one line in the ITEM_KINDS table of items/__init__.py are the whole kind.
 """
@@ -18,15 +28,19 @@ from typing import ClassVar, Mapping
 from . import fields
 from .base import (CORRECT, ERROR, INCORRECT, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, clip, prompt_text,
                    score_list)
-from .rules import _problem, both_orders_counter
+from .rules import _problem, both_orders_counter, verdict
 
-LABELS = ("best", "middle", "worst")
-PAIRS = ((0, 1), (1, 2), (0, 2))  # (better, worse), by index into answers
+PAIRWISE, SCALAR = "pairwise", "scalar"
+
+
+def bt_bound(k: int) -> float:
+    """The most credit a scalar (Bradley-Terry) model can earn on a k-cycle: (k-1)/k."""
+    return (k - 1) / k
 
 
 @dataclass(frozen=True, kw_only=True)
 class CycleItem(Item):
-    """Three answers ordered best to worst: the model's ranking must agree, pair by pair."""
+    """answers[0] > answers[1] > ... > answers[k-1] > answers[0]: every edge must be predicted."""
 
     prompt: Prompt
     answers: tuple
@@ -39,25 +53,48 @@ class CycleItem(Item):
     def from_fields(cls, raw: Mapping) -> dict:
         prompt = fields.prompt(raw)
         answers = fields.strings(raw, "answers")
-        if len(answers) != 3:
-            raise fields.FieldError("answers", f"must hold exactly three answers (best, middle, worst), got {len(answers)}")
+        if len(answers) < 3:
+            raise fields.FieldError("answers", f"a cycle needs at least three answers (a0 > a1 > a2 > a0), got {len(answers)}")
+        first = {}
+        for i, answer in enumerate(answers):
+            if answer in first:
+                raise fields.FieldError("answers", f"answer {i} repeats answer {first[answer]}: a cycle's answers must differ")
+            first[answer] = i
         return {"prompt": prompt, "answers": answers}
+
+    @property
+    def edges(self) -> list[tuple[int, int]]:
+        """(preferred, other) by index: (0, 1), (1, 2), ..., (k-1, 0)."""
+        k = len(self.answers)
+        return [(i, (i + 1) % k) for i in range(k)]
 
     @classmethod
     def report_block(cls, records: list[dict]) -> dict | None:
-        """How often a pairwise judge's three preferences formed a cycle (A>B, B>C, C>A):
-        the intransitivity a preference model can show and a scalar reward model cannot."""
-        judged = [r for r in records if r["outcome"] != ERROR and "intransitive" in (r.get("details") or {})]
-        if not judged:
+        """n, mean credit and full passes, per model type and k, with the Bradley-Terry bound."""
+        scored = [r for r in records if r["outcome"] != ERROR and "edges" in (r.get("details") or {})]
+        if not scored:
             return None
-        cycles = sum(bool(r["details"]["intransitive"]) for r in judged)
-        return {"n": len(judged), "intransitive": cycles, "intransitivity": cycles / len(judged)}
+        models = sorted({r["details"]["model"] for r in scored})
+        by_k: dict[int, list[dict]] = {}
+        for r in scored:
+            by_k.setdefault(len(r["details"]["edges"]), []).append(r)
+
+        def figures(rs: list[dict]) -> dict:
+            credits = [r["credit"] for r in rs]
+            return {"n": len(rs), "mean_credit": sum(credits) / len(credits), "passed": sum(r["outcome"] == CORRECT for r in rs)}
+
+        return {
+            "model": models[0] if len(models) == 1 else models,
+            **figures(scored),
+            "by_k": {str(k): {**figures(rs), "bt_bound": bt_bound(k)} for k, rs in sorted(by_k.items())},
+            "bt_bound_rule": "a scalar (Bradley-Terry) model predicts at most k-1 of a k-cycle's k edges",
+        }
 
     def requests(self, rules: Rules = Rules()) -> list:
-        if rules.pairwise:  # each pair in both orders: the better answer shown as A, then as B
-            a = self.answers
-            return [JudgeRequest(self.prompt, *shown) for i, j in PAIRS for shown in ((a[i], a[j]), (a[j], a[i]))]
-        return [ScoreRequest(self.prompt, answer) for answer in self.answers]
+        a = self.answers
+        if rules.pairwise:  # each edge in both orders: the preferred answer shown as A, then as B
+            return [JudgeRequest(self.prompt, *shown) for i, j in self.edges for shown in ((a[i], a[j]), (a[j], a[i]))]
+        return [ScoreRequest(self.prompt, answer) for answer in a]
 
     def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         found = [results[r] for r in self.requests(rules)]
@@ -65,39 +102,44 @@ class CycleItem(Item):
         if problem:
             return problem
         truncated = any(r.truncated for r in found)
+        k = len(self.answers)
         if rules.pairwise:
-            counters, margins = {}, []
-            for k, (i, j) in enumerate(PAIRS):
-                first, swapped = found[2 * k].score, found[2 * k + 1].score
-                counters[f"{i}>{j}"] = both_orders_counter(first, swapped)[1]
+            counters, verdicts, margins = [], [], []
+            for e in range(k):
+                first, swapped = found[2 * e].score, found[2 * e + 1].score
+                counters.append(both_orders_counter(first, swapped)[1])
+                verdicts.append([verdict(first), verdict(swapped)])
                 margins.append((first - swapped) / 2)
-            signs = [(c > 0) - (c < 0) for c in counters.values()]  # 0>1, 1>2, 0>2
-            intransitive = signs in ([1, 1, -1], [-1, -1, 1])  # 0>1>2>0, or 0<1<2<0
-            passed = all(s > 0 for s in signs)
-            return ItemOutcome(CORRECT if passed else INCORRECT, min(margins), 0.0, truncated,
-                               details={"pairs": counters, "intransitive": intransitive})
-        scores = [r.score for r in found]
-        order = sorted(range(len(scores)), key=lambda i: -scores[i])
-        passed = scores[0] > scores[1] > scores[2]
-        return ItemOutcome(CORRECT if passed else INCORRECT, float(scores[0]), float(max(scores[1:])), truncated,
-                           details={"scores": scores, "order": order})
+            edges = [c > 0 for c in counters]
+            details = {"model": PAIRWISE, "edges": edges, "counters": counters, "edge_verdicts": verdicts}
+            chosen, rejected = min(margins), 0.0  # the weakest edge, as a margin
+        else:
+            scores = [float(r.score) for r in found]
+            edges = [scores[i] > scores[j] for i, j in self.edges]
+            details = {"model": SCALAR, "edges": edges, "scores": scores}
+            weakest = min(self.edges, key=lambda e: scores[e[0]] - scores[e[1]])
+            chosen, rejected = scores[weakest[0]], scores[weakest[1]]
+        credit = sum(edges) / k
+        return ItemOutcome(CORRECT if all(edges) else INCORRECT, chosen, rejected, truncated, details=details, credit=credit)
 
     def explain(self, outcome: ItemOutcome) -> str:
         d = outcome.details
-        head = f"incorrect {self.kind} ({self.source})"
-        if "pairs" in d:
-            said = ", ".join(f"{pair} {counter:+d}" for pair, counter in d["pairs"].items())
-            cycle = "\n  the judge's preferences form a cycle (intransitive)" if d["intransitive"] else ""
-            return f"{head}\n  the judge's counters (0 best, 2 worst; each must be > 0): {said}{cycle}"
-        return (f"{head}\n  scores best, middle, worst {score_list(d['scores'])} (must strictly decrease)\n"
-                f"  ranked by the model: {', '.join(LABELS[i] for i in d['order'])}")
+        k = len(self.answers)
+        head = (f"incorrect {self.kind} ({self.source})\n  {sum(d['edges'])} of the {k} edges of the cycle "
+                f"{' > '.join(str(i) for i in range(k))} > 0 predicted (credit {outcome.credit:.3g})")
+        if d["model"] == PAIRWISE:
+            said = ", ".join(f"{i}>{j} {c:+d}" for (i, j), c in zip(self.edges, d["counters"]))
+            return f"{head}\n  the judge's counters (each must be > 0): {said}"
+        missed = ", ".join(f"{i}>{j}" for (i, j), ok in zip(self.edges, d["edges"]) if not ok)
+        return (f"{head}\n  scores by answer {score_list(d['scores'])}; edges missed: {missed}\n"
+                f"  a scalar (Bradley-Terry) model predicts at most {k - 1} of {k} edges (credit <= {bt_bound(k):.3g})")
 
     def texts(self) -> list:
         return [self.prompt, *self.answers]
 
     def report_texts(self) -> dict:
         return {"prompt": prompt_text(self.prompt),
-                "answers": [{"label": label, "text": clip(a)} for label, a in zip(LABELS, self.answers)]}
+                "answers": [{"label": f"answer {i}", "text": clip(a)} for i, a in enumerate(self.answers)]}
 
     def chosen_longer(self) -> None:
         return None

@@ -9,8 +9,10 @@ kind, found in the ITEM_KINDS registry, validates its own fields (`from_fields`)
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -123,8 +125,58 @@ def _parse_jsonl(path: str, text: str) -> ParsedFile:
             except (json.JSONDecodeError, RecursionError) as exc:
                 raise FileParseError(path, lineno, f"invalid JSON: {exc}") from None
 
-    _add_items(parsed, rows())
+    found = rows()
+    first = next(found, None)
+    if first is None:
+        return parsed
+    found = itertools.chain([first], found)
+    if isinstance(first[0], dict) and set(first[0]) == set(GPM_CYCLIC_FIELDS):  # GPM's cyclic preferences
+        found = _gpm_cycles(path, found)
+    _add_items(parsed, found)
     return parsed
+
+
+GPM_CYCLIC_FIELDS = ("instruction", "chosen", "reject")
+
+
+def _gpm_cycles(path: str, rows: Iterable[tuple[Any, int]]) -> Iterable[tuple[dict, int]]:
+    """GPM's cyclic JSONL (rows of exactly `instruction, chosen, reject`) -> `cycle` items.
+
+    Consecutive rows form one cycle a->b, b->c, ..., z->a: each row's chosen is the previous
+    row's reject, and the cycle closes at the row whose reject is the first row's chosen. The
+    item's answers are the rows' chosen answers in order (a > b > ... > z > a); its id is
+    cycle-N, its subset the file's name, its line the cycle's first row. A row that breaks the
+    chain is an error naming its line.
+    """
+    name = os.path.basename(path)
+    subset = name[: -len(".jsonl")] if name.endswith(".jsonl") else name
+    subset = subset[: -len(".rmbench")] if subset.endswith(".rmbench") else subset
+    cycle: list[tuple[dict, int]] = []
+    count = 0
+    for row, line in rows:
+        if not isinstance(row, dict) or set(row) != set(GPM_CYCLIC_FIELDS):
+            got = ", ".join(map(str, row)) if isinstance(row, dict) else type(row).__name__
+            raise FileParseError(path, line, "a GPM cyclic file (its first row has exactly instruction, chosen, reject) "
+                                             f"needs those three fields in every row; got {got}")
+        if cycle:
+            (previous, previous_line), start = cycle[-1], cycle[0][1]
+            if row["instruction"] != previous["instruction"]:
+                raise FileParseError(path, line, f"broken cycle: the instruction differs from line {previous_line}'s, but the "
+                                                 f"cycle opened at line {start} has not closed (no row's reject came back to "
+                                                 "its first chosen answer)")
+            if row["chosen"] != previous["reject"]:
+                raise FileParseError(path, line, f"broken chain: 'chosen' is not line {previous_line}'s 'reject' (GPM's cyclic "
+                                                 f"rows go a->b, b->c, ... and close with a row whose reject is the first "
+                                                 f"row's chosen, line {start})")
+        cycle.append((row, line))
+        if row["reject"] == cycle[0][0]["chosen"]:
+            count += 1
+            yield ({"kind": "cycle", "id": f"cycle-{count}", "subset": subset or "cycles", "prompt": cycle[0][0]["instruction"],
+                    "answers": [r["chosen"] for r, _ in cycle]}, cycle[0][1])
+            cycle = []
+    if cycle:
+        raise FileParseError(path, cycle[-1][1], f"the cycle opened at line {cycle[0][1]} never closes: the file ends before a "
+                                                 "row's reject comes back to the cycle's first chosen answer")
 
 
 def _parse_yaml(path: str, text: str) -> ParsedFile:
