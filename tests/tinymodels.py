@@ -308,3 +308,38 @@ def build_minilm_token_classifier(folder: Path, *, num_labels: int = 2, seed: in
     BertForTokenClassification.from_pretrained(str(source), num_labels=num_labels).save_pretrained(str(folder))
     AutoTokenizer.from_pretrained(str(source)).save_pretrained(str(folder))
     return folder
+
+
+# -- general preference models (tests/test_gpm.py) ----------------------------------------------
+
+
+def build_gpm_llama(
+    folder: Path,
+    *,
+    dim: int = 2,
+    prompt_head: bool = False,
+    chat_template: str | None = CHAT_TEMPLATE,
+    with_head: bool = True,
+    seed: int = 0,
+) -> Path:
+    """A random-init tiny LlamaModel backbone with a seeded GPM head in `folder`, in the layout
+    of pytest_rmbench/models/gpm.py: gpm_head.safetensors (value_head.weight [dim, hidden],
+    eigen_head.weight [dim/2, hidden] with prompt_head) and gpm_config.json.
+    with_head=False leaves gpm_head.safetensors out (the config is still written)."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import LlamaModel
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer(folder, chat_template=chat_template)
+    config = llama_config(tokenizer)
+    torch.manual_seed(seed)
+    LlamaModel(config).eval().save_pretrained(str(folder))
+    generator = torch.Generator().manual_seed(seed + 1)
+    head = {"value_head.weight": torch.randn(dim, config.hidden_size, generator=generator)}
+    if prompt_head:
+        head["eigen_head.weight"] = torch.randn(dim // 2, config.hidden_size, generator=generator)
+    if with_head:
+        save_file(head, str(folder / "gpm_head.safetensors"))
+    (folder / "gpm_config.json").write_text(json.dumps({"value_head_dim": dim, "prompt_head": prompt_head}))
+    return folder
