@@ -172,10 +172,12 @@ def test_one_forward_per_distinct_answer(gpm_dirs):
     score(model, REQUESTS)  # both orders of every pair: n(n-1) requests per prompt
     assert len(REQUESTS) == 12 + 6 + 2
     assert model.forwards == DISTINCT == 9
-    before = model.forwards
-    score(model, REQUESTS, max_sequences=1, min_fill=0)  # a new chunk: its answers run once more, and only once
-    assert model.forwards - before == DISTINCT
-    assert model.forward_passes >= 2
+    passes = model.forward_passes
+    # a further pass over the same answers (a tournament's next round): no forward at all
+    score(model, [JudgeRequest(FRANCE, ANSWERS[FRANCE][0], ANSWERS[FRANCE][2])], max_sequences=1, min_fill=0)
+    assert (model.forwards, model.forward_passes) == (DISTINCT, passes)
+    score(model, [JudgeRequest(FRANCE, "Paris", "The capital of Australia is Canberra , not Sydney .")])
+    assert model.forwards == DISTINCT + 1  # one new answer, one forward
 
 
 def test_the_kind_is_registered():

@@ -16,9 +16,10 @@ Cost: one forward pass per distinct (prompt, answer) of a chunk, never one per p
 engine hands a whole chunk's JudgeRequests to `prepare`, then calls `score_batch` on slices;
 each slice runs only the sequences whose embedding the chunk has not computed yet (at most as
 many rows per forward pass as the slice has requests, each no longer than the slice's longest,
-so the engine's batch limits hold), and the embeddings are kept until the next `prepare` (the
-next chunk). `forwards` counts the sequences run through the backbone, `forward_passes` the
-batched calls. The item rules ask a pairwise model for both orders of a pair; for a GPM the
+so the engine's batch limits hold). The embeddings are kept across `prepare` calls, so a
+tournament's later rounds (which the engine scores as further passes over the chunk) cost no
+forward at all; past CACHE_LIMIT sequences, the next `prepare` drops them. `forwards` counts
+the sequences run through the backbone, `forward_passes` the batched calls. The item rules ask a pairwise model for both orders of a pair; for a GPM the
 second order costs nothing (both embeddings are known) and is exactly the negation of the
 first: s is computed as sum_k l_k (a_2k b_2k+1 - a_2k+1 b_2k) in one fixed order, so
 s(B, A) == -s(A, B) bit for bit, and a GPM never flips its verdict between the two orders.
@@ -49,7 +50,7 @@ ends with EOS nothing changes); without a template, EOS is appended. The value h
 last hidden state at that EOS token, and v is L2-normalised. The prompt head reads the hidden
 state at the prompt's last token (position len(prompt ids) - 1, the prompt rendered alone by
 the chat template), which, in a causal model, depends on the prompt only; the l_k of a prompt
-are computed once per chunk and shared by all its pairs. Positions count real tokens only,
+are computed once, with its first sequence, and shared by all its pairs. Positions count real tokens only,
 so padding side and batch size do not change the scores (beyond float rounding).
 """
 
@@ -72,6 +73,7 @@ HEAD_FILE = "gpm_head.safetensors"
 CONFIG_FILE = "gpm_config.json"
 VALUE_HEAD = "value_head.weight"
 EIGEN_HEAD = "eigen_head.weight"
+CACHE_LIMIT = 100_000  # embeddings kept (d floats each) before prepare drops them
 TAU = 0.1  # the temperature of P(A > B) = sigmoid(s / tau)
 BACKBONE_SUFFIXES = ("ForCausalLM", "LMHeadModel", "Model")
 LAYOUT_HINT = (
@@ -207,8 +209,8 @@ class GpmModel(TransformersAdapter):
         self._accepts_use_cache = "use_cache" in parameters
         self.forwards = 0  # sequences run through the backbone
         self.forward_passes = 0  # batched calls of the backbone
-        self._embeddings: dict[tuple, list[float]] = {}  # (prompt key, answer) -> v, for the current chunk
-        self._eigenvalues: dict[str, list[float]] = {}  # prompt key -> l_k, for the current chunk
+        self._embeddings: dict[tuple, list[float]] = {}  # (prompt key, answer) -> v
+        self._eigenvalues: dict[str, list[float]] = {}  # prompt key -> l_k, shared by all its pairs
 
     # -- preparing -------------------------------------------------------------------------
     def _force_eos(self, ids: list[int]) -> list[int]:
@@ -219,9 +221,8 @@ class GpmModel(TransformersAdapter):
         return ids + [self.eos_id]
 
     def prepare(self, requests: Sequence[JudgeRequest]) -> list[Prepared]:
-        # a new chunk: the previous chunk's embeddings are not needed any more
-        self._embeddings.clear()
-        self._eigenvalues.clear()
+        if len(self._embeddings) > CACHE_LIMIT:  # kept across chunks and passes, within a bound
+            self.clear_cache()
         for r in requests:
             if not isinstance(r, JudgeRequest):
                 raise TypeError(f"a gpm model compares two answers (JudgeRequest); it got a {type(r).__name__}")
@@ -286,6 +287,11 @@ class GpmModel(TransformersAdapter):
             self._embeddings[s.key] = v
             if eigen is not None:
                 self._eigenvalues.setdefault(s.prompt, eigen[i])  # one l per prompt: both orders share it
+
+    def clear_cache(self) -> None:
+        """Forget every embedding and eigenvalue computed so far (the forward counters stay)."""
+        self._embeddings.clear()
+        self._eigenvalues.clear()
 
     def embeddings(self, prompt, answers: Sequence[str]) -> list[list[float]]:
         """The unit embeddings of `answers` to `prompt` (one forward per answer not yet known); for
