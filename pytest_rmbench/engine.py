@@ -136,6 +136,13 @@ def _as_score(score):
         return None
 
 
+MAX_PASSES = 64  # further scoring passes per chunk (a tournament of n answers needs ceil(log2 n) - 1)
+
+
+def _no_more(results, rules) -> list:
+    return []
+
+
 CHUNKS_PER_WORKER = 4  # under xdist, small sets are cut finer so every worker gets work
 
 
@@ -170,6 +177,7 @@ class ChunkedScorer:
     pairwise_hint: bool | None = False  # None: ask the loaded model (a kind from a plugin)
     on_scores: list = field(default_factory=list)  # callbacks: [(request, result)], cached ones too
     step_threshold: float = 0.5
+    pairwise_rule: str = "round_robin"  # best_of_n under a pairwise model (--rm-pairwise-rule)
     on_progress: Callable[[int], None] | None = None  # items of the chunk being scored that are done, roughly
     stats: EngineStats = field(default_factory=EngineStats)
     _chunk_of: dict[str, int] = field(default_factory=dict)
@@ -207,10 +215,32 @@ class ChunkedScorer:
     def score_items(self, keyed_items: Sequence[tuple[str, Item]]) -> dict[str, ItemOutcome]:
         cache = self.cache()
         pairwise, requests, results = self._lookup(keyed_items, cache)
-        self.stats.cached += len(results)
+        rules = self._rules(pairwise)
         unsaved: dict = {}  # request -> why its score could not be written
-        if results:
-            _save_rows(self.on_scores, list(results.items()), unsaved)  # cached scores are part of the run too
+        self._score_missing(keyed_items, requests, results, cache, unsaved)
+        # further passes: items whose later requests depend on earlier scores (a tournament's rounds)
+        for _ in range(MAX_PASSES):
+            more = list(dict.fromkeys(
+                r for _, item in keyed_items if not (rules.pairwise and item.scalar_only)
+                for r in (getattr(item, "more_requests", None) or _no_more)(results, rules) if r not in results
+            ))
+            if not more:
+                break
+            found = cache[0].get_many(cache[1], more) if cache else {}
+            results.update(found)
+            self._score_missing(keyed_items, more, results, cache, unsaved, found)
+        # a score that could not be written where the user asked is no verdict: its items error
+        results.update((r, ScoreResult(None, error=why)) for r, why in unsaved.items())
+        self.stats.pairs += len(keyed_items)
+        return {key: item_outcome(item, results, rules) for key, item in keyed_items}
+
+    def _score_missing(self, keyed_items, requests: list, results: dict, cache, unsaved: dict, cached: dict | None = None) -> None:
+        """Scores the requests that `results` lacks (adding them to it); `cached` (default: all
+        of results) are the ones the cache gave, handed to the savers as part of the run."""
+        cached = results if cached is None else cached
+        self.stats.cached += len(cached)
+        if cached:
+            _save_rows(self.on_scores, list(cached.items()), unsaved)  # cached scores are part of the run too
         missing = [r for r in requests if r not in results]
         if missing:  # a fully cached chunk never loads the model
             model = self.get_model()  # raises ModelLoadError: the caller reports it
@@ -231,11 +261,6 @@ class ChunkedScorer:
                     self.on_progress(len(keyed_items) * done[0] // len(missing))
 
             results.update(score_requests(model, missing, self.limits, self.stats, save))
-        # a score that could not be written where the user asked is no verdict: its items error
-        results.update((r, ScoreResult(None, error=why)) for r, why in unsaved.items())
-        self.stats.pairs += len(keyed_items)
-        rules = self._rules(pairwise)
-        return {key: item_outcome(item, results, rules) for key, item in keyed_items}
 
     def _lookup(self, keyed_items: Sequence[tuple[str, Item]], cache) -> tuple[bool, list, dict]:
         """(pairwise, the chunk's requests, those of them the score cache has).
@@ -261,7 +286,7 @@ class ChunkedScorer:
         return bool(pairwise), requests, cached(requests)
 
     def _rules(self, pairwise) -> Rules:
-        return Rules(pairwise=bool(pairwise), step_threshold=self.step_threshold)
+        return Rules(pairwise=bool(pairwise), step_threshold=self.step_threshold, pairwise_rule=self.pairwise_rule)
 
     @staticmethod
     def _requests(keyed_items: Sequence[tuple[str, Item]], rules: Rules) -> list:

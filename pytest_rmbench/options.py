@@ -71,6 +71,9 @@ def add_options(parser) -> None:
     kind_option("--rm-api-key-env", "rm_api_key_env", "http: the environment variable holding the API key (never printed or stored)", metavar="NAME")
     kind_option("--rm-concurrency", "rm_concurrency", "http: requests in flight, across all xdist workers together (default 8)", metavar="N", default="8")
     kind_option("--rm-timeout", "rm_timeout", "http: seconds per request before it is retried (default 60)", metavar="S", default="60")
+    kind_option("--rm-pairwise-rule", "rm_pairwise_rule", "best_of_n under a pairwise model (judge, preference): round_robin "
+                "(all n(n-1) ordered comparisons, default) or tournament (single elimination, 2(n-1))", metavar="RULE",
+                default="round_robin")
     kind_option("--rm-save-scores", "rm_save_scores", "write every score of this run as JSONL {prompt, answer, score} or {prompt, steps, scores} (replay with scores:PATH)", metavar="PATH")
     suites = parser.getgroup("rmbench-suites", "published benchmarks (pytest-rmbench)")
     from .suites import SUITES
@@ -203,6 +206,16 @@ def _check_kind_options(config) -> None:
         raise pytest.UsageError(f"--rm-kind {kind} needs --rm-model={prefixes[0]}..., got --rm-model={strip_credentials(model)}")
 
 
+def _pairwise_rule(config) -> str:
+    """--rm-pairwise-rule, checked (exit 4 naming the flag)."""
+    from .items.best_of_n import PAIRWISE_RULES
+
+    rule = str(setting(config, "rm_pairwise_rule") or "round_robin").strip().lower().replace("-", "_")
+    if rule not in PAIRWISE_RULES:
+        raise pytest.UsageError(f"--rm-pairwise-rule: choose one of {', '.join(PAIRWISE_RULES)}, got {rule!r}")
+    return rule
+
+
 def _model_spec(config, numbers: dict) -> ModelSpec | None:
     model = setting(config, "rm_model")
     if not model:
@@ -263,6 +276,7 @@ class Settings:
     prior_sets: bool
     threshold_lines: tuple  # ((source, [NAME=VALUE, ...]), ...): ini first, the command line last
     section_lines: tuple
+    pairwise_rule: str = "round_robin"  # best_of_n under a pairwise model (--rm-pairwise-rule)
 
     @classmethod
     def from_config(cls, config) -> "Settings":
@@ -305,6 +319,7 @@ class Settings:
                              ("--rm-min-accuracy", tuple(option.rm_min_accuracy))),
             section_lines=(("rm_sections", tuple(config.getini("rm_sections"))),
                            ("--rm-section", tuple(option.rm_sections))),
+            pairwise_rule=_pairwise_rule(config),
         )
 
     def limits(self):

@@ -343,3 +343,60 @@ def build_gpm_llama(
         save_file(head, str(folder / "gpm_head.safetensors"))
     (folder / "gpm_config.json").write_text(json.dumps({"value_head_dim": dim, "prompt_head": prompt_head}))
     return folder
+
+
+# -- pairwise preference models with PairRM's layout (tests/test_preference.py) --------------------
+
+PAIRRM_PREFIXES = ["<|source|>", "<|candidate1|>", "<|candidate2|>"]
+
+
+def build_pairrm_tokenizer(folder: Path):
+    """A word-level tokenizer as DeBERTa's: [CLS] text [SEP] with special tokens, [PAD], and the
+    three PairRM prefixes as added special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    core = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    specials = ["[PAD]", "[CLS]", "[SEP]", "[UNK]"]
+    core.train_from_iterator(CORPUS, trainer=trainers.WordLevelTrainer(special_tokens=specials + PAIRRM_PREFIXES, min_frequency=1))
+    core.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", core.token_to_id("[CLS]")), ("[SEP]", core.token_to_id("[SEP]"))])
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, cls_token="[CLS]", sep_token="[SEP]", pad_token="[PAD]",
+                                        unk_token="[UNK]", additional_special_tokens=list(PAIRRM_PREFIXES))
+    tokenizer.save_pretrained(str(folder))
+    return tokenizer
+
+
+def build_tiny_pairrm(folder: Path, *, seed: int = 0, with_source: bool = True, outputs: int = 2,
+                      pairrm_config: dict | None = None, head: bool = True) -> Path:
+    """A random-init tiny DebertaV2Model (relative attention, as DeBERTa-v3) with the PairRM
+    tokenizer, pairrm_head.safetensors (dense [H, 2H or H], out_proj [outputs, H]) and, when
+    given, pairrm_config.json, in `folder`."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import DebertaV2Config, DebertaV2Model
+
+    folder = Path(folder)
+    tokenizer = build_pairrm_tokenizer(folder)
+    config = DebertaV2Config(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+        max_position_embeddings=64, relative_attention=True, position_buckets=16, pos_att_type=["p2c", "c2p"],
+        position_biased_input=False, pad_token_id=tokenizer.pad_token_id, initializer_range=0.2,
+    )
+    torch.manual_seed(seed)
+    DebertaV2Model(config).eval().save_pretrained(str(folder))
+    if head:
+        width = 64 if with_source else 32
+        generator = torch.Generator().manual_seed(seed + 1)
+        save_file({"dense.weight": torch.randn(32, width, generator=generator) * 0.5,
+                   "dense.bias": torch.randn(32, generator=generator) * 0.1,
+                   "out_proj.weight": torch.randn(outputs, 32, generator=generator),
+                   "out_proj.bias": torch.randn(outputs, generator=generator)}, str(folder / "pairrm_head.safetensors"))
+    if pairrm_config is not None:
+        (folder / "pairrm_config.json").write_text(json.dumps(pairrm_config))
+    return folder

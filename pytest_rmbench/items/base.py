@@ -133,6 +133,7 @@ class Rules:
 
     pairwise: bool = False  # a judge of (prompt, A, B), not a scorer of single answers
     step_threshold: float = 0.5
+    pairwise_rule: str = "round_robin"  # best_of_n under a pairwise model: round_robin or tournament
 
 
 # -- bad items and sections: plain records for collection and the report --------------------
