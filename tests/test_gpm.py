@@ -292,3 +292,28 @@ def test_a_session_over_pair_and_judged_items(pytester, gpm_dirs, loaded, gpm_in
     request = JudgeRequest("What is the capital of France ?", "The capital of France is Paris .",
                            "The capital of France is Berlin .")
     assert items["france"]["margin"] == pytest.approx(score(loaded[(4, True)], [request])[0], abs=1e-5)
+
+
+BEST_OF_N_YAML = """\
+items:
+  - {kind: best_of_n, id: b1, subset: bon, prompt: "What is the capital of France ?", chosen: ["The capital of France is Paris ."], rejected: ["The capital of France is Berlin .", "hello world", "Paris"]}
+  - {kind: best_of_n, id: b2, subset: bon, prompt: "Tell me one number between one and ten .", chosen: [seven], rejected: [one hundred, "zero", "one thousand"]}
+"""
+
+
+@pytest.mark.parametrize("rule, comparisons", [("round_robin", 12), ("tournament", 6)])
+def test_best_of_n_costs_one_forward_per_answer(pytester, gpm_dirs, gpm_instances, monkeypatch, rule, comparisons):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pytester.makefile(".rmbench.yaml", items=BEST_OF_N_YAML)
+    result = pytester.runpytest_inprocess(
+        f"--rm-model={gpm_dirs[(4, True)]}", "--rm-kind", "gpm", "--rm-pairwise-rule", rule, "--rm-report=run.json",
+        "--rm-no-store", "--rm-no-cache", "--rm-device", "cpu", "-p", "no:cacheprovider",
+    )
+    data = json.loads((pytester.path / "run.json").read_text())
+    assert result.ret == 0, result.stdout.str()
+    for item in data["items"]:
+        assert item["outcome"] in ("correct", "incorrect"), item
+        assert item["details"]["pairwise_rule"] == rule and item["details"]["comparisons"] == comparisons
+        assert item["details"]["order_flips"] == 0  # antisymmetric: no pair flips with the placement
+    (model,) = gpm_instances
+    assert model.forwards == 8  # 2 items x 4 answers: n forwards per item, whatever the rule
