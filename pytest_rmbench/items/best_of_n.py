@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 from .base import CORRECT, ERROR, INCORRECT, ItemOutcome, JudgeRequest, Rules
+from . import fields
+from .base import GRADING_FIELDS, Rules, ScoreRequest
 from .fields import FieldError
 from .lists import AnswerListsItem
 from .rules import SWAPPED, _problem, fractional_credit, reciprocal_rank, verdict
@@ -51,14 +53,18 @@ class BestOfNItem(AnswerListsItem):
     kind: ClassVar[str] = "best_of_n"
     scalar_only: ClassVar[bool] = False  # a pairwise model ranks the answers by comparisons
     RULES: ClassVar[tuple] = ("fractional", "strict")
-    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", "rule")
+    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", "rule", *GRADING_FIELDS)
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
         rule = raw.get("rule", "fractional")
         if rule not in cls.RULES:
             raise FieldError("rule", f"must be one of {', '.join(cls.RULES)}, got {rule!r}")
-        return {**super().from_fields(raw), "rule": rule}
+        return {**super().from_fields(raw), "rule": rule, **fields.grading(raw)}
+
+    def requests(self, rules: Rules = Rules()) -> list:
+        g = self.grading()  # a grader's rubric, reference and checklist travel with each answer
+        return [ScoreRequest(self.prompt, a, **g) for a in (*self.chosen, *self.rejected)] if g else super().requests(rules)
 
     @classmethod
     def pairwise_block(cls, records: list[dict]) -> dict | None:

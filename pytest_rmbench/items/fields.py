@@ -81,6 +81,23 @@ def steps(raw: Mapping, name: str) -> tuple:
     return tuple(value)
 
 
+def grading(raw: Mapping) -> dict:
+    """The optional grader fields (base.GRADING_FIELDS) a raw item has: `rubric` and `reference`
+    (non-empty strings) and `checklist` (a non-empty list of non-empty strings); {} when none."""
+    found = {}
+    for name in ("rubric", "reference"):
+        if raw.get(name) is not None:
+            found[name] = string(raw, name)
+    value = raw.get("checklist")
+    if value is not None:
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list) or not value or not all(isinstance(q, str) and q.strip() for q in value):
+            raise FieldError("checklist", "must be a non-empty list of non-empty strings (the checklist's questions)")
+        found["checklist"] = tuple(value)
+    return found
+
+
 # -- names in node ids ------------------------------------------------------------------------
 def name_error(value: str) -> str | None:
     """THE rule for a name that appears in a pytest node id (an id, a subset, a node name):

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 from . import fields
-from .base import (Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, _digest, clip, preview, prompt_key,
-                   prompt_text)
+from .base import (GRADING_FIELDS, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, _digest, clip,
+                   grading_parts, preview, prompt_key, prompt_text)
 from .rules import judge_both_orders, judge_pair
 
 
@@ -22,21 +22,24 @@ class PairItem(Item):
     rejected: str
     kind: ClassVar[str] = "pair"
     scalar_only: ClassVar[bool] = False
-    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected")
+    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", *GRADING_FIELDS)
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
         return {"prompt": fields.prompt(raw), "chosen": fields.string(raw, "chosen"),
-                "rejected": fields.string(raw, "rejected")}
+                "rejected": fields.string(raw, "rejected"), **fields.grading(raw)}
 
     def requests(self, rules: Rules = Rules()) -> list:
         if rules.pairwise:
             return list(self.judge_requests())
-        return [ScoreRequest(self.prompt, self.chosen), ScoreRequest(self.prompt, self.rejected)]
+        g = self.grading()
+        return [ScoreRequest(self.prompt, self.chosen, **g), ScoreRequest(self.prompt, self.rejected, **g)]
 
     def judge_requests(self) -> tuple[JudgeRequest, JudgeRequest]:
         """Both orders: chosen shown first, then chosen shown second."""
-        return JudgeRequest(self.prompt, self.chosen, self.rejected), JudgeRequest(self.prompt, self.rejected, self.chosen)
+        g = self.grading()
+        return (JudgeRequest(self.prompt, self.chosen, self.rejected, **g),
+                JudgeRequest(self.prompt, self.rejected, self.chosen, **g))
 
     def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         found = [results[r] for r in self.requests(rules)]
@@ -55,7 +58,7 @@ class PairItem(Item):
         )
 
     def content_hash(self) -> str:  # unchanged since the first release: stored baselines stay valid
-        return _digest([prompt_key(self.prompt), self.chosen, self.rejected])
+        return _digest([prompt_key(self.prompt), self.chosen, self.rejected, *grading_parts(self)])
 
     def texts(self) -> list:
         return [self.prompt, self.chosen, self.rejected]
