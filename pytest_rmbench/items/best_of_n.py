@@ -35,9 +35,8 @@ import random
 from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
-from .base import CORRECT, ERROR, INCORRECT, ItemOutcome, JudgeRequest, Rules
 from . import fields
-from .base import GRADING_FIELDS, Rules, ScoreRequest
+from .base import CORRECT, ERROR, GRADING_FIELDS, INCORRECT, ItemOutcome, JudgeRequest, Rules, ScoreRequest
 from .fields import FieldError
 from .lists import AnswerListsItem
 from .rules import SWAPPED, _problem, fractional_credit, reciprocal_rank, verdict
@@ -62,10 +61,6 @@ class BestOfNItem(AnswerListsItem):
             raise FieldError("rule", f"must be one of {', '.join(cls.RULES)}, got {rule!r}")
         return {**super().from_fields(raw), "rule": rule, **fields.grading(raw)}
 
-    def requests(self, rules: Rules = Rules()) -> list:
-        g = self.grading()  # a grader's rubric, reference and checklist travel with each answer
-        return [ScoreRequest(self.prompt, a, **g) for a in (*self.chosen, *self.rejected)] if g else super().requests(rules)
-
     @classmethod
     def pairwise_block(cls, records: list[dict]) -> dict | None:
         """The report figure of best_of_n under a pairwise model: which rule ran and what it cost
@@ -88,7 +83,8 @@ class BestOfNItem(AnswerListsItem):
 
     def requests(self, rules: Rules = Rules()) -> list:
         if not rules.pairwise:
-            return super().requests(rules)
+            g = self.grading()  # a grader's rubric, reference and checklist travel with each answer
+            return [ScoreRequest(self.prompt, a, **g) for a in self.answers] if g else super().requests(rules)
         if rules.pairwise_rule == "tournament":
             return self.more_requests({}, rules)
         return [self._judge(i, j) for i, j in self._ordered_pairs()]
