@@ -177,6 +177,7 @@ class ChunkedScorer:
     pairwise_hint: bool | None = False  # None: ask the loaded model (a kind from a plugin)
     on_scores: list = field(default_factory=list)  # callbacks: [(request, result)], cached ones too
     step_threshold: float = 0.5
+    null_answer: str | None = None  # --rm-null-answer (Rules.null_answer)
     pairwise_rule: str = "round_robin"  # best_of_n under a pairwise model (--rm-pairwise-rule)
     on_progress: Callable[[int], None] | None = None  # items of the chunk being scored that are done, roughly
     stats: EngineStats = field(default_factory=EngineStats)
@@ -286,7 +287,8 @@ class ChunkedScorer:
         return bool(pairwise), requests, cached(requests)
 
     def _rules(self, pairwise) -> Rules:
-        return Rules(pairwise=bool(pairwise), step_threshold=self.step_threshold, pairwise_rule=self.pairwise_rule)
+        return Rules(pairwise=bool(pairwise), step_threshold=self.step_threshold, pairwise_rule=self.pairwise_rule,
+                     null_answer=self.null_answer)
 
     @staticmethod
     def _requests(keyed_items: Sequence[tuple[str, Item]], rules: Rules) -> list:

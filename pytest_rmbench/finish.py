@@ -18,7 +18,8 @@ from .models.base import model_info
 from .models.device import peak_memory_bytes
 from .report.aggregate import aggregate, write_json
 from .report.build import build_report
-from .report.gate import GateConfig, GateConfigError, RULES, INCONCLUSIVE, evaluate, merge_sections, merge_thresholds, validate
+from .report.gate import (GateConfig, GateConfigError, RULES, INCONCLUSIVE, Threshold, evaluate, merge_sections, merge_thresholds,
+                          validate)
 from .storage import history
 from .storage.outputs import append_text, write_text
 
@@ -43,6 +44,9 @@ def gate_config(settings, catalog) -> GateConfig:
         rule=settings.gate_rule,
         inconclusive=settings.inconclusive,
     )
+    max_null = settings.max_null_win_rate
+    if max_null is not None:  # --rm-max-null-win-rate (ini rm_max_null_win_rate)
+        config.maximums["null_answer"] = Threshold("null_answer", max_null, "--rm-max-null-win-rate")
     if config.rule not in RULES or config.inconclusive not in INCONCLUSIVE:
         raise GateConfigError(f"rm_gate_rule must be one of {RULES} and rm_inconclusive one of {INCONCLUSIVE}")
     validate(config, catalog.subsets(), set(catalog.suites))
@@ -95,7 +99,7 @@ def finish_run(run, session, exitstatus) -> None:
         state.usage_error = f"pytest-rmbench: {exc}"
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         return
-    summary = aggregate(list(state.records.values()), config.sections)
+    summary = aggregate(list(state.records.values()), config.sections, run.settings.null_answer)
     summary["scores"], summary["datasets"] = suite_scores(run)
     suites = run.catalog.suites
     summary["headlines"] = {n: (sc or {}).get(suites[n]["headline"]) for n, sc in summary["scores"].items()}

@@ -23,8 +23,6 @@ KIND_OPTIONS = (
     "rm_ref_model", "rm_beta", "rm_ref_free", "rm_judge_template", "rm_judge_mode", "rm_step_separator",
     "rm_step_token", "rm_step_threshold", "rm_head", "rm_head_weights", "rm_api_key_env", "rm_concurrency",
     "rm_timeout",
-    "rm_grader_mode", "rm_rubric", "rm_length_penalty", "rm_grader_temperature", "rm_grader_top_p",
-    "rm_grader_max_tokens", "rm_grader_repetition_penalty", "rm_grader_retries",
 )
 
 
@@ -76,16 +74,6 @@ def add_options(parser) -> None:
     kind_option("--rm-pairwise-rule", "rm_pairwise_rule", "best_of_n under a pairwise model (judge, preference): round_robin "
                 "(all n(n-1) ordered comparisons, default) or tournament (single elimination, 2(n-1))", metavar="RULE",
                 default="round_robin")
-    kind_option("--rm-grader-mode", "rm_grader_mode", "grader: absolute (Prometheus 2, [RESULT] 1-5 per answer, default), "
-                "relative ([RESULT] A/B, both orders) or checklist (WildBench A++..B++; needs --rm-length-penalty)", metavar="MODE")
-    kind_option("--rm-rubric", "rm_rubric", "grader: a file holding the score rubric for items without a 'rubric' field", metavar="PATH")
-    kind_option("--rm-length-penalty", "rm_length_penalty", "grader checklist mode: K, a slight win becomes a tie when the "
-                "winner is more than K characters longer (-1: off; required, no official default)", metavar="K")
-    kind_option("--rm-grader-temperature", "rm_grader_temperature", "grader: sampling temperature (default 1.0; 0: greedy)", metavar="T")
-    kind_option("--rm-grader-top-p", "rm_grader_top_p", "grader: nucleus sampling top_p (default 0.9)", metavar="P")
-    kind_option("--rm-grader-max-tokens", "rm_grader_max_tokens", "grader: tokens per verdict (default 1024)", metavar="N")
-    kind_option("--rm-grader-repetition-penalty", "rm_grader_repetition_penalty", "grader: repetition penalty (default 1.03)", metavar="R")
-    kind_option("--rm-grader-retries", "rm_grader_retries", "grader: new generations after an unreadable verdict (default 10)", metavar="N")
     kind_option("--rm-save-scores", "rm_save_scores", "write every score of this run as JSONL {prompt, answer, score} or {prompt, steps, scores} (replay with scores:PATH)", metavar="PATH")
     suites = parser.getgroup("rmbench-suites", "published benchmarks (pytest-rmbench)")
     from .suites import SUITES
@@ -139,6 +127,10 @@ def add_options(parser) -> None:
     group.addoption("--rm-section", dest="rm_sections", action="append", default=[], metavar="NAME=SUBSETS",
                     help="a section: NAME=subset,subset (weights by item count) or NAME=subset:w,subset:w (repeatable; ini rm_sections)")
     parser.addini("rm_sections", help="sections, one NAME=SUBSETS per line", type="linelist", default=[])
+    option("--rm-null-answer", "rm_null_answer", "null-model check: pair and judged items also compare the chosen answer with "
+           "this constant answer, in both orders: TEXT, a FILE holding it, or 'builtin' (a fixed non-answer)", metavar="TEXT|FILE")
+    option("--rm-max-null-win-rate", "rm_max_null_win_rate", "gate: the null answer may win at most this share of its "
+           "comparisons (needs --rm-null-answer)", metavar="R")
     group.addoption("--rm-trust-remote-code", dest="rm_trust_remote_code", action="store_true", default=None,
                     help="allow a model to run code from its repository (off by default)")
     parser.addini("rm_trust_remote_code", help="allow a model to run code from its repository", type="bool", default=False)
@@ -175,14 +167,7 @@ NUMBERS = {
     "rm_max_length": (1, math.inf, True, False),
     "rm_seed": (0, math.inf, True, False),
     "rm_max_null_win_rate": (0.0, 1.0, False, False),
-    "rm_length_penalty": (-1, math.inf, True, False),
-    "rm_grader_temperature": (0.0, math.inf, False, False),
-    "rm_grader_top_p": (0.0, 1.0, False, True),
-    "rm_grader_max_tokens": (1, math.inf, True, False),
-    "rm_grader_repetition_penalty": (0.0, math.inf, False, True),
-    "rm_grader_retries": (0, math.inf, True, False),
 }
-GRADER_MODES = ("absolute", "relative", "checklist")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -220,12 +205,6 @@ def _check_kind_options(config) -> None:
             "--rm-api-key-env takes the NAME of an environment variable that holds the key (letters, digits and _, "
             "e.g. OPENAI_API_KEY), not the key itself; the value given is not a valid name and is not shown"
         )
-    mode = str(setting(config, "rm_grader_mode") or "absolute").strip().lower()
-    if mode not in GRADER_MODES:
-        raise pytest.UsageError(f"--rm-grader-mode: choose one of {', '.join(GRADER_MODES)}, got {mode!r}")
-    if mode == "checklist" and setting(config, "rm_length_penalty") in (None, ""):
-        raise pytest.UsageError("--rm-grader-mode checklist needs --rm-length-penalty K (a slight win becomes a tie when the "
-                                "winner is more than K characters longer; -1 turns it off): there is no official default")
     model, kind = setting(config, "rm_model") or "", setting(config, "rm_kind") or "auto"
     prefixes = tuple(p for p, k in PREFIXES if k == kind)  # kinds named by the model's prefix
     if model and prefixes and not model.startswith(prefixes):
@@ -258,6 +237,37 @@ def _model_spec(config, numbers: dict) -> ModelSpec | None:
         gpus=numbers["rm_gpus_per_worker"],
         options={name[3:]: setting(config, name) for name in KIND_OPTIONS if setting(config, name) not in (None, "")},
     )
+
+
+# --rm-null-answer builtin: a constant answer that answers nothing (a sound judge never prefers it)
+BUILTIN_NULL_ANSWER = "Thank you for your question. I have read it carefully, and this is my complete answer."
+
+
+def null_answer(config) -> str | None:
+    """--rm-null-answer: None when unset; 'builtin' is BUILTIN_NULL_ANSWER; a value naming an
+    existing file is that file's text (UTF-8); anything else is the text itself."""
+    value = setting(config, "rm_null_answer")
+    if value in (None, ""):
+        return None
+    value = str(value)
+    if value == "builtin":
+        return BUILTIN_NULL_ANSWER
+    if os.path.isfile(value):
+        try:
+            with open(value, encoding="utf-8-sig") as f:
+                value = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise pytest.UsageError(f"--rm-null-answer: cannot read {value}: {exc}") from None
+    if not value.strip():
+        raise pytest.UsageError("--rm-null-answer: the null answer is empty")
+    return value
+
+
+def _max_null_win_rate(config, numbers: dict) -> float | None:
+    rate = numbers["rm_max_null_win_rate"]
+    if rate is not None and setting(config, "rm_null_answer") in (None, ""):
+        raise pytest.UsageError("--rm-max-null-win-rate needs --rm-null-answer TEXT|FILE|builtin (the answer to compare with)")
+    return rate
 
 
 def _names(config, name: str) -> tuple:
@@ -303,6 +313,8 @@ class Settings:
     threshold_lines: tuple  # ((source, [NAME=VALUE, ...]), ...): ini first, the command line last
     section_lines: tuple
     pairwise_rule: str = "round_robin"  # best_of_n under a pairwise model (--rm-pairwise-rule)
+    null_answer: str | None = None  # --rm-null-answer, its text (a file read, 'builtin' resolved)
+    max_null_win_rate: float | None = None  # --rm-max-null-win-rate
 
     @classmethod
     def from_config(cls, config) -> "Settings":
@@ -346,6 +358,8 @@ class Settings:
             section_lines=(("rm_sections", tuple(config.getini("rm_sections"))),
                            ("--rm-section", tuple(option.rm_sections))),
             pairwise_rule=_pairwise_rule(config),
+            null_answer=null_answer(config),
+            max_null_win_rate=_max_null_win_rate(config, numbers),
         )
 
     def limits(self):

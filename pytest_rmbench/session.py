@@ -74,7 +74,7 @@ class RunSession:
         self._store = None
         pairwise = self.resolved.pairwise if self.resolved is not None else False
         self.scorer = ChunkedScorer(self.get_model, self.settings.limits(), self.score_cache, pairwise,
-                                    step_threshold=self.settings.step_threshold,
+                                    step_threshold=self.settings.step_threshold, null_answer=self.settings.null_answer,
                                     pairwise_rule=self.settings.pairwise_rule)
         if self.spec is not None and not self.is_worker:
             self._check_outputs()  # before the score file is emptied and before any scoring

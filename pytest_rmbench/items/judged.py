@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 from . import fields
-from .base import (CORRECT, GRADING_FIELDS, INCORRECT, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, clip,
-                   prompt_text)
+from .base import CORRECT, INCORRECT, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, clip, prompt_text
+from .pair import null_requests, with_null
 from .rules import LABELS, SWAPPED, _problem, judgebench_counter, verdict
 
 
@@ -25,7 +25,7 @@ class JudgedItem(Item):
     label: str
     kind: ClassVar[str] = "judged"
     scalar_only: ClassVar[bool] = False
-    FIELDS: ClassVar[tuple] = ("question", "response_a", "response_b", "label", *GRADING_FIELDS)
+    FIELDS: ClassVar[tuple] = ("question", "response_a", "response_b", "label")
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
@@ -33,21 +33,30 @@ class JudgedItem(Item):
         if label not in LABELS:
             raise fields.FieldError("label", f"must be \"A>B\" or \"B>A\", got {label!r}")
         return {"question": fields.prompt(raw, "question"), "response_a": fields.string(raw, "response_a"),
-                "response_b": fields.string(raw, "response_b"), "label": label, **fields.grading(raw)}
+                "response_b": fields.string(raw, "response_b"), "label": label}
 
     @property
     def prompt(self) -> Prompt:
         return self.question
 
     def requests(self, rules: Rules = Rules()) -> list:
-        g = self.grading()
+        null = null_requests(self.question, self.chosen, rules, {})  # --rm-null-answer
         if rules.pairwise:  # both orders; the swapped verdict is flipped back
-            return [JudgeRequest(self.question, self.response_a, self.response_b, **g),
-                    JudgeRequest(self.question, self.response_b, self.response_a, **g)]
-        return [ScoreRequest(self.question, self.response_a, **g), ScoreRequest(self.question, self.response_b, **g)]
+            return [JudgeRequest(self.question, self.response_a, self.response_b),
+                    JudgeRequest(self.question, self.response_b, self.response_a), *null]
+        return [ScoreRequest(self.question, self.response_a), ScoreRequest(self.question, self.response_b), *null]
+
+    @property
+    def chosen(self) -> str:
+        """The response the label prefers."""
+        return self.response_a if self.label == "A>B" else self.response_b
 
     def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
-        first, second = (results[r] for r in self.requests(rules))
+        """The item's verdict, with the null comparison of --rm-null-answer in its details."""
+        return with_null(self._verdict(results, rules), self.question, self.chosen, results, rules, {})
+
+    def _verdict(self, results: Mapping, rules: Rules) -> ItemOutcome:
+        first, second = (results[r] for r in self.requests(rules)[:2])
         problem = _problem([first, second])
         if problem:
             return problem

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 from . import fields
-from .base import (GRADING_FIELDS, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, _digest, clip,
-                   grading_parts, preview, prompt_key, prompt_text)
-from .rules import judge_both_orders, judge_pair
+from .base import (Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, _digest, clip, preview, prompt_key,
+                   prompt_text)
+from .rules import _problem, judge_both_orders, judge_pair, verdict
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -22,28 +22,27 @@ class PairItem(Item):
     rejected: str
     kind: ClassVar[str] = "pair"
     scalar_only: ClassVar[bool] = False
-    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", *GRADING_FIELDS)
+    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected")
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
         return {"prompt": fields.prompt(raw), "chosen": fields.string(raw, "chosen"),
-                "rejected": fields.string(raw, "rejected"), **fields.grading(raw)}
+                "rejected": fields.string(raw, "rejected")}
 
     def requests(self, rules: Rules = Rules()) -> list:
         if rules.pairwise:
-            return list(self.judge_requests())
-        g = self.grading()
-        return [ScoreRequest(self.prompt, self.chosen, **g), ScoreRequest(self.prompt, self.rejected, **g)]
+            return list(self.judge_requests()) + null_requests(self.prompt, self.chosen, rules, {})
+        return [ScoreRequest(self.prompt, self.chosen), ScoreRequest(self.prompt, self.rejected),
+                *null_requests(self.prompt, self.chosen, rules, {})]
 
     def judge_requests(self) -> tuple[JudgeRequest, JudgeRequest]:
         """Both orders: chosen shown first, then chosen shown second."""
-        g = self.grading()
-        return (JudgeRequest(self.prompt, self.chosen, self.rejected, **g),
-                JudgeRequest(self.prompt, self.rejected, self.chosen, **g))
+        return JudgeRequest(self.prompt, self.chosen, self.rejected), JudgeRequest(self.prompt, self.rejected, self.chosen)
 
     def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
-        found = [results[r] for r in self.requests(rules)]
-        return judge_both_orders(*found) if rules.pairwise else judge_pair(*found)
+        found = [results[r] for r in self.requests(rules)[:2]]
+        outcome = judge_both_orders(*found) if rules.pairwise else judge_pair(*found)
+        return with_null(outcome, self.prompt, self.chosen, results, rules, {})
 
     def explain(self, outcome: ItemOutcome) -> str:
         d = outcome.details
@@ -58,7 +57,7 @@ class PairItem(Item):
         )
 
     def content_hash(self) -> str:  # unchanged since the first release: stored baselines stay valid
-        return _digest([prompt_key(self.prompt), self.chosen, self.rejected, *grading_parts(self)])
+        return _digest([prompt_key(self.prompt), self.chosen, self.rejected])
 
     def texts(self) -> list:
         return [self.prompt, self.chosen, self.rejected]
@@ -72,3 +71,39 @@ class PairItem(Item):
 
     def chosen_longer(self) -> bool:
         return len(self.chosen) > len(self.rejected)
+
+
+# -- --rm-null-answer: the chosen answer against a constant non-answer (pair and judged items) --
+def null_requests(prompt: Prompt, chosen: str, rules: Rules, grading: dict) -> list:
+    """[] without --rm-null-answer. A pairwise model: (chosen, NULL) and (NULL, chosen), the null
+    answer shown as B, then as A; a scalar model: the null answer's own score (the chosen
+    answer's is the item's own request)."""
+    null = rules.null_answer
+    if null is None:
+        return []
+    if rules.pairwise:
+        return [JudgeRequest(prompt, chosen, null, **grading), JudgeRequest(prompt, null, chosen, **grading)]
+    return [ScoreRequest(prompt, null, **grading)]
+
+
+def with_null(outcome: ItemOutcome, prompt: Prompt, chosen: str, results: Mapping, rules: Rules, grading: dict) -> ItemOutcome:
+    """The item's outcome, unchanged, with the null comparison in details["null"]: whether the
+    null answer won when shown as A and as B (a scalar model has one comparison: both the same)."""
+    requests = null_requests(prompt, chosen, rules, grading)
+    if not requests:
+        return outcome
+    found = [results[r] for r in requests]
+    if not rules.pairwise:
+        found.append(results[ScoreRequest(prompt, chosen, **grading)])
+    problem = _problem(found)
+    if problem:
+        outcome.details["null"] = {"error": problem.error}
+    elif rules.pairwise:
+        as_b, as_a = found[0].score, found[1].score  # (chosen, NULL): null is B; (NULL, chosen): null is A
+        outcome.details["null"] = {"verdicts": [verdict(as_a), verdict(as_b)], "wins_as_a": as_a > 0, "wins_as_b": as_b < 0}
+    else:
+        null_score, chosen_score = float(found[0].score), float(found[1].score)
+        wins = null_score > chosen_score
+        outcome.details["null"] = {"null_score": null_score, "chosen_score": chosen_score, "wins_as_a": wins, "wins_as_b": wins}
+    return outcome
+

@@ -11,7 +11,7 @@ from typing import Iterable
 
 from ..items import CORRECT, ERROR, INCORRECT
 from ..storage.outputs import write_text
-from ..text import json_safe
+from ..text import clip as clip_text, json_safe
 from ..items.files import Section
 from .stats import wilson_interval
 
@@ -118,7 +118,32 @@ def kind_blocks(records: list[dict]) -> dict[str, dict | None]:
     return blocks
 
 
-def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
+NULL_PREVIEW = 200  # characters of the null answer in the report's null_answer block
+
+
+def null_block(records: list[dict], answer: str) -> dict:
+    """--rm-null-answer: how often the constant null answer beat the chosen answer, shown as A
+    and as B (a win: the model preferred the null answer in that order); items whose null
+    comparison failed count as errors."""
+    found = [(r.get("details") or {}).get("null") for r in records]
+    found = [d for d in found if d]
+    scored = [d for d in found if "error" not in d]
+    n = len(scored)
+    as_a, as_b = sum(bool(d["wins_as_a"]) for d in scored), sum(bool(d["wins_as_b"]) for d in scored)
+    return {
+        "answer": clip_text(answer, NULL_PREVIEW, marker="[... {more:,} more characters]"),
+        "n": n,
+        "wins_as_a": as_a,
+        "wins_as_b": as_b,
+        "win_rate_as_a": as_a / n if n else None,
+        "win_rate_as_b": as_b / n if n else None,
+        "win_rate": (as_a + as_b) / (2 * n) if n else None,
+        "errors": len(found) - n,
+    }
+
+
+def aggregate(records: list[dict], sections: dict[str, Section], null_answer: str | None = None) -> dict:
+    """The report's figures; `null_answer` (--rm-null-answer) adds the null_answer block."""
     records = sorted(records, key=lambda r: r["index"])
     by_subset: dict[str, list[dict]] = {}
     for r in records:
@@ -146,6 +171,7 @@ def aggregate(records: list[dict], sections: dict[str, Section]) -> dict:
         "steps": blocks.pop("steps", None),  # always present (null without steps items): users read it
         "heads": _heads_block(records),
         **blocks,
+        **({"null_answer": null_block(records, null_answer)} if null_answer is not None else {}),
         "strict": {
             "n": len(strict),
             "correct": sum(r["outcome"] == CORRECT for r in strict),

@@ -30,6 +30,11 @@ class GateConfig:
     sections: dict[str, Section] = field(default_factory=dict)
     rule: str = "point"  # point: accuracy >= threshold; wilson: the 95% interval decides
     inconclusive: str = "pass"  # what an inconclusive decision does to the exit status
+    maximums: dict[str, Threshold] = field(default_factory=dict)  # name in MAXIMUMS -> the most its figure may be
+
+
+# max-threshold checks: name -> (the report block, its figure, what the figure is)
+MAXIMUMS = {"null_answer": ("null_answer", "win_rate", "the null answer's win rate, both orders pooled")}
 
 
 def merge_sections(layers: list[tuple[str, dict[str, Section]]]) -> dict[str, Section]:
@@ -103,6 +108,19 @@ def threshold_check(config: GateConfig, threshold: Threshold, block: dict) -> di
     return dict(check, passed=passed, status=status)
 
 
+def max_check(threshold: Threshold, summary: dict) -> dict:
+    """A figure that may not exceed its threshold (--rm-max-null-win-rate): value <= threshold passes."""
+    block, key, what = MAXIMUMS[threshold.name]
+    value = (summary.get(block) or {}).get(key)
+    check = {"name": threshold.name, "threshold": threshold.value, "value": value, "kind": "max",
+             "rule": f"{what} <= threshold", "source": threshold.source,
+             "failed": []}  # the terminal's summary lists a check's failed items
+    if value is None:
+        return dict(check, passed=None, status="not run")
+    passed = value <= threshold.value
+    return dict(check, passed=passed, status="pass" if passed else "fail")
+
+
 def evaluate(config: GateConfig, summary: dict, baseline_checks: list[dict] | None = None) -> dict:
     """The gate's checks: thresholds, errors, strict items, and baseline decisions."""
     checks = []
@@ -116,6 +134,7 @@ def evaluate(config: GateConfig, summary: dict, baseline_checks: list[dict] | No
         else:
             block = summary["subsets"].get(name, {})
         checks.append(threshold_check(config, threshold, block))
+    checks.extend(max_check(threshold, summary) for threshold in config.maximums.values())
     checks.extend(baseline_checks or [])
     errors = summary["overall"]["errors"]
     if errors:
@@ -128,7 +147,7 @@ def evaluate(config: GateConfig, summary: dict, baseline_checks: list[dict] | No
                        "kind": "strict", "rule": "every strict item must pass", "status": "pass" if passed else "fail",
                        "failed": strict["failed"]})
     return {
-        "configured": bool(config.thresholds) or bool(strict["n"]) or bool(baseline_checks),
+        "configured": bool(config.thresholds) or bool(strict["n"]) or bool(baseline_checks) or bool(config.maximums),
         "passed": all(c["passed"] is not False for c in checks),
         "checks": checks,
     }
