@@ -23,6 +23,8 @@ KIND_OPTIONS = (
     "rm_ref_model", "rm_beta", "rm_ref_free", "rm_judge_template", "rm_judge_mode", "rm_step_separator",
     "rm_step_token", "rm_step_threshold", "rm_head", "rm_head_weights", "rm_api_key_env", "rm_concurrency",
     "rm_timeout",
+    "rm_grader_mode", "rm_rubric", "rm_length_penalty", "rm_grader_temperature", "rm_grader_top_p",
+    "rm_grader_max_tokens", "rm_grader_repetition_penalty", "rm_grader_retries",
 )
 
 
@@ -74,6 +76,16 @@ def add_options(parser) -> None:
     kind_option("--rm-pairwise-rule", "rm_pairwise_rule", "best_of_n under a pairwise model (judge, preference): round_robin "
                 "(all n(n-1) ordered comparisons, default) or tournament (single elimination, 2(n-1))", metavar="RULE",
                 default="round_robin")
+    kind_option("--rm-grader-mode", "rm_grader_mode", "grader: absolute (Prometheus 2, [RESULT] 1-5 per answer, default), "
+                "relative ([RESULT] A/B, both orders) or checklist (WildBench A++..B++; needs --rm-length-penalty)", metavar="MODE")
+    kind_option("--rm-rubric", "rm_rubric", "grader: a file holding the score rubric for items without a 'rubric' field", metavar="PATH")
+    kind_option("--rm-length-penalty", "rm_length_penalty", "grader checklist mode: K, a slight win becomes a tie when the "
+                "winner is more than K characters longer (-1: off; required, no official default)", metavar="K")
+    kind_option("--rm-grader-temperature", "rm_grader_temperature", "grader: sampling temperature (default 1.0; 0: greedy)", metavar="T")
+    kind_option("--rm-grader-top-p", "rm_grader_top_p", "grader: nucleus sampling top_p (default 0.9)", metavar="P")
+    kind_option("--rm-grader-max-tokens", "rm_grader_max_tokens", "grader: tokens per verdict (default 1024)", metavar="N")
+    kind_option("--rm-grader-repetition-penalty", "rm_grader_repetition_penalty", "grader: repetition penalty (default 1.03)", metavar="R")
+    kind_option("--rm-grader-retries", "rm_grader_retries", "grader: new generations after an unreadable verdict (default 10)", metavar="N")
     kind_option("--rm-save-scores", "rm_save_scores", "write every score of this run as JSONL {prompt, answer, score} or {prompt, steps, scores} (replay with scores:PATH)", metavar="PATH")
     suites = parser.getgroup("rmbench-suites", "published benchmarks (pytest-rmbench)")
     from .suites import SUITES
@@ -167,7 +179,14 @@ NUMBERS = {
     "rm_max_length": (1, math.inf, True, False),
     "rm_seed": (0, math.inf, True, False),
     "rm_max_null_win_rate": (0.0, 1.0, False, False),
+    "rm_length_penalty": (-1, math.inf, True, False),
+    "rm_grader_temperature": (0.0, math.inf, False, False),
+    "rm_grader_top_p": (0.0, 1.0, False, True),
+    "rm_grader_max_tokens": (1, math.inf, True, False),
+    "rm_grader_repetition_penalty": (0.0, math.inf, False, True),
+    "rm_grader_retries": (0, math.inf, True, False),
 }
+GRADER_MODES = ("absolute", "relative", "checklist")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -205,6 +224,12 @@ def _check_kind_options(config) -> None:
             "--rm-api-key-env takes the NAME of an environment variable that holds the key (letters, digits and _, "
             "e.g. OPENAI_API_KEY), not the key itself; the value given is not a valid name and is not shown"
         )
+    mode = str(setting(config, "rm_grader_mode") or "absolute").strip().lower()
+    if mode not in GRADER_MODES:
+        raise pytest.UsageError(f"--rm-grader-mode: choose one of {', '.join(GRADER_MODES)}, got {mode!r}")
+    if mode == "checklist" and setting(config, "rm_length_penalty") in (None, ""):
+        raise pytest.UsageError("--rm-grader-mode checklist needs --rm-length-penalty K (a slight win becomes a tie when the "
+                                "winner is more than K characters longer; -1 turns it off): there is no official default")
     model, kind = setting(config, "rm_model") or "", setting(config, "rm_kind") or "auto"
     prefixes = tuple(p for p, k in PREFIXES if k == kind)  # kinds named by the model's prefix
     if model and prefixes and not model.startswith(prefixes):

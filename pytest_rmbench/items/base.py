@@ -29,10 +29,19 @@ TEXT_LIMIT = 20_000  # characters of one prompt or answer kept in the report (th
 # -- requests: what an item asks the model to score ---------------------------------------
 @dataclass(frozen=True)
 class ScoreRequest:
-    """One (prompt, answer) sequence to score; equal requests are scored once per chunk."""
+    """One (prompt, answer) sequence to score; equal requests are scored once per chunk.
+
+    rubric, reference and checklist (GRADING_FIELDS) are the item's, for a grader
+    (--rm-kind grader); other models ignore them. Absent, they leave equality and keys as before."""
 
     prompt: Prompt
     answer: str
+    rubric: str | None = None
+    reference: str | None = None
+    checklist: tuple = ()
+
+    def grading(self) -> dict:
+        return grading_of(self)
 
     def messages(self) -> list[dict]:
         return prompt_messages(self.prompt) + [{"role": "assistant", "content": self.answer}]
@@ -52,9 +61,15 @@ class JudgeRequest:
     prompt: Prompt
     answer_a: str
     answer_b: str
+    rubric: str | None = None  # GRADING_FIELDS: see ScoreRequest
+    reference: str | None = None
+    checklist: tuple = ()
 
     def prompt_key(self) -> str:
         return prompt_key(self.prompt)
+
+    def grading(self) -> dict:
+        return grading_of(self)
 
     def messages(self) -> list[dict]:
         return prompt_messages(self.prompt)
@@ -75,13 +90,32 @@ class StepsRequest:
         return prompt_messages(self.prompt)
 
 
+# optional item fields a grader reads (pair, judged, best_of_n): on the item and its requests,
+# and part of the content hash and the request keys only when present
+GRADING_FIELDS = ("rubric", "reference", "checklist")
+
+
+def grading_of(obj) -> dict:
+    """The GRADING_FIELDS an item or request has (rubric, reference, checklist), by name; {} when none."""
+    return {name: getattr(obj, name) for name in GRADING_FIELDS if getattr(obj, name, None)}
+
+
+def grading_parts(obj) -> list[str]:
+    """The grading fields as key parts: [] when there are none, so earlier keys and hashes stay as they were."""
+    found = grading_of(obj)
+    if not found:
+        return []
+    return ["\x00grading", json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in found.items()},
+                                      ensure_ascii=False, sort_keys=True)]
+
+
 def request_parts(request) -> list[str]:
     """What identifies a request's text (the score cache and score files key on it)."""
     if isinstance(request, JudgeRequest):
-        return ["judge", request.prompt_key(), request.answer_a, request.answer_b]
+        return ["judge", request.prompt_key(), request.answer_a, request.answer_b, *grading_parts(request)]
     if isinstance(request, StepsRequest):
         return ["steps", request.prompt_key(), *request.steps]
-    return [request.prompt_key(), request.answer]
+    return [request.prompt_key(), request.answer, *grading_parts(request)]
 
 
 # -- results and outcomes -----------------------------------------------------------------
@@ -184,6 +218,9 @@ class Item:
     order: int = 0  # position in its file or suite
     node: str = ""  # the pytest node name; "subset/id" when empty
     group: str = ""  # a label for a suite's own scoring (JudgeBench's response set), reported as is
+    rubric: str | None = None  # GRADING_FIELDS, for a grader; only the kinds that list them in FIELDS read them
+    reference: str | None = None
+    checklist: tuple = ()
 
     kind: ClassVar[str] = ""
     scalar_only: ClassVar[bool] = True  # a pairwise judge cannot score it
@@ -230,7 +267,11 @@ class Item:
 
     def content_hash(self) -> str:
         """Changes whenever the item's text changes: a baseline leaves edited items out."""
-        return _digest([self.kind, *map(_text_key, self.texts())])
+        return _digest([self.kind, *map(_text_key, self.texts()), *grading_parts(self)])
+
+    def grading(self) -> dict:
+        """The item's grading fields for its requests (rubric, reference, checklist): {} when none."""
+        return grading_of(self)
 
     def prompt_hash(self) -> str:
         """Items sharing a prompt are resampled together by the paired bootstrap."""
@@ -248,7 +289,25 @@ def item_outcome(item: Item, results: Mapping, rules: Rules) -> ItemOutcome:
             f"a pairwise judge cannot score items of kind {item.kind!r}: they need one score per answer "
             "(use a reward model, or items of kind pair / judged)"
         ))
-    return item.outcome(results, rules)
+    outcome = item.outcome(results, rules)
+    if outcome.outcome == INCORRECT:
+        _add_grader_outputs(item, outcome, results, rules)
+    return outcome
+
+
+GRADER_OUTPUT_LIMIT = 2_000  # characters of one grader verdict text kept in a failed item's details
+
+
+def _add_grader_outputs(item: Item, outcome: ItemOutcome, results: Mapping, rules: Rules) -> None:
+    """A grader's verdict texts (scores carrying `grader_outputs`, models/grader.py) go into a failed
+    item's details, clipped; nothing for any other model."""
+    texts = []
+    for request in item.requests(rules):
+        result = results.get(request) if hasattr(results, "get") else None
+        texts.extend(getattr(getattr(result, "score", None), "grader_outputs", None) or ())
+    if texts:
+        outcome.details = {**outcome.details, "grader_outputs": [
+            clip_text(t, GRADER_OUTPUT_LIMIT, marker="[... {more:,} more characters]") for t in texts]}
 
 
 # -- prompts ----------------------------------------------------------------------------

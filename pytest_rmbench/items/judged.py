@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 from . import fields
-from .base import CORRECT, INCORRECT, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, clip, prompt_text
+from .base import (CORRECT, GRADING_FIELDS, INCORRECT, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, clip,
+                   prompt_text)
 from .pair import null_requests, with_null
 from .rules import LABELS, SWAPPED, _problem, judgebench_counter, verdict
 
@@ -25,7 +26,7 @@ class JudgedItem(Item):
     label: str
     kind: ClassVar[str] = "judged"
     scalar_only: ClassVar[bool] = False
-    FIELDS: ClassVar[tuple] = ("question", "response_a", "response_b", "label")
+    FIELDS: ClassVar[tuple] = ("question", "response_a", "response_b", "label", *GRADING_FIELDS)
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
@@ -33,18 +34,19 @@ class JudgedItem(Item):
         if label not in LABELS:
             raise fields.FieldError("label", f"must be \"A>B\" or \"B>A\", got {label!r}")
         return {"question": fields.prompt(raw, "question"), "response_a": fields.string(raw, "response_a"),
-                "response_b": fields.string(raw, "response_b"), "label": label}
+                "response_b": fields.string(raw, "response_b"), "label": label, **fields.grading(raw)}
 
     @property
     def prompt(self) -> Prompt:
         return self.question
 
     def requests(self, rules: Rules = Rules()) -> list:
-        null = null_requests(self.question, self.chosen, rules, {})  # --rm-null-answer
+        g = self.grading()
+        null = null_requests(self.question, self.chosen, rules, g)  # --rm-null-answer
         if rules.pairwise:  # both orders; the swapped verdict is flipped back
-            return [JudgeRequest(self.question, self.response_a, self.response_b),
-                    JudgeRequest(self.question, self.response_b, self.response_a), *null]
-        return [ScoreRequest(self.question, self.response_a), ScoreRequest(self.question, self.response_b), *null]
+            return [JudgeRequest(self.question, self.response_a, self.response_b, **g),
+                    JudgeRequest(self.question, self.response_b, self.response_a, **g), *null]
+        return [ScoreRequest(self.question, self.response_a, **g), ScoreRequest(self.question, self.response_b, **g), *null]
 
     @property
     def chosen(self) -> str:
@@ -53,7 +55,7 @@ class JudgedItem(Item):
 
     def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         """The item's verdict, with the null comparison of --rm-null-answer in its details."""
-        return with_null(self._verdict(results, rules), self.question, self.chosen, results, rules, {})
+        return with_null(self._verdict(results, rules), self.question, self.chosen, results, rules, self.grading())
 
     def _verdict(self, results: Mapping, rules: Rules) -> ItemOutcome:
         first, second = (results[r] for r in self.requests(rules)[:2])

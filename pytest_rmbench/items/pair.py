@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Mapping
 
 from . import fields
-from .base import (Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, _digest, clip, preview, prompt_key,
-                   prompt_text)
+from .base import (GRADING_FIELDS, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, _digest, clip,
+                   grading_parts, preview, prompt_key, prompt_text)
 from .rules import _problem, judge_both_orders, judge_pair, verdict
 
 
@@ -22,27 +22,30 @@ class PairItem(Item):
     rejected: str
     kind: ClassVar[str] = "pair"
     scalar_only: ClassVar[bool] = False
-    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected")
+    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", *GRADING_FIELDS)
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
         return {"prompt": fields.prompt(raw), "chosen": fields.string(raw, "chosen"),
-                "rejected": fields.string(raw, "rejected")}
+                "rejected": fields.string(raw, "rejected"), **fields.grading(raw)}
 
     def requests(self, rules: Rules = Rules()) -> list:
+        g = self.grading()
         if rules.pairwise:
-            return list(self.judge_requests()) + null_requests(self.prompt, self.chosen, rules, {})
-        return [ScoreRequest(self.prompt, self.chosen), ScoreRequest(self.prompt, self.rejected),
-                *null_requests(self.prompt, self.chosen, rules, {})]
+            return list(self.judge_requests()) + null_requests(self.prompt, self.chosen, rules, g)
+        return [ScoreRequest(self.prompt, self.chosen, **g), ScoreRequest(self.prompt, self.rejected, **g),
+                *null_requests(self.prompt, self.chosen, rules, g)]
 
     def judge_requests(self) -> tuple[JudgeRequest, JudgeRequest]:
         """Both orders: chosen shown first, then chosen shown second."""
-        return JudgeRequest(self.prompt, self.chosen, self.rejected), JudgeRequest(self.prompt, self.rejected, self.chosen)
+        g = self.grading()
+        return (JudgeRequest(self.prompt, self.chosen, self.rejected, **g),
+                JudgeRequest(self.prompt, self.rejected, self.chosen, **g))
 
     def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         found = [results[r] for r in self.requests(rules)[:2]]
         outcome = judge_both_orders(*found) if rules.pairwise else judge_pair(*found)
-        return with_null(outcome, self.prompt, self.chosen, results, rules, {})
+        return with_null(outcome, self.prompt, self.chosen, results, rules, self.grading())
 
     def explain(self, outcome: ItemOutcome) -> str:
         d = outcome.details
@@ -57,7 +60,7 @@ class PairItem(Item):
         )
 
     def content_hash(self) -> str:  # unchanged since the first release: stored baselines stay valid
-        return _digest([prompt_key(self.prompt), self.chosen, self.rejected])
+        return _digest([prompt_key(self.prompt), self.chosen, self.rejected, *grading_parts(self)])
 
     def texts(self) -> list:
         return [self.prompt, self.chosen, self.rejected]
