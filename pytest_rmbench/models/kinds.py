@@ -22,9 +22,6 @@ __all__ = [
 MODEL_KINDS: Registry = Registry(
     "model kind", "pytest_rmbench.model_kinds", {kind: f"{__package__}.{kind}:build" for kind in BUILTIN_KINDS}
 )
-MODEL_KINDS.register("gpm", f"{__package__}.gpm:build")  # preference embeddings (#14)
-MODEL_KINDS.register("preference", f"{__package__}.preference:build")  # PairRM layout and head (#14)
-MODEL_KINDS.register("grader", f"{__package__}.grader:build")  # rubric graders, local or http (#14)
 KIND_NAMES = tuple(MODEL_KINDS.builtin_names())  # for help texts: no entry points read
 
 

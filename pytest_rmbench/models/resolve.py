@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from .base import ModelLoadError, ModelSpec
 
 # the built-in kinds, in the order help texts list them
-BUILTIN_KINDS = ("classifier", "dpo", "judge", "prm", "http", "scores", "builtin")
+BUILTIN_KINDS = ("classifier", "dpo", "judge", "prm", "preference", "gpm", "grader", "http", "scores", "builtin")
 # kinds named by the model string's prefix
 PREFIXES = (("builtin:", "builtin"), ("scores:", "scores"), ("http://", "http"), ("https://", "http"))
 # transformers kinds loaded in this process: their scores are cached against the model's files
-LOCAL_KINDS = ("classifier", "dpo", "judge", "prm")
+LOCAL_KINDS = ("classifier", "dpo", "judge", "prm", "preference", "gpm")  # a grader samples: not cached
 # kinds that use no GPU of this process (a server, a file, a formula): -n auto gives them no worker per GPU
 NO_GPU_KINDS = ("builtin", "http", "scores")
 
@@ -90,8 +90,10 @@ def _kind_of(spec: ModelSpec) -> tuple[str | None, tuple[str, ...], str | None]:
 def _pairwise(spec: ModelSpec, kind: str | None, architectures: tuple[str, ...]) -> bool | None:
     if kind is None:
         return False  # the load error comes, once, when the model is built
-    if kind == "judge":
+    if kind in ("judge", "preference", "gpm"):
         return True
+    if kind == "grader":  # absolute grading scores each answer; relative and checklist grading judge pairs
+        return str(spec.options.get("grader_mode") or "absolute") != "absolute"
     if kind == "http" or kind not in BUILTIN_KINDS:
         return None  # a server or a plugin's kind: only the loaded model can tell
     if spec.kind == "auto" and kind == "classifier" and not architectures:
@@ -116,8 +118,8 @@ def resolve(spec: ModelSpec, config=None) -> ResolvedModel:
         spec=spec,
         kind=kind,
         pairwise=_pairwise(spec, kind, architectures),
-        local=kind in LOCAL_KINDS,
-        one_worker_per_gpu=kind not in NO_GPU_KINDS,
+        local=kind in LOCAL_KINDS and "://" not in spec.model,  # a grader may also be a server
+        one_worker_per_gpu=kind not in NO_GPU_KINDS and "://" not in spec.model,
         display_name=display_name(spec.model),
         error=error,
         architectures=architectures,
