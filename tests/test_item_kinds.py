@@ -105,12 +105,12 @@ def pytest_rmbench_make_model(config, spec):
     pytester.makefile(".rmbench.yaml", kinds="""
 items:
   - {kind: judged, id: j1, subset: s, question: q, response_a: a, response_b: bbb, label: "B>A"}
-  - {kind: best_of_n, id: b1, subset: s, prompt: p, chosen: [bbbb], rejected: [a]}
+  - {kind: ties, id: b1, subset: s, prompt: p, chosen: [bbbb, cccc], rejected: [a]}
 """)
     result = pytester.runpytest("--rm-model=judge", "--rm-kind=judge", "--rm-report=run.json", "-p", "no:cacheprovider")
     items = {i["id"]: i for i in json.loads((pytester.path / "run.json").read_text())["items"]}
     assert items["j1"]["outcome"] == "correct" and items["j1"]["verdicts"] == ["B>A", "A>B"]
-    assert items["b1"]["outcome"] == "error" and "pairwise judge cannot score items of kind 'best_of_n'" in items["b1"]["error"]
+    assert items["b1"]["outcome"] == "error" and "pairwise judge cannot score items of kind 'ties'" in items["b1"]["error"]
     assert result.ret == 1
 
 
