@@ -342,11 +342,13 @@ def test_quickstart_run_exits_as_the_readme_says(pytester):
              if line.startswith("pytest ") and "builtin:length" in line]
     assert len(lines) == 1, lines
     shutil.copytree(ROOT / "benchmarks", pytester.path / "benchmarks")
+    shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")  # it leaves benchmarks/pairwise out
     result = pytester.runpytest("-p", "no:cacheprovider", *shlex.split(lines[0])[1:], "--rm-no-store")
     assert result.ret == 1, result.stdout.str()
     # one character per item, not one line
     assert any(re.fullmatch(r"benchmarks/core\.rmbench\.yaml [.iE]+\s*\[\s*\d+%\]", line.strip())
                for line in result.stdout.lines), result.stdout.str()
+    assert "cycles.rmbench.yaml" not in result.stdout.str()  # the pairwise folder runs only when named
 
 
 # -- Python --------------------------------------------------------------------------------------

@@ -18,10 +18,9 @@ Item kinds (the `kind` field of a benchmark item), one module each:
 - ``steps`` (steps.py): a solution as steps, label = index of the earliest wrong step or -1
   (ProcessBench); needs a process reward model.
 - ``consistency`` (consistency.py): score(prompt, answer) > score(contrast_prompt, answer).
-- ``cycle`` (cycle.py): three answers ordered best to worst; a reward model passes when
-  score(best) > score(middle) > score(worst); a pairwise judge, when each of the three pairs
-  (both orders, JudgeBench's counter) prefers the better answer; details flag a judge whose
-  preferences form a cycle (``intransitive``).
+- ``cycle`` (cycle.py): k >= 3 answers meaning the cyclic preference a0 > a1 > ... > a(k-1) > a0;
+  credit = the share of the k edges predicted (a pairwise model: each edge in both orders). A
+  scalar (Bradley-Terry) model can never pass: at most (k-1)/k, which the report shows.
 
 The other modules: base.py (the Item base class, requests, results, outcomes, prompts,
 ItemProblem, Section), fields.py (the one validator of fields, for files and suites),

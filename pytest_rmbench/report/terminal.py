@@ -184,6 +184,9 @@ def _write_gate(tr, gate) -> None:
             tr.write_line(f"  baseline: {check['rule']}: {verdict}")
         elif check["kind"] == "errors":
             tr.write_line(f"  {check['value']} item(s) errored, needs none: {verdict}")
+        elif check["kind"] == "max":  # a figure that may not exceed its cap (the null answer's win rate)
+            value = "not run" if check["value"] is None else f"{check['value']:.3f}"
+            tr.write_line(f"  {check['name']} {value}, needs <= {check['threshold']:.3f}: {verdict} (from {check['source']})")
         else:
             failed = ", ".join(check["failed"][:5])
             tr.write_line(f"  strict items: {check['rule']}: {verdict}" + (f" (failed: {failed})" if failed else ""))
