@@ -179,6 +179,7 @@ class ChunkedScorer:
     step_threshold: float = 0.5
     null_answer: str | None = None  # --rm-null-answer (Rules.null_answer)
     pairwise_rule: str = "round_robin"  # best_of_n under a pairwise model (--rm-pairwise-rule)
+    both_orders: str = "counter"  # how a pairwise model's two orders decide (Rules.both_orders)
     on_progress: Callable[[int], None] | None = None  # items of the chunk being scored that are done, roughly
     stats: EngineStats = field(default_factory=EngineStats)
     _chunk_of: dict[str, int] = field(default_factory=dict)
@@ -288,7 +289,7 @@ class ChunkedScorer:
 
     def _rules(self, pairwise) -> Rules:
         return Rules(pairwise=bool(pairwise), step_threshold=self.step_threshold, pairwise_rule=self.pairwise_rule,
-                     null_answer=self.null_answer)
+                     null_answer=self.null_answer, both_orders=self.both_orders)
 
     @staticmethod
     def _requests(keyed_items: Sequence[tuple[str, Item]], rules: Rules) -> list:

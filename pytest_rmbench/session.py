@@ -75,7 +75,8 @@ class RunSession:
         pairwise = self.resolved.pairwise if self.resolved is not None else False
         self.scorer = ChunkedScorer(self.get_model, self.settings.limits(), self.score_cache, pairwise,
                                     step_threshold=self.settings.step_threshold, null_answer=self.settings.null_answer,
-                                    pairwise_rule=self.settings.pairwise_rule)
+                                    pairwise_rule=self.settings.pairwise_rule,
+                                    both_orders=self.resolved.both_orders if self.resolved is not None else "counter")
         if self.spec is not None and not self.is_worker:
             self._check_outputs()  # before the score file is emptied and before any scoring
         # xdist workers may run in another folder: every process writes the one absolute path

@@ -398,3 +398,20 @@ def test_score_files_do_not_replay_a_preference_model(pytester, pairrm_dir):
     pytester.makefile(".rmbench.yaml", items=ITEMS_YAML)
     result, data = run(pytester, f"--rm-model={pairrm_dir}", "--rm-kind", "preference", "--rm-save-scores=s.jsonl")
     assert result.ret == 0 and (pytester.path / "s.jsonl").read_text() == ""
+
+
+def test_pairrm_compare_logit_decides_a_pair_the_counter_rule_would_fail():
+    """Both placements favour position A (an order flip): JudgeBench's counter calls it a tie
+    (incorrect); PairRM's compare logit M[c][r] - M[r][c] = 2 - 1 > 0 prefers the chosen answer."""
+    from pytest_rmbench.items import PairItem, Rules, ScoreResult
+    from pytest_rmbench.models.base import ModelSpec
+    from pytest_rmbench.models.resolve import resolve
+
+    item = PairItem(id="1", subset="s", prompt="p", chosen="good", rejected="bad")
+    counter, difference = Rules(pairwise=True), Rules(pairwise=True, both_orders="difference")
+    results = dict(zip(item.requests(counter), [ScoreResult(2.0), ScoreResult(1.0)]))
+    assert item.outcome(results, counter).outcome == "incorrect"
+    assert item.outcome(results, difference).outcome == "correct"
+    assert item.outcome(results, difference).margin == 0.5  # half the compare logit
+    assert resolve(ModelSpec("./m", kind="preference")).both_orders == "difference"
+    assert resolve(ModelSpec("./m", kind="judge")).both_orders == "counter"

@@ -169,6 +169,9 @@ class Rules:
     step_threshold: float = 0.5
     null_answer: str | None = None  # --rm-null-answer: pair and judged items also compare the chosen answer with it
     pairwise_rule: str = "round_robin"  # best_of_n under a pairwise model: round_robin or tournament
+    # how a pairwise model's two orders decide: "counter" (JudgeBench: both verdicts, a tie in one
+    # order may pass) or "difference" (PairRM's compare: M[A][B] - M[B][A] > 0)
+    both_orders: str = "counter"
 
 
 # -- bad items and sections: plain records for collection and the report --------------------

@@ -28,7 +28,7 @@ from typing import ClassVar, Mapping
 from . import fields
 from .base import (CORRECT, ERROR, INCORRECT, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, clip, prompt_text,
                    score_list)
-from .rules import _problem, both_orders_counter, verdict
+from .rules import _problem, both_orders_counter, prefers_first, verdict
 
 PAIRWISE, SCALAR = "pairwise", "scalar"
 
@@ -110,7 +110,8 @@ class CycleItem(Item):
                 counters.append(both_orders_counter(first, swapped)[1])
                 verdicts.append([verdict(first), verdict(swapped)])
                 margins.append((first - swapped) / 2)
-            edges = [c > 0 for c in counters]
+            edges = [prefers_first(2 * m, 0.0, "difference") if rules.both_orders == "difference" else c > 0
+                     for c, m in zip(counters, margins)]
             details = {"model": PAIRWISE, "edges": edges, "counters": counters, "edge_verdicts": verdicts}
             chosen, rejected = min(margins), 0.0  # the weakest edge, as a margin
         else:

@@ -68,7 +68,8 @@ class JudgedItem(Item):
             verdicts = [verdict(first.score), verdict(second.score)]
             counter = judgebench_counter([verdicts[0], SWAPPED[verdicts[1]]], self.label)
             margin = (first.score - second.score) / 2 * (1 if better_a else -1)
-            return ItemOutcome(CORRECT if counter > 0 else INCORRECT, margin, 0.0, truncated,
+            passed = margin > 0 if rules.both_orders == "difference" else counter > 0
+            return ItemOutcome(CORRECT if passed else INCORRECT, margin, 0.0, truncated,
                                details={"verdicts": verdicts, "counter": counter, "label": self.label})
         # a scalar reward model: one order, and anything but A strictly above B reads B>A
         predicted = "A>B" if first.score > second.score else "B>A"

@@ -44,7 +44,7 @@ class PairItem(Item):
 
     def outcome(self, results: Mapping, rules: Rules = Rules()) -> ItemOutcome:
         found = [results[r] for r in self.requests(rules)[:2]]
-        outcome = judge_both_orders(*found) if rules.pairwise else judge_pair(*found)
+        outcome = judge_both_orders(*found, rules.both_orders) if rules.pairwise else judge_pair(*found)
         return with_null(outcome, self.prompt, self.chosen, results, rules, self.grading())
 
     def explain(self, outcome: ItemOutcome) -> str:

@@ -71,8 +71,17 @@ def judge_pair(chosen: ScoreResult, rejected: ScoreResult) -> ItemOutcome:
     return ItemOutcome(outcome, float(chosen.score), float(rejected.score), truncated, details=details)
 
 
-def judge_both_orders(chosen_first: ScoreResult, chosen_second: ScoreResult) -> ItemOutcome:
-    """JudgeBench's rule: correct when both orders are right, or one is right and the other a tie."""
+def prefers_first(first: float, swapped: float, both_orders: str = "counter") -> bool:
+    """Whether a pairwise model, asked with the answer shown as A (`first`) and as B (`swapped`),
+    prefers it: JudgeBench's counter, or PairRM's compare logit (`difference`)."""
+    if both_orders == "difference":
+        return first - swapped > 0
+    return both_orders_counter(first, swapped)[1] > 0
+
+
+def judge_both_orders(chosen_first: ScoreResult, chosen_second: ScoreResult, both_orders: str = "counter") -> ItemOutcome:
+    """JudgeBench's rule: correct when both orders are right, or one is right and the other a tie
+    (or, with `difference`, PairRM's: the compare logit favours the chosen answer)."""
     truncated = chosen_first.truncated or chosen_second.truncated
     problem = _problem([chosen_first, chosen_second])
     if problem:
@@ -80,8 +89,9 @@ def judge_both_orders(chosen_first: ScoreResult, chosen_second: ScoreResult) -> 
     verdicts, counter = both_orders_counter(chosen_first.score, chosen_second.score)
     # as a margin: how much the judge favours the chosen answer, averaged over the two orders
     margin = (chosen_first.score - chosen_second.score) / 2
+    passed = prefers_first(chosen_first.score, chosen_second.score, both_orders)
     return ItemOutcome(
-        CORRECT if counter > 0 else INCORRECT, margin, 0.0, truncated,
+        CORRECT if passed else INCORRECT, margin, 0.0, truncated,
         details={"verdicts": verdicts, "counter": counter},
     )
 

@@ -36,6 +36,7 @@ class ResolvedModel:
     display_name: str  # the model string as reports and logs show it: no credentials from a URL
     error: str | None = None  # why the kind cannot be told: the model's load error
     architectures: tuple[str, ...] = ()  # from the local config.json, when it was read
+    both_orders: str = "counter"  # how its two answer orders decide a pair: PairRM's compare logit for preference
 
     def require_kind(self) -> str:
         """The kind; ModelLoadError when it cannot be told."""
@@ -123,6 +124,7 @@ def resolve(spec: ModelSpec, config=None) -> ResolvedModel:
         display_name=display_name(spec.model),
         error=error,
         architectures=architectures,
+        both_orders="difference" if kind == "preference" else "counter",
     )
     if stash is not None:
         stash[_RESOLVED_KEY] = resolved
