@@ -174,9 +174,13 @@ def measure_judge(rule: str, items: list[Item], folders: dict, repeats: int) -> 
 
 
 def measure_preference(rule: str, items: list[Item], folders: dict, repeats: int) -> Measurement | None:
-    """--rm-kind preference (PairRM's layout): to be filled in with its tiny model; one forward
-    per ordered comparison, like the judge."""
-    return None
+    """--rm-kind preference (PairRM's layout): one forward per ordered comparison, like the judge."""
+    from pytest_rmbench.models import preference
+
+    def load():
+        return preference.build(ModelSpec(str(folders["preference"]), kind="preference", device="cpu"))
+
+    return timed(load, PLANS[rule], items, lambda model, before: None, repeats, "preference", rule)
 
 
 MEASURES: dict[str, Callable] = {"gpm": measure_gpm, "judge": measure_judge, "preference": measure_preference}
@@ -186,6 +190,7 @@ def build_models(root: Path) -> dict:
     return {
         "gpm": tinymodels.build_gpm_llama(root / "gpm", dim=4, prompt_head=True),
         "judge": tinymodels.build_judge_llama(root / "judge"),
+        "preference": tinymodels.build_tiny_pairrm(root / "preference"),
     }
 
 

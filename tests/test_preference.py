@@ -291,10 +291,10 @@ def test_the_pairwise_block():
     records = [{"outcome": "correct", "details": {"pairwise_rule": "tournament", "comparisons": 6, "pairs": 3, "order_flips": 1}},
                {"outcome": "incorrect", "details": {"pairwise_rule": "tournament", "comparisons": 6, "pairs": 3, "order_flips": 0}},
                {"outcome": "correct", "details": {"chosen_scores": [1.0]}}]
-    assert BestOfNItem.pairwise_block(records) == {
+    assert BestOfNItem.report_block(records) == {
         "n": 2, "rule": "tournament", "comparisons": 12, "comparisons_per_item": 6.0, "pairs": 6, "order_flips": 1,
         "order_inconsistency": 1 / 6}
-    assert BestOfNItem.pairwise_block(records[2:]) is None
+    assert BestOfNItem.report_block(records[2:]) is None
 
 
 # -- through pytest --------------------------------------------------------------------------------
@@ -367,6 +367,8 @@ def test_end_to_end_preference_run(pytester, pairrm_dir, rule, bon_forwards):
     details = items["b1"]["details"]
     assert details["pairwise_rule"] == rule and details["comparisons"] == bon_forwards
     assert data["judge"]["n"] == 3 and 0 <= data["judge"]["inconsistency"] <= 1  # the pairs' order consistency
+    ranking = data["pairwise_ranking"]  # which rule ranked best_of_n, and what it cost
+    assert (ranking["rule"], ranking["n"], ranking["comparisons"]) == (rule, 1, bon_forwards)
     assert sum(w["sequences"] for w in data["workers"]) == 3 * 2 + bon_forwards  # one forward per placement
 
 

@@ -50,6 +50,7 @@ class BestOfNItem(AnswerListsItem):
 
     rule: str = "fractional"  # or "strict"
     kind: ClassVar[str] = "best_of_n"
+    REPORT_BLOCK: ClassVar[str] = "pairwise_ranking"  # only when a pairwise model ranked the answers
     scalar_only: ClassVar[bool] = False  # a pairwise model ranks the answers by comparisons
     RULES: ClassVar[tuple] = ("fractional", "strict")
     FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", "rule", *GRADING_FIELDS)
@@ -62,7 +63,7 @@ class BestOfNItem(AnswerListsItem):
         return {**super().from_fields(raw), "rule": rule, **fields.grading(raw)}
 
     @classmethod
-    def pairwise_block(cls, records: list[dict]) -> dict | None:
+    def report_block(cls, records: list[dict]) -> dict | None:
         """The report figure of best_of_n under a pairwise model: which rule ran and what it cost
         (None when no item was ranked by comparisons)."""
         ranked = [r for r in records if r["outcome"] != ERROR and "pairwise_rule" in (r.get("details") or {})]

@@ -113,8 +113,9 @@ def kind_blocks(records: list[dict]) -> dict[str, dict | None]:
     blocks = {}
     for kind, rs in sorted(by_kind.items()):
         cls = ITEM_KINDS.get(kind) if kind in ITEM_KINDS else None
-        if cls is not None and cls.REPORT_BLOCK:
-            blocks[cls.REPORT_BLOCK] = cls.report_block(rs)
+        block = cls.report_block(rs) if cls is not None and cls.REPORT_BLOCK else None
+        if block is not None:  # a kind's key appears only when it has something to say
+            blocks[cls.REPORT_BLOCK] = block
     return blocks
 
 
