@@ -614,3 +614,15 @@ def test_step_scores_saved_by_rm_save_scores_replay_to_identical_records(pyteste
     assert first.ret == replay.ret == 0
     assert original == replayed
     assert {i: item["outcome"] for i, item in replayed.items() if i != "p1"} == {i: o for i, (o, _) in EXPECTED_STEPS.items()}
+
+
+def test_a_score_that_depends_on_a_rubric_is_not_written(tmp_path):
+    """A {prompt, answer, score} line cannot hold a grader's rubric: two rubrics would share a line."""
+    from pytest_rmbench.storage.scorefile import ScoreWriter
+
+    writer = ScoreWriter(str(tmp_path / "s.jsonl"))
+    plain, graded = ScoreRequest("p", "a"), ScoreRequest("p", "a", rubric="be concise")
+    assert writer.write([(graded, ScoreResult(3.0))]) == 0
+    assert writer.write([(plain, ScoreResult(1.0))]) == 1
+    writer.close()
+    assert (tmp_path / "s.jsonl").read_text().count("\n") == 1

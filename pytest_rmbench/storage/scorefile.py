@@ -44,6 +44,7 @@ import os
 from typing import Iterable, Union
 
 from ..items import Prompt, ScoreRequest, ScoreResult, StepsRequest
+from ..items.base import GRADING_FIELDS
 
 try:  # POSIX only; elsewhere writes go without a lock
     import fcntl
@@ -271,6 +272,10 @@ def _finite_number(value) -> bool:
 
 def _writable(request, result: ScoreResult) -> bool:
     if result.error is not None:
+        return False
+    if any(getattr(request, name, None) for name in GRADING_FIELDS):
+        # a grader's score depends on the item's rubric, reference or checklist, which a
+        # {prompt, answer, score} line cannot hold: two rubrics must never share one line
         return False
     if isinstance(request, StepsRequest):  # one finite score per step, as the reader wants
         scores = result.score
