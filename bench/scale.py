@@ -1,6 +1,13 @@
 """Scale figures of pytest-rmbench on this machine, each beside the baseline it is measured against.
 
     python bench/scale.py [--pairs 2000] [--skip-collection] [--skip-xdist] [--json PATH] [--keep]
+    python bench/scale.py --items bench/data/length-mix.rmbench.jsonl --dtypes float32,bfloat16 \
+        --repeats 3 --skip-one-by-one --skip-collection --skip-xdist --skip-cache --json PATH
+
+--items PATH takes a real item file (any *.rmbench.jsonl / .yaml of pair items) instead of the
+generated pairs, so the figures reflect its length mix. bench/data/length-mix.rmbench.jsonl
+(written by bench/make_length_mix.py) is SYNTHETIC text with real-like lengths: answers from a
+few tokens to past 512, prompts shared in groups, a heavy tail (see that script).
 
 One run measures, in this order (the 1-minute load average is noted after every step,
 because other processes competing for the CPUs make every figure noisy):
@@ -19,6 +26,13 @@ because other processes competing for the CPUs make every figure noisy):
    (P16) the pytest run of (P) with `--rm-dtype bf16`, and how many items change outcome.
    (a) and (b) tokenize with throughput.FALLBACK_FORMAT (the plugin's text without a chat
    template) outside the timing, and get 3 untimed warm-up passes first.
+   (s)   sorting's bound: the forward passes alone over every distinct sequence of the file,
+         sorted longest first over the WHOLE file, in the plugin's default BatchLimits batches
+         (b / s is what sorting alone can gain; (b / P) / (b / s) = s / P, how much of it the
+         whole pytest process keeps).
+   Each dtype of --dtypes (float32 and bfloat16 by default) is measured with the same dtype on
+   every side; with --repeats N the sides alternate (P, b, s for float32, then for bfloat16,
+   N times) and the medians are reported. Padding efficiency = real tokens / padded tokens.
 2. (P) against the bare forward passes over the very batches the plugin made: the plugin's own
    adapter (ClassifierModel) and BatchLimits on each 128-item chunk in file order, de-duplicated,
    sorted longest first; only `adapter.score_batch` is timed. The batch count and padded tokens
@@ -71,6 +85,8 @@ T_P_OVER_A = 1.1
 T_B_OVER_P = 1.4
 T_B_OVER_P16 = 3.0
 T_P_OVER_BARE = 1.15
+T_B_OVER_P_MIX = 1.3  # issue 17: whole pytest process vs rewardbench-style forwards alone, same dtype
+DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 T_COLLECT_SECONDS = 20.0
 T_COLLECT_RSS = 1.5e9
 T_WORKER_SPREAD = 20.0
@@ -125,24 +141,6 @@ def make_pairs(n: int, seed: int = SEED) -> list[dict]:
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-
-
-def dataset_stats(pairs: list[dict]) -> dict:
-    sequences = [(p["prompt"], a) for p in pairs for a in (p["chosen"], p["rejected"])]
-    per_chunk = 0
-    for i in range(0, len(pairs), CHUNK_SIZE):
-        chunk = pairs[i : i + CHUNK_SIZE]
-        per_chunk += len({(p["prompt"], a) for p in chunk for a in (p["chosen"], p["rejected"])})
-    answers = [a for p in pairs for a in (p["chosen"], p["rejected"])]
-    return {
-        "pairs": len(pairs),
-        "sequences": len(sequences),
-        "distinct_prompts": len({p["prompt"] for p in pairs}),
-        "distinct_answers": len(set(answers)),
-        "distinct_sequences": len(set(sequences)),
-        "sequences_scored_per_chunk_dedup": per_chunk,
-        "answer_chars": {"min": min(map(len, answers)), "median": statistics.median(map(len, answers)), "max": max(map(len, answers))},
-    }
 
 
 def make_collection_items(n: int) -> list[dict]:
@@ -213,20 +211,67 @@ def scores(report: dict) -> dict[str, tuple]:
 
 
 # -- in-process baselines -------------------------------------------------------------------------
-def load_plain(model_dir: Path, device: str):
+def load_plain(model_dir: Path, device: str, dtype: str = "float32"):
+    """Plain transformers as a script would load it: the library's default attention, `dtype`."""
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).to(device).eval()
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), dtype=getattr(torch, dtype)).to(device).eval()
     return tokenizer, model
 
 
-def tokenize_all(tokenizer, pairs: list[dict]) -> list[tuple[list[int], list[int]]]:
-    def ids(prompt, answer):
-        text = throughput.FALLBACK_FORMAT.format(prompt=prompt, answer=answer)
-        return list(tokenizer(text, truncation=True, max_length=512)["input_ids"])
+def read_pairs(path: Path) -> list:
+    """The pair items of an item file (through the plugin's own parser), in file order."""
+    from pytest_rmbench.items import PairItem
+    from pytest_rmbench.items.files import parse_file
 
-    return [(ids(p["prompt"], p["chosen"]), ids(p["prompt"], p["rejected"])) for p in pairs]
+    parsed = parse_file(path.name, path.read_bytes())
+    pairs = [e for e in parsed.entries if isinstance(e, PairItem)]
+    if not pairs or len(pairs) != len(parsed.entries):
+        raise RunFailed(f"{path}: {len(parsed.entries) - len(pairs)} of {len(parsed.entries)} entries are not valid pair items")
+    return pairs
+
+
+def tokenize_all(tokenizer, pairs: list) -> list[tuple[list[int], list[int]]]:
+    """What a rewardbench-style script feeds the model: the fallback text (the plugin's text
+    without a chat template; MiniLM has none), cut at 512 tokens from the right."""
+    from pytest_rmbench.models.chat import fallback_text
+
+    def ids(request):
+        return list(tokenizer(fallback_text(request.messages()), truncation=True, max_length=512)["input_ids"])
+
+    return [tuple(ids(r) for r in pair.requests()) for pair in pairs]
+
+
+def file_stats(pairs: list, encoded) -> dict:
+    requests = [r for p in pairs for r in p.requests()]
+    lengths = [len(ids) for pair in encoded for ids in pair]
+    per_chunk = sum(len(set(r for p in pairs[i : i + CHUNK_SIZE] for r in p.requests())) for i in range(0, len(pairs), CHUNK_SIZE))
+    return {
+        "pairs": len(pairs), "sequences": len(requests), "distinct_sequences": len(set(requests)),
+        "sequences_scored_per_chunk_dedup": per_chunk,
+        "tokens": {"min": min(lengths), "median": statistics.median(lengths), "max": max(lengths), "total": sum(lengths),
+                   "at_512_or_more": sum(n >= 512 for n in lengths)},
+    }
+
+
+def baseline_sorted(torch, model, encoded, pad_id, device) -> tuple[float, int, int, int]:
+    """Sorting's bound: every distinct sequence once, the whole file sorted longest first, in the
+    plugin's default BatchLimits batches; (seconds of the forward passes, batches, tokens, padded)."""
+    from pytest_rmbench.engine import BatchLimits
+    from pytest_rmbench.models.base import Prepared
+
+    distinct = list(dict.fromkeys(tuple(ids) for pair in encoded for ids in pair))
+    rows = sorted((Prepared(None, len(ids), False, ids) for ids in distinct), key=lambda p: -p.length)
+    batches = BatchLimits().batches(rows)
+    for _ in range(WARMUP_PASSES):
+        forward(torch, model, [batches[-1][0].payload], pad_id, device)
+    total = 0.0
+    for batch in batches:
+        total += forward(torch, model, [list(p.payload) for p in batch], pad_id, device)[1]
+    tokens = sum(p.length for p in rows)
+    return total, len(batches), tokens, sum(max(p.length for p in b) * len(b) for b in batches)
 
 
 def forward(torch, model, rows: list[list[int]], pad_id: int, device: str) -> tuple[list[float], float]:
@@ -368,6 +413,12 @@ def main(argv=None) -> int:
     ap.add_argument("--collection-items", type=int, default=COLLECTION_ITEMS, help="items of the collection file (default 100000)")
     ap.add_argument("--skip-collection", action="store_true", help="leave out figure 3")
     ap.add_argument("--skip-xdist", action="store_true", help="leave out figure 4")
+    ap.add_argument("--items", metavar="PATH", help="a pair item file (*.rmbench.jsonl / .yaml) instead of the generated pairs")
+    ap.add_argument("--dtypes", default="float32,bfloat16", help="dtypes of figure 1, each on every side (default float32,bfloat16)")
+    ap.add_argument("--repeats", type=int, default=1, help="rounds of figure 1, sides alternating; medians reported (default 1)")
+    ap.add_argument("--skip-one-by-one", action="store_true", help="leave out (a), one sequence per forward pass")
+    ap.add_argument("--skip-cache", action="store_true", help="leave out figure 5")
+    ap.add_argument("--skip-bare", action="store_true", help="leave out figure 2")
     ap.add_argument("--json", metavar="PATH", help="also write the figures here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder and print its path")
     args = ap.parse_args(argv)
@@ -395,74 +446,112 @@ def main(argv=None) -> int:
     try:
         model_dir = work / "model"
         throughput.build_model(model_dir)
-        pairs = make_pairs(args.pairs)
         run_dir = work / "run"
         run_dir.mkdir()
-        bench = run_dir / "scale.rmbench.jsonl"
-        write_jsonl(bench, pairs)
-        stats = dataset_stats(pairs)
+        if args.items:
+            bench = run_dir / Path(args.items).name
+            shutil.copyfile(args.items, bench)
+        else:
+            bench = run_dir / "scale.rmbench.jsonl"
+            write_jsonl(bench, make_pairs(args.pairs))
+        pairs = read_pairs(bench)
+        n = len(pairs)
+        dtypes = [DTYPE_NAMES.get(d.strip(), d.strip()) for d in args.dtypes.split(",") if d.strip()]
 
         # -- figure 1 ------------------------------------------------------------------------
-        p32 = pytest_run("P", bench, model_dir, work, run_dir, [])
-        loads["after P"] = load1()
-        rep = p32["report"]
-        if len(rep["items"]) != len(pairs):
-            raise RunFailed(f"(P) reported {len(rep['items'])} items for {len(pairs)} pairs")
-        tokenizer, model = load_plain(model_dir, device)
+        plain = {dt: load_plain(model_dir, device, dt) for dt in dtypes}
+        tokenizer = plain[dtypes[0]][0]
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         encoded = tokenize_all(tokenizer, pairs)
-        lengths = [len(ids) for pair in encoded for ids in pair]
-        stats["tokens"] = {"min": min(lengths), "median": statistics.median(lengths), "max": max(lengths), "total": sum(lengths)}
-        a_s, a_scores = baseline_one_by_one(torch, model, encoded, pad_id, device)
-        loads["after (a)"] = load1()
-        b_s, b_scores, b_tokens, b_padded = baseline_rewardbench(torch, model, encoded, pad_id, device)
-        loads["after (b)"] = load1()
-        attn = getattr(model.config, "_attn_implementation", None)
-        del model
-        p16 = pytest_run("P16", bench, model_dir, work, run_dir, ["--rm-dtype", "bf16"])
-        loads["after P16"] = load1()
+        stats = file_stats(pairs, encoded)
+        ids = [p.id for p in pairs]
+        runs: dict = {dt: {"P": [], "b": [], "s": []} for dt in dtypes}
+        reports: dict = {}
+        b_info = s_info = None
+        for rep in range(args.repeats):  # the sides alternate: P, b, s per dtype, every round
+            for dt in dtypes:
+                flag = [] if dt == "float32" else ["--rm-dtype", dt]
+                p = pytest_run(f"P_{dt}_{rep}", bench, model_dir, work, run_dir, flag)
+                runs[dt]["P"].append(p["wall"])
+                reports.setdefault(dt, p)
+                model = plain[dt][1]
+                b_s, b_scores, b_tokens, b_padded = baseline_rewardbench(torch, model, encoded, pad_id, device)
+                runs[dt]["b"].append(b_s)
+                s_s, s_batches, s_tokens, s_padded = baseline_sorted(torch, model, encoded, pad_id, device)
+                runs[dt]["s"].append(s_s)
+                b_info = {"tokens": b_tokens, "padded_tokens": b_padded, "batches": -(-n // REWARDBENCH_BATCH) * 2}
+                s_info = {"tokens": s_tokens, "padded_tokens": s_padded, "batches": s_batches}
+                if rep == 0:
+                    runs[dt]["b_agreement"] = compare_scores(scores(p["report"]), dict(zip(ids, b_scores)))
+                loads[f"after round {rep} {dt}"] = load1()
+                print(f"  round {rep} {dt}: P {p['wall']:.2f} s, b {b_s:.2f} s, s {s_s:.2f} s; load {load1()}", flush=True)
+        attn = getattr(plain[dtypes[0]][1].config, "_attn_implementation", None)
+        a_s = a_scores = None
+        if not args.skip_one_by_one and "float32" in plain:
+            a_s, a_scores = baseline_one_by_one(torch, plain["float32"][1], encoded, pad_id, device)
+            loads["after (a)"] = load1()
+        del plain
 
-        ref = scores(rep)
-        ids = [p["id"] for p in pairs]
-        agree_a = compare_scores(ref, dict(zip(ids, a_scores)))
-        agree_b = compare_scores(ref, dict(zip(ids, b_scores)))
-        o32, o16 = outcomes(rep), outcomes(p16["report"])
-        changed = sum(o32[k] != o16.get(k) for k in o32)
+        base = dtypes[0]
+        rep = reports[base]["report"]
+        if len(rep["items"]) != n:
+            raise RunFailed(f"(P) reported {len(rep['items'])} items for {n} pairs")
         w32 = rep["workers"][0]
-        P, P16 = p32["wall"], p16["wall"]
+        P = statistics.median(runs[base]["P"])
+        med = {dt: {k: statistics.median(runs[dt][k]) for k in ("P", "b", "s")} for dt in dtypes}
         figures["1"] = {
-            "P_seconds": P, "P_command": p32["command"], "P_engine_seconds": w32["seconds"], "P_batches": w32["batches"],
+            "items_file": args.items or "generated", "repeats": args.repeats, "dtypes": dtypes,
+            "P_seconds": P, "P_command": reports[base]["command"], "P_engine_seconds": w32["seconds"], "P_batches": w32["batches"],
             "P_sequences": w32["sequences"], "P_tokens": w32["tokens"], "P_padded_tokens": w32["padded_tokens"],
-            "P_pairs_per_second_reported": rep["run"].get("pairs_per_second"), "P_peak_rss_bytes": p32["maxrss_bytes"],
-            "a_seconds": a_s, "a_agreement": agree_a,
-            "b_seconds": b_s, "b_tokens": b_tokens, "b_padded_tokens": b_padded, "b_agreement": agree_b,
+            "P_padding_efficiency": w32["tokens"] / max(1, w32["padded_tokens"]),
+            "P_pairs_per_second_reported": rep["run"].get("pairs_per_second"), "P_peak_rss_bytes": reports[base]["maxrss_bytes"],
+            "b": b_info, "b_padding_efficiency": b_info["tokens"] / b_info["padded_tokens"],
+            "s": s_info, "s_padding_efficiency": s_info["tokens"] / s_info["padded_tokens"],
             "baseline_attn_implementation": attn,
-            "P16_seconds": P16, "P16_engine_seconds": p16["report"]["workers"][0]["seconds"], "P16_dtype": p16["report"]["run"].get("dtype"),
-            "P16_outcomes_changed": changed,
-            "ratios": {"P/a": P / a_s, "b/P": b_s / P, "b/P16": b_s / P16},
+            "per_dtype": {dt: {
+                "seconds": runs[dt]["P"], "b_seconds": runs[dt]["b"], "s_seconds": runs[dt]["s"], "medians": med[dt],
+                "engine_seconds": reports[dt]["report"]["workers"][0]["seconds"],
+                "b_agreement": runs[dt]["b_agreement"],
+                "ratios": {"b/P": med[dt]["b"] / med[dt]["P"], "b/s (sorting's bound)": med[dt]["b"] / med[dt]["s"],
+                           "s/P (share of the bound kept)": med[dt]["s"] / med[dt]["P"]},
+            } for dt in dtypes},
         }
-        n = len(pairs)
-        table.add("1", f"(P) pytest wall, {n} pairs, float32 [s]", f"{P:.2f}")
-        table.add("1", "    of which in the batching engine [s]", f"{w32['seconds']:.2f}")
-        table.add("1", f"(a) one sequence per forward, {2 * n} forwards [s]", f"{a_s:.2f}")
-        table.add("1", f"(b) rewardbench batches of {REWARDBENCH_BATCH}, padded [s]", f"{b_s:.2f}")
-        table.add("1", "P / (a)", f"{P / a_s:.2f}x", f"<= {T_P_OVER_A}x", P / a_s <= T_P_OVER_A)
-        table.add("1", "(b) / P", f"{b_s / P:.2f}x", f">= {T_B_OVER_P}x", b_s / P >= T_B_OVER_P)
-        table.add("1", "(P16) pytest wall, --rm-dtype bf16 [s]", f"{P16:.2f}")
-        table.add("1", "(b) / P16", f"{b_s / P16:.2f}x", f">= {T_B_OVER_P16}x", b_s / P16 >= T_B_OVER_P16)
-        table.add("1", "items changing outcome, bf16 vs float32", f"{changed}/{n}")
+        if a_s is not None:
+            figures["1"].update({"a_seconds": a_s, "a_agreement": compare_scores(scores(rep), dict(zip(ids, a_scores))),
+                                 "ratios": {"P/a": P / a_s}})
+        o_base = outcomes(rep)
+        for dt in dtypes[1:]:
+            figures["1"]["per_dtype"][dt]["outcomes_changed_vs_" + base] = sum(
+                o_base[k] != outcomes(reports[dt]["report"]).get(k) for k in o_base)
+        for dt in dtypes:
+            m = med[dt]
+            table.add("1", f"(P) pytest wall, {n} pairs, {dt} [s] (median of {args.repeats})", f"{m['P']:.2f}")
+            table.add("1", f"(b) rewardbench batches of {REWARDBENCH_BATCH}, {dt}, forwards only [s]", f"{m['b']:.2f}")
+            table.add("1", f"(s) sorting's bound, {dt}, forwards only [s]", f"{m['s']:.2f}")
+            table.add("1", f"(b) / P, {dt}", f"{m['b'] / m['P']:.2f}x", f">= {T_B_OVER_P_MIX}x", m["b"] / m["P"] >= T_B_OVER_P_MIX)
+            table.add("1", f"(b) / (s), sorting's bound, {dt}", f"{m['b'] / m['s']:.2f}x")
+            table.add("1", f"(s) / P, share of the bound kept, {dt}", f"{m['s'] / m['P']:.2f}")
+        table.add("1", "padding efficiency (real / padded tokens) P / b / s",
+                  f"{figures['1']['P_padding_efficiency']:.3f} / {figures['1']['b_padding_efficiency']:.3f} / {figures['1']['s_padding_efficiency']:.3f}")
+        if a_s is not None:
+            table.add("1", f"(a) one sequence per forward, {2 * n} forwards [s]", f"{a_s:.2f}")
+            table.add("1", "P / (a)", f"{P / a_s:.2f}x", f"<= {T_P_OVER_A}x", P / a_s <= T_P_OVER_A)
+        for dt in dtypes[1:]:
+            table.add("1", f"items changing outcome, {dt} vs {base}", f"{figures['1']['per_dtype'][dt]['outcomes_changed_vs_' + base]}/{n}")
 
         # -- figure 2 ------------------------------------------------------------------------
-        bare = bare_plugin_batches(model_dir, bench, device)
-        loads["after bare"] = load1()
-        same_batches = (bare["batches"], bare["padded_tokens"], bare["sequences"]) == (w32["batches"], w32["padded_tokens"], w32["sequences"])
-        agree_bare = compare_scores(ref, bare.pop("scores"))
-        figures["2"] = {**bare, "same_batches_as_P": same_batches, "agreement": agree_bare,
-                        "ratios": {"P/bare": P / bare["seconds"], "engine/bare": w32["seconds"] / bare["seconds"]}}
-        table.add("2", f"bare score_batch over the plugin's {bare['batches']} batches [s]", f"{bare['seconds']:.2f}")
-        table.add("2", "    (untimed: adapter load / prepare) [s]", f"{bare['load_seconds']:.2f} / {bare['prepare_seconds']:.2f}")
-        table.add("2", "P / bare", f"{P / bare['seconds']:.2f}x", f"<= {T_P_OVER_BARE}x", P / bare["seconds"] <= T_P_OVER_BARE)
-        table.add("2", "engine seconds (P) / bare", f"{w32['seconds'] / bare['seconds']:.2f}x")
+        ref = scores(rep)
+        if not args.skip_bare:
+            bare = bare_plugin_batches(model_dir, bench, device)
+            loads["after bare"] = load1()
+            same_batches = (bare["batches"], bare["padded_tokens"], bare["sequences"]) == (w32["batches"], w32["padded_tokens"], w32["sequences"])
+            agree_bare = compare_scores(ref, bare.pop("scores"))
+            figures["2"] = {**bare, "same_batches_as_P": same_batches, "agreement": agree_bare,
+                            "ratios": {"P/bare": P / bare["seconds"], "engine/bare": w32["seconds"] / bare["seconds"]}}
+            table.add("2", f"bare score_batch over the plugin's {bare['batches']} batches [s]", f"{bare['seconds']:.2f}")
+            table.add("2", "    (untimed: adapter load / prepare) [s]", f"{bare['load_seconds']:.2f} / {bare['prepare_seconds']:.2f}")
+            table.add("2", "P / bare", f"{P / bare['seconds']:.2f}x", f"<= {T_P_OVER_BARE}x", P / bare["seconds"] <= T_P_OVER_BARE)
+            table.add("2", "engine seconds (P) / bare", f"{w32['seconds'] / bare['seconds']:.2f}x")
 
         # -- figure 4 ------------------------------------------------------------------------
         if not args.skip_xdist:
@@ -487,25 +576,27 @@ def main(argv=None) -> int:
                       f"< {T_WORKER_SPREAD:.0f}%", None if spread is None else spread < T_WORKER_SPREAD)
 
         # -- figure 5 ------------------------------------------------------------------------
-        fresh = work / "cached"
-        fresh.mkdir()
-        cached_bench = fresh / bench.name
-        shutil.copyfile(bench, cached_bench)
-        first = pytest_run("cache1", cached_bench, model_dir, work, fresh, [], no_cache=False)
-        second = pytest_run("cache2", cached_bench, model_dir, work, fresh, [], no_cache=False)
-        loads["after cached"] = load1()
-        w2 = second["report"]["workers"][0]
-        ratio = second["wall"] / first["wall"]
-        changed_cache = sum(o32[k] != outcomes(second["report"]).get(k) for k in o32)
-        figures["5"] = {
-            "first_seconds": first["wall"], "second_seconds": second["wall"], "ratio": ratio,
-            "second_cached_sequences": w2.get("cached"), "second_scored_sequences": w2.get("sequences"),
-            "second_loaded_model": w2.get("device") is not None, "outcomes_changed_vs_P": changed_cache,
-            "cache_folder_exists": (fresh / ".rmbench" / "scores.sqlite").exists(),
-        }
-        table.add("5", "cache fill run wall [s]", f"{first['wall']:.2f}")
-        table.add("5", f"fully cached rerun wall [s] (cached {w2.get('cached')}, scored {w2.get('sequences')})", f"{second['wall']:.2f}")
-        table.add("5", "cached / first", f"{ratio * 100:.1f}%", f"< {T_CACHED * 100:.0f}%", ratio < T_CACHED)
+        if not args.skip_cache:
+            o32 = o_base
+            fresh = work / "cached"
+            fresh.mkdir()
+            cached_bench = fresh / bench.name
+            shutil.copyfile(bench, cached_bench)
+            first = pytest_run("cache1", cached_bench, model_dir, work, fresh, [], no_cache=False)
+            second = pytest_run("cache2", cached_bench, model_dir, work, fresh, [], no_cache=False)
+            loads["after cached"] = load1()
+            w2 = second["report"]["workers"][0]
+            ratio = second["wall"] / first["wall"]
+            changed_cache = sum(o32[k] != outcomes(second["report"]).get(k) for k in o32)
+            figures["5"] = {
+                "first_seconds": first["wall"], "second_seconds": second["wall"], "ratio": ratio,
+                "second_cached_sequences": w2.get("cached"), "second_scored_sequences": w2.get("sequences"),
+                "second_loaded_model": w2.get("device") is not None, "outcomes_changed_vs_P": changed_cache,
+                "cache_folder_exists": (fresh / ".rmbench" / "scores.sqlite").exists(),
+            }
+            table.add("5", "cache fill run wall [s]", f"{first['wall']:.2f}")
+            table.add("5", f"fully cached rerun wall [s] (cached {w2.get('cached')}, scored {w2.get('sequences')})", f"{second['wall']:.2f}")
+            table.add("5", "cached / first", f"{ratio * 100:.1f}%", f"< {T_CACHED * 100:.0f}%", ratio < T_CACHED)
 
         # -- figure 3 ------------------------------------------------------------------------
         if not args.skip_collection:
@@ -536,20 +627,24 @@ def main(argv=None) -> int:
     # -- output --------------------------------------------------------------------------------
     print()
     print(f"dataset: {stats['pairs']} pairs, {stats['sequences']} sequences ({stats['distinct_sequences']} distinct, "
-          f"{stats['sequences_scored_per_chunk_dedup']} after the plugin's per-chunk de-duplication), "
-          f"{stats['distinct_prompts']} distinct prompts, {stats['distinct_answers']} distinct answers; "
-          f"answer chars {stats['answer_chars']['min']}..{stats['answer_chars']['max']} (median {stats['answer_chars']['median']}); "
-          f"tokens {stats['tokens']['min']}..{stats['tokens']['max']} (median {stats['tokens']['median']})")
+          f"{stats['sequences_scored_per_chunk_dedup']} after the plugin's per-chunk de-duplication); "
+          f"tokens {stats['tokens']['min']}..{stats['tokens']['max']} (median {stats['tokens']['median']}, "
+          f"{stats['tokens']['at_512_or_more']} at the 512 limit)")
     f1 = figures["1"]
     print(f"padding: (P) {f1['P_tokens']}/{f1['P_padded_tokens']} real/padded tokens in {f1['P_batches']} batches; "
-          f"(b) {f1['b_tokens']}/{f1['b_padded_tokens']}")
-    for name, agree in (("(a)", f1["a_agreement"]), ("(b)", f1["b_agreement"]), ("bare", figures["2"]["agreement"])):
+          f"(b) {f1['b']['tokens']}/{f1['b']['padded_tokens']} in {f1['b']['batches']}; (s) {f1['s']['tokens']}/{f1['s']['padded_tokens']} in {f1['s']['batches']}")
+    agreements = [(f"(b) {dt}", f1["per_dtype"][dt]["b_agreement"]) for dt in f1["per_dtype"]]
+    agreements += [("(a)", f1["a_agreement"])] if "a_agreement" in f1 else []
+    agreements += [("bare", figures["2"]["agreement"])] if "2" in figures else []
+    for name, agree in agreements:
         print(f"{name} vs (P): same verdict {agree['same_verdict']}/{agree['compared']}, max |score diff| {agree['max_abs_score_diff']:.2e}")
-    print(f"bare batches identical to (P)'s (count, padded tokens, sequences): {figures['2']['same_batches_as_P']}")
+    if "2" in figures:
+        print(f"bare batches identical to (P)'s (count, padded tokens, sequences): {figures['2']['same_batches_as_P']}")
     if "4" in figures:
         print(f"-n 2 outcomes differing from -n 0: {figures['4']['outcomes_changed_vs_n0']}")
-    print(f"cached rerun: model loaded {figures['5']['second_loaded_model']}, outcomes differing from (P): "
-          f"{figures['5']['outcomes_changed_vs_P']}")
+    if "5" in figures:
+        print(f"cached rerun: model loaded {figures['5']['second_loaded_model']}, outcomes differing from (P): "
+              f"{figures['5']['outcomes_changed_vs_P']}")
     print(f"(P) command: {f1['P_command']}")
     print()
     print("\n".join(table.lines()))
