@@ -75,14 +75,15 @@ class ChatEncoder:
         out = []
         for messages, ids in zip(conversations, all_ids):
             if self.max_length is not None and len(ids) > self.max_length:
-                out.append(self.encode_fitted(messages))
+                out.append(self.encode_fitted(messages, ids))  # the full text's ids are known: not encoded again
             else:
                 out.append((list(ids), False))
         return out
 
-    def encode_fitted(self, messages: list[dict]) -> tuple[list[int], bool]:
-        """Token ids of the conversation, truncated to max_length; (ids, truncated)."""
-        ids = self.encode(messages)
+    def encode_fitted(self, messages: list[dict], ids: list[int] | None = None) -> tuple[list[int], bool]:
+        """Token ids of the conversation, truncated to max_length; (ids, truncated). `ids`: those
+        of the whole conversation when the caller has them (encode_many), the same as encode's."""
+        ids = self.encode(messages) if ids is None else list(ids)
         limit = self.max_length
         if limit is None or len(ids) <= limit:
             return ids, False
