@@ -2,7 +2,8 @@
 
     python bench/scale.py [--pairs 2000] [--skip-collection] [--skip-xdist] [--json PATH] [--keep]
     python bench/scale.py --items bench/data/length-mix.rmbench.jsonl --dtypes float32,bfloat16 \
-        --repeats 3 --skip-one-by-one --skip-collection --skip-xdist --skip-cache --json PATH
+        --repeats 3 --skip-one-by-one --skip-collection --skip-xdist --skip-cache --json PATH \
+        [--before DIR]   # DIR: git archive REV pytest_rmbench | tar -x -C DIR; (P) of REV too, outcomes compared
 
 --items PATH takes a real item file (any *.rmbench.jsonl / .yaml of pair items) instead of the
 generated pairs, so the figures reflect its length mix. bench/data/length-mix.rmbench.jsonl
@@ -153,9 +154,12 @@ def make_collection_items(n: int) -> list[dict]:
 
 
 # -- subprocesses ---------------------------------------------------------------------------------
+PLUGIN_ROOT = [REPO_ROOT]  # the pytest children import the plugin from here (--before: another copy)
+
+
 def child_env() -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["PYTHONPATH"] = os.pathsep.join([str(PLUGIN_ROOT[0])] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -187,7 +191,14 @@ def run_child(label: str, cmd: list[str], cwd: Path, log: Path, ok_codes=(0, 1))
     }
 
 
-def pytest_run(label: str, bench: Path, model_dir: Path, work: Path, cwd: Path, extra: list[str], no_cache: bool = True) -> dict:
+def pytest_run(label: str, bench: Path, model_dir: Path, work: Path, cwd: Path, extra: list[str], no_cache: bool = True,
+               root: Path | None = None) -> dict:
+    if root is not None:  # the plugin of another revision (--before), for this run only
+        PLUGIN_ROOT[0] = root
+        try:
+            return pytest_run(label, bench, model_dir, work, cwd, extra, no_cache)
+        finally:
+            PLUGIN_ROOT[0] = REPO_ROOT
     report = work / f"report_{label}.json"
     report.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "pytest", str(bench), f"--rm-model={model_dir}"]
@@ -416,6 +427,8 @@ def main(argv=None) -> int:
     ap.add_argument("--items", metavar="PATH", help="a pair item file (*.rmbench.jsonl / .yaml) instead of the generated pairs")
     ap.add_argument("--dtypes", default="float32,bfloat16", help="dtypes of figure 1, each on every side (default float32,bfloat16)")
     ap.add_argument("--repeats", type=int, default=1, help="rounds of figure 1, sides alternating; medians reported (default 1)")
+    ap.add_argument("--before", metavar="DIR", help="a folder holding another revision's pytest_rmbench (git archive REV "
+                    "pytest_rmbench | tar -x -C DIR): figure 1 also runs (P) with it, alternating, and compares outcomes")
     ap.add_argument("--skip-one-by-one", action="store_true", help="leave out (a), one sequence per forward pass")
     ap.add_argument("--skip-cache", action="store_true", help="leave out figure 5")
     ap.add_argument("--skip-bare", action="store_true", help="leave out figure 2")
@@ -465,7 +478,7 @@ def main(argv=None) -> int:
         encoded = tokenize_all(tokenizer, pairs)
         stats = file_stats(pairs, encoded)
         ids = [p.id for p in pairs]
-        runs: dict = {dt: {"P": [], "b": [], "s": []} for dt in dtypes}
+        runs: dict = {dt: {"P": [], "b": [], "s": [], "before": []} for dt in dtypes}
         reports: dict = {}
         b_info = s_info = None
         for rep in range(args.repeats):  # the sides alternate: P, b, s per dtype, every round
@@ -474,6 +487,10 @@ def main(argv=None) -> int:
                 p = pytest_run(f"P_{dt}_{rep}", bench, model_dir, work, run_dir, flag)
                 runs[dt]["P"].append(p["wall"])
                 reports.setdefault(dt, p)
+                if args.before:
+                    q = pytest_run(f"before_{dt}_{rep}", bench, model_dir, work, run_dir, flag, root=Path(args.before))
+                    runs[dt]["before"].append(q["wall"])
+                    reports.setdefault(dt + " before", q)
                 model = plain[dt][1]
                 b_s, b_scores, b_tokens, b_padded = baseline_rewardbench(torch, model, encoded, pad_id, device)
                 runs[dt]["b"].append(b_s)
@@ -484,7 +501,8 @@ def main(argv=None) -> int:
                 if rep == 0:
                     runs[dt]["b_agreement"] = compare_scores(scores(p["report"]), dict(zip(ids, b_scores)))
                 loads[f"after round {rep} {dt}"] = load1()
-                print(f"  round {rep} {dt}: P {p['wall']:.2f} s, b {b_s:.2f} s, s {s_s:.2f} s; load {load1()}", flush=True)
+                print(f"  round {rep} {dt}: P {p['wall']:.2f} s, b {b_s:.2f} s, s {s_s:.2f} s"
+                      + (f", before {runs[dt]['before'][-1]:.2f} s" if args.before else "") + f"; load {load1()}", flush=True)
         attn = getattr(plain[dtypes[0]][1].config, "_attn_implementation", None)
         a_s = a_scores = None
         if not args.skip_one_by_one and "float32" in plain:
@@ -519,6 +537,26 @@ def main(argv=None) -> int:
         if a_s is not None:
             figures["1"].update({"a_seconds": a_s, "a_agreement": compare_scores(scores(rep), dict(zip(ids, a_scores))),
                                  "ratios": {"P/a": P / a_s}})
+        if args.before:
+            for dt in dtypes:
+                mine, theirs = reports[dt]["report"], reports[dt + " before"]["report"]
+                o_new, o_old = outcomes(mine), outcomes(theirs)
+                before_med = statistics.median(runs[dt]["before"])
+                w_old = theirs["workers"][0]
+                figures["1"]["per_dtype"][dt]["before"] = {
+                    "plugin_root": args.before, "seconds": runs[dt]["before"], "median": before_med,
+                    "b/P_before": med[dt]["b"] / before_med, "P_before/P": before_med / med[dt]["P"],
+                    "engine_seconds": w_old["seconds"], "batches": w_old["batches"],
+                    "padding_efficiency": w_old["tokens"] / max(1, w_old["padded_tokens"]),
+                    "outcomes_differing": sorted(k for k in o_old if o_old[k] != o_new.get(k)),
+                    "max_abs_score_diff": compare_scores(scores(theirs), scores(mine))["max_abs_score_diff"],
+                }
+                bf = figures["1"]["per_dtype"][dt]["before"]
+                table.add("1", f"(P before) pytest wall, {dt}, plugin from {args.before} [s]", f"{before_med:.2f}")
+                table.add("1", f"(b) / P before, {dt}", f"{med[dt]['b'] / before_med:.2f}x")
+                table.add("1", f"P before / P, {dt}", f"{before_med / med[dt]['P']:.2f}x")
+                table.add("1", f"items whose outcome differs from before, {dt}", f"{len(bf['outcomes_differing'])}/{n}"
+                          f" (max |score diff| {bf['max_abs_score_diff']:.1e})", "0", not bf["outcomes_differing"])
         o_base = outcomes(rep)
         for dt in dtypes[1:]:
             figures["1"]["per_dtype"][dt]["outcomes_changed_vs_" + base] = sum(

@@ -25,6 +25,7 @@ KIND_OPTIONS = (
     "rm_timeout",
     "rm_grader_mode", "rm_rubric", "rm_length_penalty", "rm_grader_temperature", "rm_grader_top_p",
     "rm_grader_max_tokens", "rm_grader_repetition_penalty", "rm_grader_retries",
+    "rm_attn_implementation",
 )
 
 
@@ -70,6 +71,8 @@ def add_options(parser) -> None:
     kind_option("--rm-step-token", "rm_step_token", "prm with a causal LM: the token predicted after a correct step, GOOD or GOOD,BAD (e.g. '+,-')", metavar="TOKEN")
     kind_option("--rm-step-threshold", "rm_step_threshold", "prm: a step under this probability is wrong (default 0.5)", metavar="P", default="0.5")
     kind_option("--rm-head", "rm_head", "classifier with several outputs: the output that is the reward (default 0)", metavar="N")
+    kind_option("--rm-attn-implementation", "rm_attn_implementation", "transformers kinds: the attention kernel, sdpa or eager "
+                "(default sdpa where the model has it: faster than eager on the CPU in float32 and bfloat16)", metavar="NAME")
     kind_option("--rm-head-weights", "rm_head_weights", "classifier with several outputs: reward = weighted sum, e.g. 0.5,0,1", metavar="W,W,...")
     kind_option("--rm-api-key-env", "rm_api_key_env", "http: the environment variable holding the API key (never printed or stored)", metavar="NAME")
     kind_option("--rm-concurrency", "rm_concurrency", "http: requests in flight, across all xdist workers together (default 8)", metavar="N", default="8")

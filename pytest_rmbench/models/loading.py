@@ -130,7 +130,8 @@ def load_weights(transformers, torch, spec: ModelSpec, path: str, model_class, d
 
     Safetensors only unless --rm-allow-pickle; with spec.gpus > 1 on CUDA the layers are
     spread over the GPUs (device_map="auto", which needs accelerate); SDPA attention where
-    the model supports it. With `must_be` (e.g. "a causal language model"), a model that
+    the model supports it (measured faster than eager on the CPU in float32 and bfloat16,
+    bench/results/length-mix-2cpu.json), or --rm-attn-implementation. With `must_be` (e.g. "a causal language model"), a model that
     model_class cannot load, or that lacks weights it needs (they would be random), is refused.
     """
     load = {"trust_remote_code": spec.trust_remote_code, dtype_keyword(transformers): getattr(torch, dtype)}
@@ -149,12 +150,13 @@ def load_weights(transformers, torch, spec: ModelSpec, path: str, model_class, d
                 "accelerate: pip install 'pytest-rmbench[multi-gpu]'"
             ) from None
         load["device_map"] = "auto"
+    attention = spec.options.get("attn_implementation")  # --rm-attn-implementation; default SDPA, else the model's own
     try:
         try:
-            loaded = model_class.from_pretrained(path, attn_implementation="sdpa", **load)
+            loaded = model_class.from_pretrained(path, attn_implementation=attention or "sdpa", **load)
         except (ValueError, ImportError) as exc:
-            if "sdpa" not in str(exc).lower() and "attn_implementation" not in str(exc):
-                raise
+            if attention or ("sdpa" not in str(exc).lower() and "attn_implementation" not in str(exc)):
+                raise  # an attention kernel the user named and the model lacks: said, not replaced
             loaded = model_class.from_pretrained(path, **load)
     except (OSError, ValueError) as exc:
         if not spec.allow_pickle and os.path.isdir(path) and not any(f.endswith(".safetensors") for f in os.listdir(path)):
