@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Union
 
 from ..text import clip as clip_text
+from .images import image_fields, image_parts
 
 Prompt = Union[str, tuple]  # a string, or a tuple of (role, content) messages (hashable)
 
@@ -32,13 +33,15 @@ class ScoreRequest:
     """One (prompt, answer) sequence to score; equal requests are scored once per chunk.
 
     rubric, reference and checklist (GRADING_FIELDS) are the item's, for a grader
-    (--rm-kind grader); other models ignore them. Absent, they leave equality and keys as before."""
+    (--rm-kind grader); other models ignore them. Absent, they leave equality and keys as before.
+    images (ImageRef, items/images.py) likewise: only a model that sees images may score them."""
 
     prompt: Prompt
     answer: str
     rubric: str | None = None
     reference: str | None = None
     checklist: tuple = ()
+    images: tuple = ()
 
     def grading(self) -> dict:
         return grading_of(self)
@@ -64,6 +67,7 @@ class JudgeRequest:
     rubric: str | None = None  # GRADING_FIELDS: see ScoreRequest
     reference: str | None = None
     checklist: tuple = ()
+    images: tuple = ()  # see ScoreRequest
 
     def prompt_key(self) -> str:
         return prompt_key(self.prompt)
@@ -112,10 +116,11 @@ def grading_parts(obj) -> list[str]:
 def request_parts(request) -> list[str]:
     """What identifies a request's text (the score cache and score files key on it)."""
     if isinstance(request, JudgeRequest):
-        return ["judge", request.prompt_key(), request.answer_a, request.answer_b, *grading_parts(request)]
+        return ["judge", request.prompt_key(), request.answer_a, request.answer_b, *grading_parts(request),
+                *image_parts(request)]
     if isinstance(request, StepsRequest):
         return ["steps", request.prompt_key(), *request.steps]
-    return [request.prompt_key(), request.answer, *grading_parts(request)]
+    return [request.prompt_key(), request.answer, *grading_parts(request), *image_parts(request)]
 
 
 # -- results and outcomes -----------------------------------------------------------------
@@ -224,6 +229,7 @@ class Item:
     rubric: str | None = None  # GRADING_FIELDS, for a grader; only the kinds that list them in FIELDS read them
     reference: str | None = None
     checklist: tuple = ()
+    images: tuple = ()  # ImageRefs (items/images.py); only the kinds that list "images" in FIELDS read them
 
     kind: ClassVar[str] = ""
     scalar_only: ClassVar[bool] = True  # a pairwise judge cannot score it
@@ -270,11 +276,12 @@ class Item:
 
     def content_hash(self) -> str:
         """Changes whenever the item's text changes: a baseline leaves edited items out."""
-        return _digest([self.kind, *map(_text_key, self.texts()), *grading_parts(self)])
+        return _digest([self.kind, *map(_text_key, self.texts()), *grading_parts(self), *image_parts(self)])
 
     def grading(self) -> dict:
-        """The item's grading fields for its requests (rubric, reference, checklist): {} when none."""
-        return grading_of(self)
+        """The optional fields the item's requests carry: its grading fields (rubric, reference,
+        checklist) and its images; {} when none."""
+        return {**grading_of(self), **image_fields(self)}
 
     def prompt_hash(self) -> str:
         """Items sharing a prompt are resampled together by the paired bootstrap."""

@@ -38,6 +38,7 @@ from typing import ClassVar, Mapping
 from . import fields
 from .base import CORRECT, ERROR, GRADING_FIELDS, INCORRECT, ItemOutcome, JudgeRequest, Rules, ScoreRequest
 from .fields import FieldError
+from .images import report_images
 from .lists import AnswerListsItem
 from .rules import SWAPPED, _problem, fractional_credit, reciprocal_rank, verdict
 
@@ -53,14 +54,14 @@ class BestOfNItem(AnswerListsItem):
     REPORT_BLOCK: ClassVar[str] = "pairwise_ranking"  # only when a pairwise model ranked the answers
     scalar_only: ClassVar[bool] = False  # a pairwise model ranks the answers by comparisons
     RULES: ClassVar[tuple] = ("fractional", "strict")
-    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", "rule", *GRADING_FIELDS)
+    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", "rule", *GRADING_FIELDS, "images")
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
         rule = raw.get("rule", "fractional")
         if rule not in cls.RULES:
             raise FieldError("rule", f"must be one of {', '.join(cls.RULES)}, got {rule!r}")
-        return {**super().from_fields(raw), "rule": rule, **fields.grading(raw)}
+        return {**super().from_fields(raw), "rule": rule, **fields.grading(raw), **fields.images(raw)}
 
     @classmethod
     def report_block(cls, records: list[dict]) -> dict | None:
@@ -194,3 +195,6 @@ class BestOfNItem(AnswerListsItem):
 
     def texts(self) -> list:
         return [*super().texts(), self.rule]
+
+    def report_texts(self) -> dict:
+        return {**super().report_texts(), **report_images(self)}

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .base import Prompt, freeze_prompt
+from .images import ImageError, parse_ref
 
 ROLES = ("system", "user", "assistant")
 # a dataset's role names -> ours
@@ -96,6 +97,20 @@ def grading(raw: Mapping) -> dict:
             raise FieldError("checklist", "must be a non-empty list of non-empty strings (the checklist's questions)")
         found["checklist"] = tuple(value)
     return found
+
+
+def images(raw: Mapping, name: str = "images") -> dict:
+    """The optional `images` (items/images.py): {"images": (ImageRef, ...)} or {} when absent.
+    Checks each entry's shape and that its file exists, and hashes its bytes; never decodes."""
+    value = raw.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, (list, tuple)) or not value:
+        raise FieldError(name, "must be a non-empty list of images (paths or data:image/...;base64, URIs)")
+    try:
+        return {"images": tuple(parse_ref(entry, i) for i, entry in enumerate(value))}
+    except ImageError as exc:
+        raise FieldError(name, str(exc)) from None
 
 
 # -- names in node ids ------------------------------------------------------------------------

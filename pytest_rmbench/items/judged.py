@@ -12,6 +12,7 @@ from typing import ClassVar, Mapping
 from . import fields
 from .base import (CORRECT, GRADING_FIELDS, INCORRECT, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, clip,
                    prompt_text)
+from .images import report_images
 from .pair import null_requests, with_null
 from .rules import LABELS, SWAPPED, _problem, judgebench_counter, verdict
 
@@ -26,7 +27,7 @@ class JudgedItem(Item):
     label: str
     kind: ClassVar[str] = "judged"
     scalar_only: ClassVar[bool] = False
-    FIELDS: ClassVar[tuple] = ("question", "response_a", "response_b", "label", *GRADING_FIELDS)
+    FIELDS: ClassVar[tuple] = ("question", "response_a", "response_b", "label", *GRADING_FIELDS, "images")
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
@@ -34,7 +35,8 @@ class JudgedItem(Item):
         if label not in LABELS:
             raise fields.FieldError("label", f"must be \"A>B\" or \"B>A\", got {label!r}")
         return {"question": fields.prompt(raw, "question"), "response_a": fields.string(raw, "response_a"),
-                "response_b": fields.string(raw, "response_b"), "label": label, **fields.grading(raw)}
+                "response_b": fields.string(raw, "response_b"), "label": label, **fields.grading(raw),
+                **fields.images(raw)}
 
     @property
     def prompt(self) -> Prompt:
@@ -91,7 +93,8 @@ class JudgedItem(Item):
 
     def report_texts(self) -> dict:
         chosen, rejected = (self.response_a, self.response_b) if self.label == "A>B" else (self.response_b, self.response_a)
-        return {"prompt": prompt_text(self.question), "chosen": clip(chosen), "rejected": clip(rejected)}
+        return {"prompt": prompt_text(self.question), "chosen": clip(chosen), "rejected": clip(rejected),
+                **report_images(self)}
 
     def length_prefers_chosen(self) -> bool:
         a, b = len(self.response_a), len(self.response_b)

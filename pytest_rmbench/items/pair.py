@@ -10,6 +10,7 @@ from typing import ClassVar, Mapping
 from . import fields
 from .base import (GRADING_FIELDS, Item, ItemOutcome, JudgeRequest, Prompt, Rules, ScoreRequest, _digest, clip,
                    grading_parts, preview, prompt_key, prompt_text)
+from .images import image_parts, report_images
 from .rules import _problem, judge_both_orders, judge_pair, verdict
 
 
@@ -22,12 +23,12 @@ class PairItem(Item):
     rejected: str
     kind: ClassVar[str] = "pair"
     scalar_only: ClassVar[bool] = False
-    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", *GRADING_FIELDS)
+    FIELDS: ClassVar[tuple] = ("prompt", "chosen", "rejected", *GRADING_FIELDS, "images")
 
     @classmethod
     def from_fields(cls, raw: Mapping) -> dict:
         return {"prompt": fields.prompt(raw), "chosen": fields.string(raw, "chosen"),
-                "rejected": fields.string(raw, "rejected"), **fields.grading(raw)}
+                "rejected": fields.string(raw, "rejected"), **fields.grading(raw), **fields.images(raw)}
 
     def requests(self, rules: Rules = Rules()) -> list:
         g = self.grading()
@@ -60,13 +61,14 @@ class PairItem(Item):
         )
 
     def content_hash(self) -> str:  # unchanged since the first release: stored baselines stay valid
-        return _digest([prompt_key(self.prompt), self.chosen, self.rejected, *grading_parts(self)])
+        return _digest([prompt_key(self.prompt), self.chosen, self.rejected, *grading_parts(self), *image_parts(self)])
 
     def texts(self) -> list:
         return [self.prompt, self.chosen, self.rejected]
 
     def report_texts(self) -> dict:
-        return {"prompt": prompt_text(self.prompt), "chosen": clip(self.chosen), "rejected": clip(self.rejected)}
+        return {"prompt": prompt_text(self.prompt), "chosen": clip(self.chosen), "rejected": clip(self.rejected),
+                **report_images(self)}
 
     def length_prefers_chosen(self) -> bool:
         """The length-bias baseline: the longer answer wins, equal lengths are wrong."""

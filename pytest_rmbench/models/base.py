@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Sequence, runtime_checkable
 
-from ..items import ScoreRequest
+from ..items import ScoreRequest, ScoreResult
 
 
 class ModelLoadError(Exception):
@@ -46,7 +46,8 @@ class RewardModelAdapter(Protocol):
     `length`, and calls `score_batch` on consecutive slices. `name`, `kind`, `dtype`,
     `device` and `versions` (library -> version) are reported. The capabilities:
     `pairwise` (it judges (prompt, A, B): it is given JudgeRequests in both orders) and
-    `steps` (it scores a StepsRequest with one score per step, as a process reward model).
+    `steps` (it scores a StepsRequest with one score per step, as a process reward model),
+    `images` (it sees a request's images; others error items with images).
     `close()` releases what the adapter holds (connections, weights); it is called once,
     at the end of the run.
 
@@ -76,11 +77,23 @@ class Capabilities:
 
     pairwise: bool = False  # judges (prompt, A, B)
     steps: bool = False  # gives per-step scores
+    images: bool = False  # sees the images of a request (items with `images`)
 
 
 def capabilities(model: Any) -> Capabilities:
     """The capabilities of any adapter, the built-in ones or one a user wrote (defaults: False)."""
-    return Capabilities(pairwise=bool(getattr(model, "pairwise", False)), steps=bool(getattr(model, "steps", False)))
+    return Capabilities(pairwise=bool(getattr(model, "pairwise", False)), steps=bool(getattr(model, "steps", False)),
+                        images=bool(getattr(model, "images", False)))
+
+
+def blind_to_images(model: Any, requests: Sequence) -> dict:
+    """request -> ScoreResult(error) for each request with images that `model` cannot see
+    ({} for a model with `images`): an image is never silently dropped."""
+    if capabilities(model).images:
+        return {}
+    why = (f"the model cannot see images: a {getattr(model, 'kind', '?')} model scores text only "
+           "(score items with images through an http model on a vision-language server)")
+    return {r: ScoreResult(None, error=why) for r in requests if getattr(r, "images", ())}
 
 
 def model_versions(model: Any) -> dict[str, str]:

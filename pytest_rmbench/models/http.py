@@ -75,6 +75,14 @@ Circuit breaker (``?breaker=N``, default max(8, 2 x --rm-concurrency); 0 turns i
     HTTP 500 ...: ...); no more requests are sent this run". A server that always fails
     therefore costs at most N + --rm-concurrency - 1 attempts, not (retries + 1) per request.
 
+Images (items with ``images``, pytest_rmbench.items.images)
+    Decoded with Pillow in ``prepare`` (per chunk) and sent as OpenAI content parts in the
+    last user message, before its text: ``{"type": "image_url", "image_url": {"url":
+    "data:image/png;base64,..."}}`` then ``{"type": "text", "text": ...}``, for reward
+    endpoints and judges alike (a vLLM multimodal server reads them). The original bytes go
+    with their MIME type (PNG, JPEG, GIF, WebP), other formats re-encoded as PNG. A bad
+    image errors its item only; no message shows the base64.
+
 Secrets
     ``--rm-api-key-env NAME`` names the environment variable that holds the key, sent as
     ``Authorization: Bearer KEY``; the adapter stores only NAME and reads the value when
@@ -105,6 +113,7 @@ from contextlib import contextmanager
 from typing import Any, Sequence
 
 from ..items import JudgeRequest
+from ..items.images import ImageError, data_uri
 from .base import ModelLoadError, ModelSpec, Prepared
 from .judge import DEFAULT_TEMPLATE, fill_template, load_template, question_text
 
@@ -399,6 +408,7 @@ class HttpModel:
     device = "remote"
     pairwise = False  # set from the URL (?judge=1, or a judge template)
     steps = False
+    images = True  # image_url content parts with data URIs
     versions: dict  # the schema it speaks
 
     def __init__(self, spec: ModelSpec):
@@ -729,7 +739,10 @@ class HttpModel:
                 if self.pairwise:
                     raise HttpModelError("a (prompt, answer) request reached a pairwise judge")
                 messages = request.messages()
-            out.append(Prepared(request, sum(len(m["content"]) for m in messages), payload=messages))
+            length = sum(len(m["content"]) for m in messages)
+            if getattr(request, "images", ()):
+                messages, length = with_images(messages, request.images), length + IMAGE_LENGTH * len(request.images)
+            out.append(Prepared(request, length, payload=messages))
         return out
 
     def score_batch(self, batch: Sequence[Prepared]) -> list[float]:
@@ -798,6 +811,22 @@ class HttpModel:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+IMAGE_LENGTH = 1_000  # what an image counts as in `Prepared.length` (sorting, batching)
+
+
+def with_images(messages: list[dict], images: Sequence) -> list[dict]:
+    """The messages with the images as image_url parts (data URIs) at the start of the last
+    user message; raises HttpModelError naming the image that cannot be used."""
+    try:
+        parts = [{"type": "image_url", "image_url": {"url": data_uri(ref)}} for ref in images]
+    except ImageError as exc:
+        raise HttpModelError(str(exc)) from None
+    last = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    out = list(messages)
+    out[last] = {"role": "user", "content": [*parts, {"type": "text", "text": messages[last]["content"]}]}
+    return out
 
 
 def _retry_after(response) -> float | None:

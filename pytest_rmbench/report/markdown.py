@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from ..items.images import count_with_images
 from .aggregate import official_figures
 from .format import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p  # noqa: F401  (re-exported)
 from .schema import Block, Report
@@ -243,6 +244,7 @@ def _length_section(report: Report) -> list[str]:
                    f"(n={fmt_count(longer.get('n'))}); shorter: {fmt(shorter.get('accuracy'))} "
                    f"(n={fmt_count(shorter.get('n'))})")
     out.append(f"- Truncated items: {fmt_count(report.get('truncated'))}")
+    out.extend([f"- Items with images: {count_with_images(report.get('items'))}"] if count_with_images(report.get("items")) else [])
     out.append("")
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..items import ERROR, INCORRECT, NOT_LOADED
+from ..items.images import count_with_images
 from .format import fmt as _num
 from .format import fmt_mib as _mib
 from .format import fmt_interval, text_table
@@ -30,6 +31,8 @@ def write_summary(tr, report: Report | dict, records: list[dict], warnings: list
     for line in table_lines(report, verbose):
         tr.write_line(line)
     _write_figures(tr, report)
+    if count_with_images(records):
+        tr.write_line(f"items with images: {count_with_images(records)}")
     _write_errors(tr, records)
     _write_incorrect(tr, records, explanations if (verbose > 0 or explain) else None, verbose)
     _write_workers(tr, report.workers, verbose)

@@ -277,6 +277,10 @@ def _writable(request, result: ScoreResult) -> bool:
         # a grader's score depends on the item's rubric, reference or checklist, which a
         # {prompt, answer, score} line cannot hold: two rubrics must never share one line
         return False
+    if getattr(request, "images", ()):
+        # a {prompt, answer, score} line cannot hold the image hashes: an edited image must
+        # never find its old score, so image requests are not written (the score cache keeps them)
+        return False
     if isinstance(request, StepsRequest):  # one finite score per step, as the reader wants
         scores = result.score
         return (
