@@ -10,6 +10,7 @@ import pytest
 from . import RmbenchWarning
 from .items import ERROR, INCORRECT, NOT_LOADED, Item, ItemOutcome
 from .items.files import FileParseError, ItemProblem, parse_file
+from .items.images import item_file
 
 DEFAULT_PATTERNS = ["*.rmbench.yaml", "*.rmbench.yml", "*.rmbench.jsonl"]
 
@@ -27,7 +28,8 @@ class BenchmarkFile(pytest.File):
         from .items.files import ParsedFile
 
         try:
-            parsed = parse_file(self._display_path(), self.path.read_bytes())
+            with item_file(str(self.path)):  # relative image paths resolve against the item file's folder
+                parsed = parse_file(self._display_path(), self.path.read_bytes())
         except LfsPointerFile as exc:
             # One error item, not a collection error: pytest stops the whole run on a collection
             # error ("Interrupted: 1 error during collection", exit 2), while this file is only

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from .items import ERROR, Item, ItemOutcome, MultiHeadScore, Rules, ScoreRequest, ScoreResult, StepsRequest, item_outcome
-from .models.base import ModelLoadError, Prepared, RewardModelAdapter, capabilities
+from .models.base import ModelLoadError, Prepared, RewardModelAdapter, blind_to_images, capabilities
 from .models.device import free_accelerator_memory, is_out_of_memory
 
 if TYPE_CHECKING:  # the cache opens SQLite: imported where a run uses it, not at start-up
@@ -268,6 +268,9 @@ class ChunkedScorer:
                     "model gives one score per answer"))
                 results.update((r, unable) for r in missing if isinstance(r, StepsRequest))
                 missing = [r for r in missing if not isinstance(r, StepsRequest)]
+            blind = blind_to_images(model, missing)  # an image is never silently dropped
+            results.update(blind)
+            missing = [r for r in missing if r not in blind]
             savers = ([_CacheWriter(*cache)] if cache else []) + self.on_scores
             done = [0]
 

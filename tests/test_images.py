@@ -255,3 +255,22 @@ def test_nothing_decodes_at_collection(pytester, monkeypatch):
     monkeypatch.setattr(images_mod, "decode", lambda ref: calls.append(ref) or real(ref))
     result = pytester.runpytest("--collect-only", "-q", "-p", "no:cacheprovider")
     assert "4 tests collected" in result.stdout.str() and calls == []
+
+
+def test_a_text_model_errors_image_items_and_paths_resolve_from_the_item_file(pytester):
+    """builtin:length cannot see images: the image item errors with one line, the text item in the
+    same file passes; the image path is relative to the item file's folder, not the working folder."""
+    from PIL import Image
+
+    (pytester.path / "sub" / "img").mkdir(parents=True)
+    Image.new("RGB", (4, 4), "red").save(pytester.path / "sub" / "img" / "a.png")
+    (pytester.path / "sub" / "x.rmbench.yaml").write_text(
+        "items:\n"
+        "  - {id: 1, subset: s, prompt: p, chosen: longer, rejected: nope, images: [img/a.png]}\n"
+        "  - {id: 2, subset: s, prompt: p, chosen: longer, rejected: nope}\n")
+    result = pytester.runpytest("sub", "--rm-model=builtin:length", "--rm-no-store", "--rm-report=r.json",
+                                "-p", "no:cacheprovider")
+    items = {i["id"]: i for i in json.loads((pytester.path / "r.json").read_text())["items"]}
+    assert items["1"]["outcome"] == "error"
+    assert items["1"]["error"].startswith("the model cannot see images: a builtin model scores text only")
+    assert items["2"]["outcome"] == "correct" and result.ret == 1
