@@ -113,6 +113,7 @@ def test_yaml_block_parses(block):
 # Errors an item may get from builtin:length, which is not the model its kind needs.
 MODEL_KIND_ERRORS = (
     "need a process reward model",  # a `steps` item: only a PRM scores steps
+    "the model cannot see images",  # an item with images: builtin:length reads text only
 )
 
 
