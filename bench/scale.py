@@ -275,7 +275,8 @@ def baseline_sorted(torch, model, encoded, pad_id, device) -> tuple[float, int, 
 
     distinct = list(dict.fromkeys(tuple(ids) for pair in encoded for ids in pair))
     rows = sorted((Prepared(None, len(ids), False, ids) for ids in distinct), key=lambda p: -p.length)
-    batches = BatchLimits().for_device(device).batches(rows)  # the plugin's default budget on this device
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
+    batches = BatchLimits().for_device(device, dtype).batches(rows)  # the plugin's default budget on this device
     for _ in range(WARMUP_PASSES):
         forward(torch, model, [batches[-1][0].payload], pad_id, device)
     total = 0.0
@@ -348,7 +349,7 @@ def bare_plugin_batches(model_dir: Path, bench: Path, device: str) -> dict:
     pairs = [e for e in parsed.entries if isinstance(e, PairItem)]
     if len(pairs) != len(parsed.entries):
         raise RunFailed(f"{len(parsed.entries) - len(pairs)} invalid item(s) in the benchmark file")
-    limits = BatchLimits().for_device(adapter.device)  # the defaults: 64 sequences, the device's token budget
+    limits = BatchLimits().for_device(adapter.device, adapter.dtype)  # the defaults: 64 sequences, the device's token budget
     prepare_s = score_s = 0.0
     batches = tokens = padded = sequences = 0
     first = True

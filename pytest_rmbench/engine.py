@@ -32,7 +32,7 @@ class EngineStats:
 
 
 MAX_TOKENS = 16384  # padded tokens per forward pass: the default on a GPU (--rm-max-batch-tokens)
-CPU_MAX_TOKENS = 4096  # ... and on the CPU
+CPU_MAX_TOKENS = 4096  # ... and for float32 on the CPU
 
 
 @dataclass
@@ -44,18 +44,20 @@ class BatchLimits:
     wide batches of similar lengths still form).
 
     max_tokens None (the default) means by device, set by score_requests from the model's
-    device: CPU_MAX_TOKENS on the CPU, where smaller batches stay in cache and run faster
-    per token (bench/results/length-mix-2cpu.json), MAX_TOKENS elsewhere.
+    device and dtype: CPU_MAX_TOKENS for float32 on the CPU, where smaller batches stay in
+    cache and run faster per token (bench/results/length-mix-2cpu.json), MAX_TOKENS elsewhere
+    (bfloat16 on the CPU gained nothing from smaller batches).
     """
 
     max_sequences: int = 64
     max_tokens: int | None = None
     min_fill: float = 0.8
 
-    def for_device(self, device) -> BatchLimits:
-        """Fixes max_tokens for the model's device when it was left to the default; returns self."""
+    def for_device(self, device, dtype: str | None = None) -> BatchLimits:
+        """Fixes max_tokens for the model's device and dtype when it was left to the default; returns self."""
         if self.max_tokens is None:
-            self.max_tokens = CPU_MAX_TOKENS if str(device) == "cpu" else MAX_TOKENS
+            cpu_float32 = str(device) == "cpu" and dtype in (None, "float32")
+            self.max_tokens = CPU_MAX_TOKENS if cpu_float32 else MAX_TOKENS
         return self
 
     def batches(self, prepared: Sequence[Prepared]) -> list[list[Prepared]]:
@@ -102,7 +104,7 @@ def score_requests(
                 results[request] = ScoreResult(None, error=f"could not prepare the input: {one_line(exc)}")
     # Longest first: padding per batch stays small, and a memory problem shows up early.
     prepared.sort(key=lambda p: -p.length)
-    limits.for_device(getattr(model, "device", None))
+    limits.for_device(getattr(model, "device", None), getattr(model, "dtype", None))
     start = time.perf_counter()
     for batch in limits.batches(prepared):
         scored = [(p.request, result) for p, result in zip(batch, _score_batch(model, batch, limits, stats))]

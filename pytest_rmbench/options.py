@@ -44,8 +44,8 @@ def add_options(parser) -> None:
     option("--rm-max-length", "rm_max_length", "token limit per sequence (default: the smaller of the tokenizer's and the model's)", metavar="N")
     option("--rm-seed", "rm_seed", "seed for builtin:random and anything random (default 0)", metavar="N", default="0")
     option("--rm-batch-size", "rm_batch_size", "at most this many sequences per forward pass (default 64)", metavar="N", default="64")
-    option("--rm-max-batch-tokens", "rm_max_batch_tokens", "at most this many padded tokens per forward pass (default 16384, "
-           "4096 on the CPU)", metavar="N")
+    option("--rm-max-batch-tokens", "rm_max_batch_tokens", "at most this many padded tokens per forward pass (default 16384; "
+           "4096 for float32 on the CPU)", metavar="N")
     option("--rm-chunk-size", "rm_chunk_size", "consecutive items scored together (default 128)", metavar="N", default="128")
     option("--rm-min-batch-fill", "rm_min_batch_fill", "a sequence shorter than this fraction of its batch's longest starts a new batch "
            "(default 0.8; 0 turns it off)", metavar="F", default="0.8")
