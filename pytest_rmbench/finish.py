@@ -56,7 +56,7 @@ def gate_config(settings, catalog) -> GateConfig:
 def worker_figures(run) -> dict:
     """One scoring process's figures: throughput, cache hits, memory, and what model ran."""
     stats = run.scorer.stats
-    model = run._model
+    model = run.loaded_model
     info = {} if model is None else model_info(model)
     if model is None and stats.cached:  # every score came from the cache: say what made them
         cache = run.score_cache()

@@ -182,6 +182,11 @@ class RunSession:
                 raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
 
     # -- the model, the cache, the score file, the store: opened on first use ----------------
+    @property
+    def loaded_model(self):
+        """The model if this process built it, else None (a fully cached run never does)."""
+        return self._model
+
     def get_model(self):
         if self._model is None:
             if self.model_error is not None:
