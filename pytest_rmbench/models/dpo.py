@@ -74,9 +74,9 @@ class FittedEncoder(ChatEncoder):
         self._last = [dict(m) for m in messages]
         return super().encode(messages)
 
-    def encode_fitted(self, messages: list[dict]) -> tuple[list[int], bool]:
+    def encode_fitted(self, messages: list[dict], ids: list[int] | None = None) -> tuple[list[int], bool]:
         self._last = None
-        ids, truncated = super().encode_fitted(messages)
+        ids, truncated = super().encode_fitted(messages, ids)
         if self._last is not None:
             self.fitted[id(messages)] = self._last
         return ids, truncated
