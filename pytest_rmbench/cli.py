@@ -4,6 +4,8 @@
     runs show    RUN [--json]         the summary table of one run
     runs compare A B [--json]         per-subset accuracies, regressions and fixes between two runs
     runs export  RUN [-o FILE]        the stored JSON report
+    runs agreement   [--by subset] [--min-models N]  Kendall tau between benchmarks (standings.py)
+    runs leaderboard [--suite NAME ...]  mean win rate and Bradley-Terry, with intervals
 
 RUN is a run id, "latest", or a model name (its most recent run). Every command takes
 `--store PATH_OR_URL`; without it the store is found as pytest finds its rootdir: from the
@@ -227,7 +229,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", parents=[common], help="the stored JSON report of one run")
     p.add_argument("run", metavar="RUN", help="a run id, 'latest', or a model name")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    _standings_parsers(sub, common)
     return parser
+
+
+def _standings_parsers(sub, common) -> None:
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--by", choices=("suite", "subset"), default="suite",
+                        help="compare whole benchmark files/suites (default) or each subset")
+    shared.add_argument("--model", action="append", metavar="NAME", help="only these models (repeat; default: all)")
+    shared.add_argument("--suite", action="append", metavar="NAME",
+                        help="only these benchmark files or suites (repeat; default: all)")
+    shared.add_argument("--reps", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    shared.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0)")
+    shared.add_argument("--json", action="store_true", help="print the result as JSON")
+    p = sub.add_parser("agreement", parents=[common, shared],
+                       help="Kendall tau between benchmarks' rankings of the models they share (BenchBench)")
+    p.add_argument("--min-models", type=int, default=5, help="pairs of benchmarks sharing fewer models are not"
+                   " compared (default 5)")
+    sub.add_parser("leaderboard", parents=[common, shared],
+                   help="models by mean win rate and a Bradley-Terry fit over item outcomes, with intervals")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -275,6 +296,8 @@ def _dispatch(args) -> int:
                 print(json.dumps(json_safe(result), indent=2, allow_nan=False))
             else:
                 print("\n".join(compare_lines(result)))
+        elif args.command in ("agreement", "leaderboard"):
+            return _standings(store, args, json_safe)
         elif args.command == "export":
             report = _run(store, args.run)
             if args.output:
@@ -285,6 +308,25 @@ def _dispatch(args) -> int:
                 print(f"run {report['run']['id']} written to {args.output}", file=sys.stderr)
             else:
                 print(json.dumps(json_safe(report), indent=2, allow_nan=False, ensure_ascii=False))
+    return 0
+
+
+def _standings(store, args, json_safe) -> int:
+    from . import standings
+
+    if args.reps < 1 or getattr(args, "min_models", 2) < 2:
+        raise CliError("--reps must be at least 1 and --min-models at least 2")
+    table = standings.outcome_table(store, by=args.by, models=args.model, benchmarks=args.suite)
+    if not table:
+        print(f"no complete run in {store.target} matches the models and suites asked for")
+        return 0
+    if args.command == "agreement":
+        result = standings.agreement(table, min_models=args.min_models, reps=args.reps, seed=args.seed)
+        lines = standings.agreement_lines
+    else:
+        result = standings.leaderboard(table, reps=args.reps, seed=args.seed)
+        lines = standings.leaderboard_lines
+    print(json.dumps(json_safe(result), indent=2, allow_nan=False) if args.json else "\n".join(lines(result)))
     return 0
 
 

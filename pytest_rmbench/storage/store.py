@@ -361,6 +361,24 @@ class RunStore:
             })
         return out
 
+    @_guarded
+    def run_files(self) -> list[dict]:
+        """Every run, newest first: id, model, suites (the benchmark files and suites it ran) and
+        partial (a -k / --lf / crashed selection), for the cross-run tables of `runs agreement`."""
+        out = []
+        for id_, model, suites, summary in self._query(self._sql(
+                "SELECT r.id, r.model, r.suites, r.summary FROM runs r ORDER BY r.id DESC")):
+            selection = (json.loads(summary or "{}") or {}).get("selection") or {}
+            out.append({"id": int(id_), "model": model, "suites": json.loads(suites or "[]"),
+                        "partial": bool(selection.get("partial"))})
+        return out
+
+    @_guarded
+    def item_outcomes(self, run_id: int) -> list[tuple[str, str | None, str | None]]:
+        """(nodeid, subset, outcome) of every item stored for one run."""
+        return [(str(n), s, o) for n, s, o in self._query(
+            self._sql("SELECT nodeid, subset, outcome FROM items WHERE run_id = ? ORDER BY idx"), (int(run_id),))]
+
 
 # ------------------------------------------------------------------------------- SQLite
 

@@ -1,0 +1,152 @@
+"""Statistics for ranking several models: Kendall's tau-b, win rates, a Bradley-Terry fit, and
+the percentile bootstrap they share. Pure Python (the CLI runs without numpy or scipy).
+
+- Kendall tau-b handles ties in either ranking (the form scipy.stats.kendalltau computes).
+- A model's win rate on a benchmark is the share of the other models it beats strictly
+  (BenchBench's aggregate); the mean win rate averages it over benchmarks.
+- Bradley-Terry strengths come from pairwise win counts (ONEBench: on each item, every model
+  that passed beats every model that failed), fitted by Hunter's MM iterations. When the
+  comparison graph is not strongly connected (a model that never lost), the maximum-likelihood
+  strengths are infinite; then every compared pair gets SMOOTHING extra wins each way, and the
+  result says so.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Mapping, Sequence
+
+SMOOTHING = 0.5  # extra wins each way per compared pair, only when the plain fit has no finite answer
+
+
+def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b of two equally long sequences; nan when either is constant or n < 2."""
+    if len(x) != len(y):
+        raise ValueError("kendall_tau_b needs two sequences of the same length")
+    concordant = discordant = ties_x = ties_y = 0
+    n = len(x)
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            if dx == 0 and dy == 0:
+                continue  # tied in both: counts in neither denominator term
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denominator = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
+    return (concordant - discordant) / denominator if denominator else math.nan
+
+
+def win_rates(scores: Mapping[str, float]) -> dict[str, float]:
+    """Each model's share of the other models it beats strictly on one benchmark (needs >= 2 models)."""
+    names = list(scores)
+    if len(names) < 2:
+        return {}
+    return {m: sum(scores[m] > scores[o] for o in names if o != m) / (len(names) - 1) for m in names}
+
+
+def mean_win_rates(benchmarks: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Mean over benchmarks (those with >= 2 models) of each model's win rate, over the benchmarks it ran."""
+    sums: dict[str, list[float]] = {}
+    for scores in benchmarks.values():
+        for model, rate in win_rates(scores).items():
+            sums.setdefault(model, []).append(rate)
+    return {m: sum(v) / len(v) for m, v in sums.items()}
+
+
+def ranks(values: Mapping[str, float]) -> dict[str, float]:
+    """Rank 1 = highest value; ties share their average rank (nan values rank last)."""
+    order = sorted(values, key=lambda m: (-values[m] if not math.isnan(values[m]) else math.inf))
+    out: dict[str, float] = {}
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and _same(values[order[j + 1]], values[order[i]]):
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def strongly_connected(names: Sequence[str], wins: Mapping[tuple[str, str], float]) -> bool:
+    """True when every model can reach every other through 'beat at least once' edges."""
+    def reach(start: str, forward: bool) -> set[str]:
+        seen, todo = {start}, [start]
+        while todo:
+            a = todo.pop()
+            for b in names:
+                edge = (a, b) if forward else (b, a)
+                if b not in seen and wins.get(edge, 0) > 0:
+                    seen.add(b)
+                    todo.append(b)
+        return seen
+
+    return not names or (len(reach(names[0], True)) == len(names) == len(reach(names[0], False)))
+
+
+def bradley_terry(names: Sequence[str], wins: Mapping[tuple[str, str], float], *,
+                  iterations: int = 1000, tolerance: float = 1e-10) -> tuple[dict[str, float], bool]:
+    """Log-strengths (centred on mean 0) from wins[(a, b)] = times a beat b, and whether smoothing was needed.
+
+    P(a beats b) = 1 / (1 + exp(s_b - s_a)). Models that were never compared with anyone get 0."""
+    names = list(names)
+    smoothed = not strongly_connected(names, wins)
+    counts = dict(wins)
+    if smoothed:
+        for a in names:
+            for b in names:
+                if a != b and (wins.get((a, b), 0) or wins.get((b, a), 0)):
+                    counts[(a, b)] = counts.get((a, b), 0) + SMOOTHING
+    strength = {m: 1.0 for m in names}
+    for _ in range(iterations):
+        change = 0.0
+        for a in names:
+            won = sum(counts.get((a, b), 0) for b in names if b != a)
+            games = sum((counts.get((a, b), 0) + counts.get((b, a), 0)) / (strength[a] + strength[b])
+                        for b in names if b != a)
+            if won > 0 and games > 0:
+                new = won / games
+                change = max(change, abs(math.log(new / strength[a])))
+                strength[a] = new
+        scale = math.exp(sum(math.log(s) for s in strength.values()) / len(names))
+        strength = {m: s / scale for m, s in strength.items()}
+        if change < tolerance:
+            break
+    return {m: math.log(s) for m, s in strength.items()}, smoothed
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) by linear interpolation (numpy's default); nan when empty."""
+    data = sorted(v for v in values if not math.isnan(v))
+    if not data:
+        return math.nan
+    pos = (len(data) - 1) * q
+    low = math.floor(pos)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (pos - low)
+
+
+def interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """The percentile bootstrap interval of resampled values."""
+    tail = (1 - level) / 2
+    return percentile(values, tail), percentile(values, 1 - tail)
+
+
+def z_score(value: float, others: Sequence[float]) -> float:
+    """(value - mean(others)) / stdev(others); nan with fewer than 2 others or no spread."""
+    others = [o for o in others if not math.isnan(o)]
+    if math.isnan(value) or len(others) < 2:
+        return math.nan
+    spread = statistics.stdev(others)
+    return (value - statistics.fmean(others)) / spread if spread > 0 else math.nan

@@ -1,0 +1,235 @@
+"""Models compared across the run store: benchmark agreement and a leaderboard (`runs agreement`,
+`runs leaderboard`).
+
+The table they share: for each model name, its latest complete run of each benchmark file or
+suite (a -k / --lf / crashed run is passed over), and that run's item outcomes there: correct
+counts 1, incorrect 0, anything else (error, skipped, bad item) is left out. With `by="subset"`
+each subset of a benchmark is a benchmark of its own.
+
+- Agreement (BenchBench): Kendall tau-b between two benchmarks' rankings of the models they
+  share (at least `min_models`, 5 by default; fewer than 10 is flagged, as BenchBench advises),
+  with a percentile interval from resampling those models; and each benchmark against the mean
+  win rate of all the OTHER benchmarks (leave-one-out, so a benchmark never agrees with
+  itself), with its z-score against the other benchmarks' values.
+- Leaderboard: mean win rate over the chosen benchmarks and a Bradley-Terry fit over item
+  outcomes (ONEBench: on an item, every model that passed beats every model that failed), with
+  intervals and each model's rank interval from resampling items within each benchmark (the
+  same resamples for every model).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .report.ranking import SMOOTHING, bradley_terry, interval, kendall_tau_b, mean_win_rates, ranks, win_rates, z_score
+
+OUTCOME_VALUE = {"correct": 1, "incorrect": 0}
+ADVISED_MODELS = 10  # BenchBench: at least 10 models for a trustworthy agreement
+
+
+@dataclass
+class Benchmark:
+    """One benchmark's items as outcome patterns: pattern (model -> 0/1, models without the item
+    left out) -> how many items share it. Resampling items is resampling these counts."""
+
+    name: str
+    models: set = field(default_factory=set)
+    patterns: Counter = field(default_factory=Counter)
+
+    def accuracies(self, counts: Counter | None = None) -> dict[str, float]:
+        counts = self.patterns if counts is None else counts
+        right: Counter = Counter()
+        seen: Counter = Counter()
+        for pattern, n in counts.items():
+            for model, value in pattern:
+                right[model] += value * n
+                seen[model] += n
+        return {m: right[m] / seen[m] for m in self.models if seen[m]}
+
+    def resample(self, rng: random.Random) -> Counter:
+        keys = list(self.patterns)
+        total = sum(self.patterns.values())
+        return Counter(rng.choices(keys, weights=[self.patterns[k] for k in keys], k=total))
+
+    @property
+    def items(self) -> int:
+        return sum(self.patterns.values())
+
+
+def outcome_table(store, *, by: str = "suite", models: list[str] | None = None,
+                  benchmarks: list[str] | None = None) -> dict[str, Benchmark]:
+    """name -> Benchmark from the store's latest complete run of each (model, benchmark file)."""
+    picked: dict[tuple[str, str], int] = {}
+    for run in store.run_files():
+        if run["partial"] or not run["model"] or (models and run["model"] not in models):
+            continue
+        for name in run["suites"]:
+            picked.setdefault((run["model"], name), run["id"])
+    per_item: dict[str, dict[str, dict[str, int]]] = {}
+    for run_id in sorted(set(picked.values())):
+        files = {name for (model, name), rid in picked.items() if rid == run_id}
+        model = next(m for (m, _), rid in picked.items() if rid == run_id)
+        for nodeid, subset, outcome in store.item_outcomes(run_id):
+            file = nodeid.split("::", 1)[0]
+            if file not in files or outcome not in OUTCOME_VALUE:
+                continue
+            name = f"{file}::{subset}" if by == "subset" else file
+            per_item.setdefault(name, {}).setdefault(nodeid, {})[model] = OUTCOME_VALUE[outcome]
+    table = {}
+    for name, items in sorted(per_item.items()):
+        if benchmarks and not _chosen(name, benchmarks):
+            continue
+        bench = Benchmark(name)
+        for outcomes in items.values():
+            bench.patterns[tuple(sorted(outcomes.items()))] += 1
+            bench.models.update(outcomes)
+        table[name] = bench
+    return table
+
+
+def _chosen(name: str, wanted: list[str]) -> bool:
+    file = name.split("::", 1)[0]
+    return any(w in (name, file) or file.endswith("/" + w) for w in wanted)
+
+
+# -- agreement ----------------------------------------------------------------------------------
+def agreement(table: dict[str, Benchmark], *, min_models: int = 5, reps: int = 1000, seed: int = 0) -> dict:
+    """Pairs of benchmarks with tau-b and its model-bootstrap interval, and each benchmark against the others' aggregate."""
+    rng = random.Random(seed)
+    acc = {name: bench.accuracies() for name, bench in table.items()}
+    pairs = []
+    names = sorted(acc)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            shared = sorted(set(acc[a]) & set(acc[b]))
+            if len(shared) < min_models:
+                continue
+            x, y = [acc[a][m] for m in shared], [acc[b][m] for m in shared]
+            low, high = interval(_model_bootstrap(x, y, reps, rng))
+            pairs.append({"a": a, "b": b, "models": len(shared), "tau": kendall_tau_b(x, y), "low": low,
+                          "high": high, "few_models": len(shared) < ADVISED_MODELS})
+    return {"pairs": pairs, "aggregate": _against_aggregate(acc, min_models), "min_models": min_models,
+            "reps": reps, "seed": seed, "benchmarks": {n: {"models": len(acc[n]), "items": table[n].items} for n in names}}
+
+
+def _model_bootstrap(x: list[float], y: list[float], reps: int, rng: random.Random) -> list[float]:
+    n = len(x)
+    out = []
+    for _ in range(reps):
+        idx = [rng.randrange(n) for _ in range(n)]
+        out.append(kendall_tau_b([x[i] for i in idx], [y[i] for i in idx]))
+    return out  # draws with a constant side give nan and are left out of the interval
+
+
+def _against_aggregate(acc: dict[str, dict[str, float]], min_models: int) -> list[dict]:
+    taus = {}
+    shared_counts = {}
+    for name in acc:
+        others = {o: scores for o, scores in acc.items() if o != name}
+        aggregate = mean_win_rates(others)
+        shared = sorted(set(acc[name]) & set(aggregate))
+        shared_counts[name] = len(shared)
+        taus[name] = (kendall_tau_b([acc[name][m] for m in shared], [aggregate[m] for m in shared])
+                      if len(shared) >= min_models else math.nan)
+    return [{"benchmark": name, "models": shared_counts[name], "tau": taus[name],
+             "z": z_score(taus[name], [t for o, t in taus.items() if o != name])} for name in sorted(acc)]
+
+
+# -- leaderboard --------------------------------------------------------------------------------
+def leaderboard(table: dict[str, Benchmark], *, reps: int = 1000, seed: int = 0) -> dict:
+    """Models by mean win rate and by Bradley-Terry strength over the table's items, with item-bootstrap intervals."""
+    used = {n: b for n, b in table.items() if len(b.models) >= 2}
+    models = sorted(set().union(*(b.models for b in used.values()))) if used else []
+    point_wr = mean_win_rates({n: b.accuracies() for n, b in used.items()})
+    point_bt, smoothed = bradley_terry(models, _wins(used.values(), None))
+    rng = random.Random(seed)
+    draws = {m: {"wr": [], "bt": [], "rank": []} for m in models}
+    for _ in range(reps if models else 0):
+        counts = {n: b.resample(rng) for n, b in used.items()}
+        wr = mean_win_rates({n: b.accuracies(counts[n]) for n, b in used.items()})
+        bt, _ = bradley_terry(models, _wins(used.values(), counts), iterations=200, tolerance=1e-8)
+        rank = ranks({m: wr.get(m, math.nan) for m in models})
+        for m in models:
+            draws[m]["wr"].append(wr.get(m, math.nan))
+            draws[m]["bt"].append(bt[m])
+            draws[m]["rank"].append(rank[m])
+    point_rank = ranks({m: point_wr.get(m, math.nan) for m in models})
+    rows = [{"model": m, "benchmarks": sum(m in b.models for b in used.values()),
+             "mean_win_rate": point_wr.get(m, math.nan), "mean_win_rate_interval": interval(draws[m]["wr"]),
+             "bradley_terry": point_bt[m], "bradley_terry_interval": interval(draws[m]["bt"]),
+             "rank": point_rank[m], "rank_interval": interval(draws[m]["rank"])} for m in models]
+    rows.sort(key=lambda r: (r["rank"], -r["bradley_terry"], r["model"]))
+    return {"models": rows, "benchmarks": sorted(used), "items": sum(b.items for b in used.values()),
+            "smoothed": smoothed, "reps": reps, "seed": seed,
+            "left_out": sorted(n for n in table if n not in used)}
+
+
+def _wins(benches, counts: dict | None) -> dict[tuple[str, str], float]:
+    """ONEBench's pairs: on each item every model that passed beats every model that failed."""
+    wins: Counter = Counter()
+    for bench in benches:
+        for pattern, n in (bench.patterns if counts is None else counts[bench.name]).items():
+            passed = [m for m, v in pattern if v]
+            failed = [m for m, v in pattern if not v]
+            for a in passed:
+                for b in failed:
+                    wins[(a, b)] += n
+    return wins
+
+
+# -- text ---------------------------------------------------------------------------------------
+def _num(value: float, spec: str = ".3f") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def _span(pair: tuple[float, float], spec: str = ".3f") -> str:
+    return f"[{_num(pair[0], spec)}, {_num(pair[1], spec)}]"
+
+
+def agreement_lines(result: dict) -> list[str]:
+    rows = [("benchmark A", "benchmark B", "models", "tau-b", "95% interval", "")]
+    for p in result["pairs"]:
+        rows.append((p["a"], p["b"], str(p["models"]), _num(p["tau"]), _span((p["low"], p["high"])),
+                     f"fewer than {ADVISED_MODELS} models" if p["few_models"] else ""))
+    lines = [f"Kendall tau-b between benchmarks' model rankings (accuracy; pairs sharing >= {result['min_models']}"
+             f" models; intervals from {result['reps']} model resamples, seed {result['seed']})"]
+    lines += _columns(rows) if len(rows) > 1 else [f"  no two benchmarks share {result['min_models']} models"
+                                                   f" (models per benchmark: {_counts(result)})"]
+    agg = [("benchmark", "models", "tau-b vs others", "z")]
+    agg += [(a["benchmark"], str(a["models"]), _num(a["tau"]), _num(a["z"], ".2f")) for a in result["aggregate"]]
+    lines += ["", "each benchmark against the mean win rate of all the others (BenchBench; z against the"
+              " other benchmarks' tau)"]
+    return lines + _columns(agg)
+
+
+def _counts(result: dict) -> str:
+    return ", ".join(f"{n}: {b['models']}" for n, b in result["benchmarks"].items()) or "none"
+
+
+def leaderboard_lines(result: dict) -> list[str]:
+    rows = [("rank", "model", "benchmarks", "mean win rate", "95% interval", "Bradley-Terry", "95% interval",
+             "rank 95%")]
+    for r in result["models"]:
+        rows.append((_num(r["rank"], "g"), r["model"], str(r["benchmarks"]), _num(r["mean_win_rate"]),
+                     _span(r["mean_win_rate_interval"]), _num(r["bradley_terry"], "+.3f"),
+                     _span(r["bradley_terry_interval"], "+.3f"), _span(r["rank_interval"], "g")))
+    lines = [f"{len(result['models'])} models over {len(result['benchmarks'])} benchmarks ({result['items']:,} items;"
+             f" intervals from {result['reps']} item resamples within each benchmark, seed {result['seed']})"]
+    lines += _columns(rows)
+    if result["smoothed"]:
+        lines.append(f"Bradley-Terry: some model never lost or never won, so every compared pair got {SMOOTHING}"
+                     " extra wins each way")
+    if result["left_out"]:
+        lines.append(f"left out (fewer than 2 models): {', '.join(result['left_out'])}")
+    return lines
+
+
+def _columns(rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+__all__ = ["Benchmark", "outcome_table", "agreement", "leaderboard", "agreement_lines", "leaderboard_lines"]
