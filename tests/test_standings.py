@@ -176,3 +176,14 @@ def test_leaderboard_is_reproducible_for_a_seed(store_path):
         table = outcome_table(store)
     assert leaderboard(table, reps=30, seed=3) == leaderboard(table, reps=30, seed=3)
     assert agreement(table, reps=30, seed=3) == agreement(table, reps=30, seed=3)
+
+
+def test_the_readme_shows_this_stores_leaderboard(store_path):
+    import pathlib
+
+    from pytest_rmbench.standings import leaderboard_lines
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    with open_store(store_path, read_only=True) as store:
+        lines = leaderboard_lines(leaderboard(outcome_table(store), reps=1000, seed=0))
+    assert "\n".join(lines) in readme
