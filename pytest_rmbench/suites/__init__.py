@@ -25,6 +25,9 @@ SUITES: Registry[Suite] = Registry("suite", "pytest_rmbench.suites", {
     "hh-rlhf": "pytest_rmbench.suites.hhrlhf:HH_RLHF",
     "ppe-human": "pytest_rmbench.suites.ppe:PPE_HUMAN",
     "ppe-bestofk": "pytest_rmbench.suites.ppe:PPE_BESTOFK",
+    "vl-rewardbench": "pytest_rmbench.suites.vl_rewardbench:VL_REWARDBENCH",
+    "multimodal-rewardbench": "pytest_rmbench.suites.multimodal_rewardbench:MULTIMODAL_REWARDBENCH",
+    "mm-rlhf-rewardbench": "pytest_rmbench.suites.mm_rlhf_rewardbench:MM_RLHF_REWARDBENCH",
 })
 
 __all__ = ["SUITES", "DataSource", "RowError", "Rows", "Suite", "SuiteDataError", "SuiteResult"]

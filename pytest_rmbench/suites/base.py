@@ -146,6 +146,7 @@ class DataSource:
             pieces = [loaded[name] for name in loaded]
         else:
             pieces = [loaded]
+        pieces = [undecoded_images(piece) for piece in pieces]
         rows = Rows.from_datasets(pieces)
         record = {"name": dataset, "config": config, "split": split, "part": part,
                   "revision": self.revision or cached_revision(pieces), "rows": len(rows)}
@@ -171,6 +172,20 @@ def unavailable_message(dataset: str, config: str | None, split: str | None, exc
         f"On a machine with internet, run: python -c \"import datasets; datasets.load_dataset({call})\" "
         "and copy ~/.cache/huggingface here, or download the dataset's files and pass --rm-data-dir DIR"
     )
+
+
+def undecoded_images(piece):
+    """The dataset with its Image columns (and lists of images) read as {bytes, path} instead
+    of decoded PIL images: nothing decodes an image at collection (suites hash the bytes)."""
+    import datasets
+
+    for name, feature in (getattr(piece, "features", None) or {}).items():
+        inner = getattr(feature, "feature", None)  # a list of images: Sequence(Image()) / List(Image())
+        if isinstance(feature, datasets.Image) and feature.decode:
+            piece = piece.cast_column(name, datasets.Image(decode=False))
+        elif isinstance(inner, datasets.Image) and inner.decode:
+            piece = piece.cast_column(name, type(feature)(datasets.Image(decode=False)))
+    return piece
 
 
 def cached_revision(pieces) -> str | None:
