@@ -285,15 +285,27 @@ def test_the_three_suites_end_to_end(pytester):
 
 
 @pytest.mark.usefixtures("subprocess_env")
-@pytest.mark.parametrize("suite, dataset", [("vl-rewardbench", "MMInstruction/VL-RewardBench"),
-                                            ("mm-rlhf-rewardbench", "yifanzhang114/MM-RLHF-RewardBench")])
-def test_offline_and_not_cached_is_a_short_error_naming_the_dataset(pytester, monkeypatch, tmp_path, suite, dataset):
+def test_offline_and_not_cached_is_a_short_error_naming_the_dataset(pytester, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--rm-bench", suite, "--rm-model=builtin:length",
-                           "-p", "no:cacheprovider"], cwd=pytester.path, env=dict(os.environ), capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--rm-bench", "vl-rewardbench", "--rm-bench",
+                           "mm-rlhf-rewardbench", "--rm-model=builtin:length", "-p", "no:cacheprovider"],
+                          cwd=pytester.path, env=dict(os.environ), capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
-    assert f"ERROR collecting {suite}" in out and f"dataset {dataset!r}" in out and "--rm-data-dir" in out
-    assert "Traceback" not in out
+    for suite, dataset in (("vl-rewardbench", "MMInstruction/VL-RewardBench"),
+                           ("mm-rlhf-rewardbench", "yifanzhang114/MM-RLHF-RewardBench")):
+        assert f"ERROR collecting {suite}" in out and f"{suite}: dataset {dataset!r}" in out
+    assert "--rm-data-dir" in out and "Traceback" not in out
+
+
+def test_mm_rlhf_from_the_hub_needs_the_image_files(monkeypatch, tmp_path):
+    """The Hub's rows name image files load_dataset does not fetch: one error with the fix, or images_dir."""
+    rows = {"id": ["a"], "image": ["mcq/a.png"], "video": [None], "prompt": ["q"], "chosen": ["a long answer"],
+            "rejected": ["no"], "chosen_reason": [""], "rejected_reason": [""]}
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: datasets.Dataset.from_dict(rows))
+    with pytest.raises(SuiteDataError, match="huggingface-cli download yifanzhang114/MM-RLHF-RewardBench"):
+        list(MM_RLHF_REWARDBENCH.load(DataSource(suite="mm-rlhf-rewardbench")))
+    save_png(tmp_path / "images" / "mcq" / "a.png")
+    [item] = MM_RLHF_REWARDBENCH.load(DataSource(suite="mm-rlhf-rewardbench", options={"images_dir": str(tmp_path)}))
+    assert item.node == "mcq/a/0" and item.images[0].path == str(tmp_path / "images" / "mcq" / "a.png")

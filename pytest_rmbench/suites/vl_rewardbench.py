@@ -68,7 +68,8 @@ class VLRewardBench:
     def parts(self, source: DataSource) -> list[tuple[str | None, Rows]]:
         """(the local file or None for the Hub, its rows)."""
         if not source.data_dir:
-            return [(None, source.hub(DATASET, split=source.option("split", SPLIT), part=SPLIT))]
+            split = source.option("split", SPLIT)
+            return [(None, source.hub(DATASET, split=split, part=split))]
         files, skipped = data_files(source, data_patterns("data", SPLIT), required=REQUIRED)
         if not files:
             raise nothing_found(source, f"data.jsonl (GitHub vl-rewardbench/VL_RewardBench, with its images/ "
