@@ -309,3 +309,14 @@ def test_mm_rlhf_from_the_hub_needs_the_image_files(monkeypatch, tmp_path):
     save_png(tmp_path / "images" / "mcq" / "a.png")
     [item] = MM_RLHF_REWARDBENCH.load(DataSource(suite="mm-rlhf-rewardbench", options={"images_dir": str(tmp_path)}))
     assert item.node == "mcq/a/0" and item.images[0].path == str(tmp_path / "images" / "mcq" / "a.png")
+
+
+def test_mm_rlhf_category_is_the_first_keyword_in_the_media_path():
+    from pytest_rmbench.suites.mm_rlhf_rewardbench import category_of, media_path
+
+    assert [category_of(media_path(row)) for row in (
+        {"image": "images/long_short/1.png"},  # both: the first of mcq, long, short, safety, video
+        {"image": [{"bytes": b"", "path": "safety/2.png"}]},
+        {"image": None, "video": "videos/video_3"},
+        {"image": "images/4.png"},
+    )] == ["long", "safety", "video", "other"]

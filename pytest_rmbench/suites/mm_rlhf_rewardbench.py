@@ -37,6 +37,8 @@ OTHER = "other"
 def media_path(row: dict) -> str:
     """The path the official script reads the category from: the image's, else the video's."""
     image, video = row.get("image"), row.get("video")
+    if isinstance(image, (list, tuple)):  # several images: the first one's path
+        image = image[0] if image else None
     if isinstance(image, dict):
         image = image.get("path")
     return (image if isinstance(image, str) else "") or (video if isinstance(video, str) else "")
