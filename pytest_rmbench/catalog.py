@@ -14,6 +14,7 @@ class Catalog:
     files: dict[str, dict] = field(default_factory=dict)  # path or suite name -> name, strict, sections, gate
     items: list[str | None] = field(default_factory=list)  # each collected item's subset (None: a bad item)
     suites: dict[str, dict] = field(default_factory=dict)  # suite name -> headline, items, datasets, not_run
+    sample: dict | None = None  # --rm-sample: size asked, seed, items drawn, population per report subset
 
     def note_file(self, parsed) -> None:
         self.files[parsed.path] = {
@@ -45,9 +46,10 @@ class Catalog:
         return {s for s in self.items if s is not None}
 
     def to_dict(self) -> dict:
-        return {"files": self.files, "items": self.items, "suites": self.suites}
+        out = {"files": self.files, "items": self.items, "suites": self.suites}
+        return {**out, "sample": self.sample} if self.sample else out
 
     @classmethod
     def from_dict(cls, data: dict) -> "Catalog":
         return cls(files=dict(data.get("files") or {}), items=list(data.get("items") or []),
-                   suites=dict(data.get("suites") or {}))
+                   suites=dict(data.get("suites") or {}), sample=data.get("sample") or None)

@@ -18,6 +18,7 @@ from .models.base import model_info
 from .models.device import peak_memory_bytes
 from .report.aggregate import aggregate, write_json
 from .report.build import build_report
+from .sample import as_estimates
 from .report.gate import (GateConfig, GateConfigError, RULES, INCONCLUSIVE, Threshold, evaluate, merge_sections, merge_thresholds,
                           validate)
 from .storage import history
@@ -100,6 +101,8 @@ def finish_run(run, session, exitstatus) -> None:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         return
     summary = aggregate(list(state.records.values()), config.sections, run.settings.null_answer)
+    if run.catalog.sample:  # --rm-sample: each accuracy estimates the full suite's
+        as_estimates(summary, run.catalog.sample["population"], config.sections)
     summary["scores"], summary["datasets"] = suite_scores(run)
     suites = run.catalog.suites
     summary["headlines"] = {n: (sc or {}).get(suites[n]["headline"]) for n, sc in summary["scores"].items()}
@@ -146,11 +149,15 @@ def suite_scores(run) -> tuple[dict, dict]:
 
 def selection(run, exitstatus) -> dict:
     """Which files ran, and whether every collected item of them did: a partial run
-    (-k, -m, --lf, --rm-rerun-regressions, a crash) is never the `latest` baseline of a full one."""
-    state = run.state
+    (-k, -m, --lf, --rm-rerun-regressions, --rm-sample, a crash) is never the `latest` baseline of a full one."""
+    state, sample = run.state, run.catalog.sample
     why = []
-    if state.deselected:
-        why.append(f"{state.deselected} item(s) deselected (-k, -m, --lf, ...)")
+    if sample and sample["drawn"] < sample["of"]:
+        why.append(f"a stratified sample of {sample['drawn']} of {sample['of']} items (--rm-sample {sample['size']},"
+                   f" seed {sample['seed']})")
+    deselected = state.deselected - (sample["of"] - sample["drawn"] if sample else 0)  # -k, -m, ... beside the sample
+    if deselected > 0:
+        why.append(f"{deselected} item(s) deselected (-k, -m, --lf, ...)")
     if getattr(run.config.option, "lf", False):
         why.append("--lf")
     if run.settings.rerun_regressions:
@@ -162,7 +169,10 @@ def selection(run, exitstatus) -> dict:
     missing = len(run.catalog.items) - len(state.records)
     if missing > 0 and not state.deselected:
         why.append(f"{missing} collected item(s) did not run")
-    return {"files": sorted({r["file"] for r in state.records.values()}), "partial": bool(why), "why": why}
+    out = {"files": sorted({r["file"] for r in state.records.values()}), "partial": bool(why), "why": why}
+    if sample:
+        out["sample"] = {k: sample[k] for k in ("size", "seed", "drawn", "of")}
+    return out
 
 
 def compare_with_baseline(run, items: list[dict], inconclusive: str) -> tuple[dict | None, list[dict]]:

@@ -133,6 +133,9 @@ def add_options(parser) -> None:
     option("--rm-store", "rm_store", "run history: a SQLite path or a postgresql:// URL (default .rmbench/runs.sqlite)", metavar="PATH_OR_URL")
     group.addoption("--rm-no-store", dest="rm_no_store", action="store_true", default=None, help="do not record this run in the run history")
     parser.addini("rm_no_store", help="do not record runs in the run history", type="bool", default=False)
+    option("--rm-sample", "rm_sample", "the quick gate: run a stratified sample of about N benchmark items (at least 3 per "
+           "subset; the same items for every model and seed) and gate on intervals for the full suite", metavar="N")
+    option("--rm-sample-seed", "rm_sample_seed", "which sample --rm-sample draws (default 0)", metavar="N", default="0")
     group.addoption("--rm-rerun-regressions", dest="rm_rerun_regressions", action="store_true", default=False,
                     help="run only the items that regressed in the latest recorded run")
     option("--rm-markdown", "rm_markdown", "write a Markdown summary here (default: $GITHUB_STEP_SUMMARY when set)", metavar="PATH")
@@ -182,6 +185,8 @@ NUMBERS = {
     "rm_gpus_per_worker": (1, math.inf, True, False),
     "rm_max_length": (1, math.inf, True, False),
     "rm_seed": (0, math.inf, True, False),
+    "rm_sample": (1, math.inf, True, False),
+    "rm_sample_seed": (0, math.inf, True, False),
     "rm_max_null_win_rate": (0.0, 1.0, False, False),
     "rm_length_penalty": (-1, math.inf, True, False),
     "rm_grader_temperature": (0.0, math.inf, False, False),
@@ -344,6 +349,8 @@ class Settings:
     pairwise_rule: str = "round_robin"  # best_of_n under a pairwise model (--rm-pairwise-rule)
     null_answer: str | None = None  # --rm-null-answer, its text (a file read, 'builtin' resolved)
     max_null_win_rate: float | None = None  # --rm-max-null-win-rate
+    sample: int | None = None  # --rm-sample: the quick gate's sample size (sample.py)
+    sample_seed: int = 0
 
     @classmethod
     def from_config(cls, config) -> "Settings":
@@ -389,6 +396,8 @@ class Settings:
             pairwise_rule=_pairwise_rule(config),
             null_answer=null_answer(config),
             max_null_win_rate=_max_null_win_rate(config, numbers),
+            sample=numbers["rm_sample"],
+            sample_seed=numbers["rm_sample_seed"] or 0,
         )
 
     def limits(self):

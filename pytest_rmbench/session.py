@@ -137,11 +137,34 @@ class RunSession:
         """After -k/-m/--lf: --rm-rerun-regressions narrows further; without a model, items skip."""
         if self.settings.rerun_regressions:
             self._select_regressions(config, items)
+        if self.settings.sample:
+            self._draw_sample(config, items)
         if self.spec is None:
             skip = pytest.mark.skip(reason=SKIP_REASON)
             for item in items:
                 if isinstance(item, BenchmarkTest):
                     item.add_marker(skip)
+
+    def _draw_sample(self, config, items) -> None:
+        """--rm-sample: keep a stratified sample of the benchmark items (sample.py); other tests stay."""
+        from .collect import BenchmarkSuite
+        from .sample import choose
+
+        def subset(item) -> str:  # the report's subset key (collect.item_record)
+            return f"{item.parent.name}/{item.item.subset}" if isinstance(item.parent, BenchmarkSuite) else item.item.subset
+
+        bench = [item for item in items if isinstance(item, BenchmarkTest)]
+        population: dict[str, int] = {}
+        for item in bench:
+            population[subset(item)] = population.get(subset(item), 0) + 1
+        strata = [(item.nodeid, (item.nodeid.split("::", 1)[0], subset(item))) for item in bench]
+        chosen = choose(strata, self.settings.sample, self.settings.sample_seed)
+        drop = [item for item in bench if item.nodeid not in chosen]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = [item for item in items if not isinstance(item, BenchmarkTest) or item.nodeid in chosen]
+        self.catalog.sample = {"size": self.settings.sample, "seed": self.settings.sample_seed, "drawn": len(chosen),
+                               "of": len(bench), "population": population}
 
     def _select_regressions(self, config, items) -> None:
         """Keep only the items that regressed in the latest recorded run."""

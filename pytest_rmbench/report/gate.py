@@ -97,6 +97,10 @@ def threshold_check(config: GateConfig, threshold: Threshold, block: dict) -> di
              "rule": config.rule, "source": threshold.source, "errors": block.get("errors") or 0}
     if value is None:
         return dict(check, passed=None, status="not run")
+    if block.get("estimate"):  # --rm-sample: the interval for the full suite decides; undecided never passes
+        low, high = block.get("ci_low"), block.get("ci_high")
+        status = "pass" if low >= threshold.value else ("fail" if high < threshold.value else "inconclusive")
+        return dict(check, rule="sample interval", low=low, high=high, passed=status == "pass", status=status)
     if config.rule == "wilson" and "correct" in block:
         status, low, high = wilson_decision(block["correct"], block["n"], threshold.value)
         check.update(low=low, high=high)
