@@ -10,7 +10,7 @@ import pytest
 from . import RmbenchWarning
 from .items import ERROR, INCORRECT, NOT_LOADED, Item, ItemOutcome
 from .items.files import FileParseError, ItemProblem, parse_file
-from .items.images import item_file
+from .items.images import item_file, report_thumbnail
 
 DEFAULT_PATTERNS = ["*.rmbench.yaml", "*.rmbench.yml", "*.rmbench.jsonl"]
 
@@ -270,11 +270,24 @@ def item_record(item, index: int) -> dict:
         "chosen_longer": chosen_longer,
         "verdicts": outcome.details.get("verdicts"),
         "details": outcome.details or None,
-        "texts": entry.report_texts() if entry else None,
+        "texts": _texts(item, entry),
         "content_hash": entry.content_hash() if entry else None,
         "prompt_hash": entry.prompt_hash() if entry else None,
         "error": outcome.error,
     }
+
+
+def _texts(item, entry) -> dict | None:
+    """The item's report texts; with --rm-html, an image item's also carry a thumbnail of its
+    first image, made here (on the worker, which has the image files) and never an error."""
+    if entry is None:
+        return None
+    texts = entry.report_texts()
+    if getattr(entry, "images", ()):
+        run = item.config.stash.get(SESSION_KEY, None)
+        if run is not None and run.settings.html:
+            texts = {**texts, **report_thumbnail(entry)}
+    return texts
 
 
 def test_status(report):

@@ -7,7 +7,9 @@ field shape; each takes the raw mapping (a file's item, a dataset's row) and the
 
 - `string`: a required string, empty allowed or not;
 - `strings`: a required list of non-empty strings, optionally exactly `count` of them;
-- `prompt`: an item file's prompt, a string or chat messages `{role, content}`; `prompt_value`,
+- `prompt`: an item file's prompt, a string or chat messages `{role, content}`, a user message's
+  content a string or a list of parts (text and, for kinds that take images, image parts:
+  `content_parts`); `prompt_value`,
   `chat_messages`, `chat_prompt`: a dataset's prompt, whose messages may be spelled as
   ShareGPT spells them (`from` / `value`, `human` / `gpt`);
 - `name`, `item_id`, `check_name`: a name that appears in a pytest node id (an id, a subset),
@@ -17,16 +19,19 @@ field shape; each takes the raw mapping (a file's item, a dataset's row) and the
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from .base import Prompt, freeze_prompt
-from .images import ImageError, parse_ref
+from .images import PLACEHOLDER, ImageError, parse_ref
 
 ROLES = ("system", "user", "assistant")
 # a dataset's role names -> ours
 ROLE_NAMES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "bot": "assistant",
               "model": "assistant", "system": "system"}
 NAME_RULE = "must be non-empty, without '::' and without a newline"
+PART_TYPES = ("text", "image")  # a content part's `type`
+PROMPT_FIELDS = ("prompt", "question")  # the field holding a kind's prompt (judged calls it question)
 
 
 class FieldError(Exception):
@@ -100,17 +105,58 @@ def grading(raw: Mapping) -> dict:
 
 
 def images(raw: Mapping, name: str = "images") -> dict:
-    """The optional `images` (items/images.py): {"images": (ImageRef, ...)} or {} when absent.
-    Checks each entry's shape and that its file exists, and hashes its bytes; never decodes."""
+    """The optional `images` (items/images.py) and the image parts of the prompt's messages:
+    {"images": (ImageRef, ...)}, the field's entries first, then the parts in order of appearance
+    (inline refs), or {} when there are none. Checks each entry's shape and that its file exists,
+    and hashes its bytes; never decodes."""
     value = raw.get(name)
-    if value is None:
-        return {}
-    if not isinstance(value, (list, tuple)) or not value:
-        raise FieldError(name, "must be a non-empty list of images (paths or data:image/...;base64, URIs)")
+    found: tuple = ()
+    if value is not None:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise FieldError(name, "must be a non-empty list of images (paths or data:image/...;base64, URIs)")
+        try:
+            found = tuple(parse_ref(entry, i) for i, entry in enumerate(value))
+        except ImageError as exc:
+            raise FieldError(name, str(exc)) from None
+    found += inline_images(raw, len(found))
+    return {"images": found} if found else {}
+
+
+def inline_images(raw: Mapping, start: int = 0) -> tuple:
+    """The image parts of the kind's prompt field (`prompt`, or `question` for judged), as inline
+    ImageRefs numbered from `start`; () when its messages hold none."""
+    field = _prompt_field(raw)
+    messages = raw.get(field) if field else None
+    if not isinstance(messages, list):
+        return ()
+    found = []
+    for i, message in enumerate(messages):
+        content = message.get("content") if isinstance(message, dict) else None
+        for j, part in enumerate(content if isinstance(content, list) else ()):
+            if isinstance(part, dict) and part.get("type") == "image":
+                entry = {k: v for k, v in part.items() if k != "type"}
+                try:
+                    ref = parse_ref(entry, start + len(found))
+                except ImageError as exc:
+                    raise FieldError(field, f"message {i} part {j}: {exc}") from None
+                found.append(dataclasses.replace(ref, inline=True))
+    return tuple(found)
+
+
+def _prompt_field(raw: Mapping) -> str | None:
+    """The prompt field of the raw item's kind (the first of PROMPT_FIELDS it reads)."""
+    return next((f for f in PROMPT_FIELDS if f in _kind_fields(raw)), None)
+
+
+def _kind_fields(raw: Mapping) -> tuple:
+    """The fields the raw item's kind reads (`kind`, pair by default); () for an unknown kind."""
+    from . import ITEM_KINDS  # the registry imports the kinds, which import this module
+
+    kind = raw.get("kind", "pair")
     try:
-        return {"images": tuple(parse_ref(entry, i) for i, entry in enumerate(value))}
-    except ImageError as exc:
-        raise FieldError(name, str(exc)) from None
+        return ITEM_KINDS.get(kind).FIELDS if isinstance(kind, str) and kind in ITEM_KINDS else ()
+    except Exception:  # a plugin's kind that cannot be imported: said by the item's own error
+        return ()
 
 
 # -- names in node ids ------------------------------------------------------------------------
@@ -168,7 +214,9 @@ def tags(raw: Mapping, field: str = "tags") -> tuple:
 # -- prompts ----------------------------------------------------------------------------------
 def prompt(raw: Mapping, field: str = "prompt") -> Prompt:
     """An item file's prompt: a non-empty string, or a non-empty list of messages, each exactly
-    {role, content} with a role of system / user / assistant, ending with the user's turn."""
+    {role, content} with a role of system / user / assistant, ending with the user's turn. A
+    user message's content may be a list of parts (`content_parts`), kept as its text with
+    PLACEHOLDER where each image sat (the images themselves: `images`)."""
     if field not in raw:
         raise FieldError(field, "missing")
     value = raw[field]
@@ -180,16 +228,59 @@ def prompt(raw: Mapping, field: str = "prompt") -> Prompt:
         raise FieldError(field, f"must be a string or a list of chat messages, got {type(value).__name__}")
     if not value:
         raise FieldError(field, "is an empty list of messages")
+    messages = []
     for i, message in enumerate(value):
         if not isinstance(message, dict) or set(message) != {"role", "content"}:
             raise FieldError(field, f"message {i} must be a mapping with exactly 'role' and 'content'")
         if message["role"] not in ROLES:
             raise FieldError(field, f"message {i} has role {message['role']!r}; roles are {', '.join(ROLES)}")
-        if not isinstance(message["content"], str):
-            raise FieldError(field, f"message {i} content must be a string")
+        content = message["content"]
+        if isinstance(content, list) and message["role"] == "user":
+            content = content_parts(content, field, i, images="images" in _kind_fields(raw))
+        elif not isinstance(content, str):
+            raise FieldError(field, f"message {i} content must be a string" + (
+                " or, in a user message, a list of parts" if message["role"] == "user" else ""))
+        messages.append({"role": message["role"], "content": content})
     if value[-1]["role"] != "user":
         raise FieldError(field, "the list of messages must end with a user message")
-    return freeze_prompt(value)
+    if any(isinstance(m["content"], list) and any(p.get("type") == "image" for p in m["content"]) for m in value):
+        _no_literal_placeholder(messages, value, field)
+    return freeze_prompt(messages)
+
+
+def content_parts(parts: list, field: str, index: int, images: bool) -> str:
+    """A user message's content parts -> its text: text parts joined as they are, each image part
+    (`{type: image, path: ...}` or `{type: image, data: ...}`, only when the kind takes images)
+    as PLACEHOLDER. The images are read by `images`; here only the parts' shape is checked."""
+    if not parts:
+        raise FieldError(field, f"message {index} content is an empty list of parts")
+    text = []
+    for j, part in enumerate(parts):
+        where = f"message {index} part {j}"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in PART_TYPES:
+            raise FieldError(field, f"{where} must be a mapping with type text or image")
+        if kind == "text":
+            if set(part) != {"type", "text"} or not isinstance(part["text"], str):
+                raise FieldError(field, f"{where}: a text part is exactly {{type: text, text: STRING}}")
+            text.append(part["text"])
+            continue
+        if not images:
+            raise FieldError(field, f"{where}: an image part needs a kind that takes images (pair, best_of_n, judged)")
+        if set(part) not in ({"type", "path"}, {"type", "data"}):
+            raise FieldError(field, f"{where}: an image part is {{type: image, path: PATH}} or {{type: image, data: URI}}")
+        text.append(PLACEHOLDER)
+    return "".join(text)
+
+
+def _no_literal_placeholder(messages: list[dict], raw_messages: list, field: str) -> None:
+    """With image parts, PLACEHOLDER marks them alone: a text that holds it is refused."""
+    for i, (message, raw_message) in enumerate(zip(messages, raw_messages)):
+        content = raw_message["content"]
+        texts = [content] if isinstance(content, str) else [p["text"] for p in content if p["type"] == "text"]
+        if any(PLACEHOLDER in t for t in texts):
+            raise FieldError(field, f"message {i} holds the text {PLACEHOLDER!r}, which marks where an image part "
+                                    "sits; write the image as a part or reword the text")
 
 
 def chat_messages(value: Any, field: str) -> list[dict]:

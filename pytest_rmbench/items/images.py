@@ -10,6 +10,19 @@ best_of_n, judged), checked at collection and decoded only when a chunk is score
   checks they still hash the same, and decodes them with Pillow's MAX_IMAGE_PIXELS guard on:
   an adapter calls it in `prepare`, per chunk, so one bad image errors its item only.
 
+Images inside chat messages: a user message's `content` may be a list of parts, `{type: text,
+text: ...}` and `{type: image, path: ...}` / `{type: image, data: "data:image/..."}` (items/fields.py).
+The prompt keeps the text with PLACEHOLDER ("<image>") where each image sat; the images join
+the item's `images` after the `images` field's entries, in order of appearance, as refs with
+`inline=True`. `place(messages, images)` turns such messages back into parts for an adapter that
+reads parts (http, a vision-language chat template): inline images where their placeholders are,
+the `images` field's at the start of the last user message. A literal "<image>" in a prompt
+without image parts is plain text.
+
+Thumbnails: `thumbnail(ref)` makes a small JPEG data URI (longest side THUMB_SIDE, at most
+THUMB_BYTES) for the HTML report, from the bytes, never fetched; `report_thumbnail(obj)` is the
+item record's part of it (made on the worker, only with --rm-html).
+
 Video later: an entry may already be a mapping `{path: ...}` or `{data: ...}`; a video frame
 can follow as `{video: PATH, frame: N}` normalised to `ImageRef("frame", "PATH#N", sha256)`
 (sha256 of the video's bytes plus the frame index), with `decode` extracting that frame: the
@@ -36,6 +49,10 @@ DATA_URI = re.compile(r"^data:(image/[A-Za-z0-9.+-]+);base64,(.*)$", re.DOTALL)
 # formats a server takes as they are (the original bytes with their MIME type); others become PNG
 PASS_THROUGH = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 SHOWN = 60  # characters of a data URI shown in messages and reports
+PLACEHOLDER = "<image>"  # where an image part sat in a message's text
+THUMB_SIDE = 96  # a thumbnail's longest side, in pixels
+THUMB_BYTES = 4_096  # a thumbnail's JPEG bytes at most (its data URI is about 4/3 of that)
+THUMB_QUALITIES = (75, 50, 30)  # JPEG qualities tried in turn until the thumbnail fits THUMB_BYTES
 
 # the item file being parsed: relative paths resolve against its folder (the current
 # directory when none is set, e.g. items built in Python)
@@ -50,13 +67,15 @@ class ImageError(Exception):
 class ImageRef:
     """One image of an item: `kind` "path" (value: the path as written) or "data" (the URI).
 
-    Equal images are equal by their bytes (kind and sha256); `value` is for people and
-    `path` the resolved file, neither part of equality."""
+    Equal images are equal by their bytes (kind and sha256) and place (`inline`: it sat in a
+    message's content parts, at a PLACEHOLDER); `value` is for people and `path` the resolved
+    file, neither part of equality."""
 
     kind: str
     value: str = field(compare=False)
     sha256: str = ""
     path: str = field(default="", compare=False, repr=False)
+    inline: bool = False
 
     def label(self) -> str:
         """The image for messages and reports: the path as given, a data URI clipped."""
@@ -65,7 +84,8 @@ class ImageRef:
         return self.value
 
     def __repr__(self) -> str:  # never the whole base64
-        return f"ImageRef({self.kind!r}, {self.label()!r}, sha256={self.sha256[:12]!r})"
+        inline = ", inline=True" if self.inline else ""
+        return f"ImageRef({self.kind!r}, {self.label()!r}, sha256={self.sha256[:12]!r}{inline})"
 
 
 @contextlib.contextmanager
@@ -140,7 +160,7 @@ def image_parts(obj) -> list[str]:
     images = getattr(obj, "images", ())
     if not images:
         return []
-    return ["\x00images", *(f"{ref.kind}:{ref.sha256}" for ref in images)]
+    return ["\x00images", *(f"{ref.kind}:{ref.sha256}" + (":inline" if ref.inline else "") for ref in images)]
 
 
 def report_images(obj) -> dict:
@@ -169,17 +189,25 @@ def decode(ref: ImageRef):
     """The image, decoded (a PIL image, fully loaded), with its bytes. Raises ImageError on a
     missing, changed, unreadable, truncated or too large (decompression bomb) image."""
     data = read_bytes(ref)
+    return _open(ref, data), data
+
+
+def _open(ref: ImageRef, data: bytes, draft: tuple | None = None):
+    """The bytes decoded with Pillow's MAX_IMAGE_PIXELS guard on; `draft` (w, h) lets a JPEG
+    decode at a reduced scale (thumbnails). Raises ImageError naming the image."""
     Image = pillow()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)  # over MAX_IMAGE_PIXELS: refused
             image = Image.open(io.BytesIO(data))
+            if draft:
+                image.draft("RGB", draft)
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"image {ref.label()}: refused as a possible decompression bomb ({exc})") from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for broken files
         raise ImageError(f"image {ref.label()}: cannot be decoded ({type(exc).__name__}: {exc})") from None
-    return image, data
+    return image
 
 
 def read_bytes(ref: ImageRef) -> bytes:
@@ -206,3 +234,110 @@ def data_uri(ref: ImageRef) -> str:
         image.save(out, format="PNG")
         data, mime = out.getvalue(), "image/png"
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+# -- images in messages: back to content parts, for adapters that read parts -----------------
+def place(messages: list[dict], images) -> tuple[list[dict], list[ImageRef]]:
+    """The messages with their images as content parts, and the images in the order the parts
+    show them (a processor pairs its image tokens with images in that order).
+
+    Inline refs (they sat in a message's content parts) replace the PLACEHOLDERs of the user
+    messages, in order; the others (the `images` field) go at the start of the last user message,
+    before its text. A message with an image becomes a list of `{"type": "image", "image": ref}`
+    and `{"type": "text", "text": ...}` parts (empty texts between inline images left out); the
+    others keep their string content. Raises ImageError when the placeholders and the inline
+    images do not match (a request not built from a parsed item)."""
+    inline = [ref for ref in images if ref.inline]
+    leading = [ref for ref in images if not ref.inline]
+    out, order, queue = [], [], list(inline)
+    last = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=None)
+    if last is None and images:
+        raise ImageError("images need a user message to sit in")
+    for i, message in enumerate(messages):
+        parts = _inline_parts(message, queue) if inline and message["role"] == "user" else None
+        if i == last and leading:
+            parts = [{"type": "image", "image": ref} for ref in leading] + (
+                parts if parts is not None else [{"type": "text", "text": message["content"]}])
+        if parts is None:
+            out.append(message)
+            continue
+        order.extend(p["image"] for p in parts if p["type"] == "image")
+        out.append({**message, "content": parts})
+    if queue:
+        raise ImageError(f"{len(inline)} inline image(s) but {len(inline) - len(queue)} {PLACEHOLDER} placeholder(s) in the messages")
+    return out, order
+
+
+def _inline_parts(message: dict, queue: list) -> list[dict] | None:
+    """A user message's text split at its placeholders, each taking the next inline image;
+    None when it has no placeholder."""
+    pieces = message["content"].split(PLACEHOLDER)
+    if len(pieces) == 1:
+        return None
+    if len(pieces) - 1 > len(queue):
+        raise ImageError(f"more {PLACEHOLDER} placeholders in the messages than inline images")
+    parts = []
+    for k, piece in enumerate(pieces):
+        if k:
+            parts.append({"type": "image", "image": queue.pop(0)})
+        if piece:
+            parts.append({"type": "text", "text": piece})
+    return parts
+
+
+# -- thumbnails for the HTML report ------------------------------------------------------------
+def thumbnail(ref: ImageRef, side: int = THUMB_SIDE, cap: int = THUMB_BYTES) -> str:
+    """A small JPEG data URI of the image: longest side at most `side` pixels, at most `cap`
+    bytes (lower qualities, then half the side, tried in turn). Made from the image's bytes
+    (read and checked as `decode` does, the bomb guard on); raises ImageError when it cannot."""
+    Image = pillow()
+    image = _open(ref, read_bytes(ref), draft=(side, side))
+    try:
+        image = _flat_rgb(image, Image)
+        for longest in (side, max(1, side // 2)):
+            image.thumbnail((longest, longest))
+            for quality in THUMB_QUALITIES:
+                out = io.BytesIO()
+                image.save(out, format="JPEG", quality=quality)
+                if out.tell() <= cap:
+                    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    except Exception as exc:  # an odd mode or palette Pillow cannot turn into a JPEG
+        raise ImageError(f"image {ref.label()}: no thumbnail ({type(exc).__name__}: {exc})") from None
+    raise ImageError(f"image {ref.label()}: its thumbnail is over {cap:,} bytes")
+
+
+def _flat_rgb(image, Image):
+    """RGB for a JPEG: transparency laid on white, other modes converted."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def report_thumbnail(obj) -> dict:
+    """The report's thumbnail of an item's first image: {"thumbnail": data URI}, or
+    {"thumbnail_error": why} when it cannot be made (no Pillow, an unreadable image); {} without
+    images. Never raises: a thumbnail is worth less than the report."""
+    images = getattr(obj, "images", ())
+    if not images:
+        return {}
+    try:
+        return {"thumbnail": thumbnail(images[0])}
+    except ImageError as exc:
+        return {"thumbnail_error": str(exc)}
+    except Exception as exc:  # never the report's error
+        return {"thumbnail_error": f"image {images[0].label()}: no thumbnail ({type(exc).__name__})"}
+
+
+def record_images(record) -> tuple[int, str | None, str | None]:
+    """(how many images, thumbnail data URI or None, why there is none or None) of a report item
+    record (a dict or the report schema's Item), from its `texts`."""
+    texts = (record.get("texts") if hasattr(record, "get") else None) or {}
+    if not hasattr(texts, "get"):
+        return 0, None, None
+    labels = texts.get("images") or []
+    uri = texts.get("thumbnail")
+    uri = uri if isinstance(uri, str) and uri.startswith("data:image/") else None
+    return len(labels) if isinstance(labels, (list, tuple)) else 0, uri, texts.get("thumbnail_error")

@@ -76,9 +76,10 @@ Circuit breaker (``?breaker=N``, default max(8, 2 x --rm-concurrency); 0 turns i
     therefore costs at most N + --rm-concurrency - 1 attempts, not (retries + 1) per request.
 
 Images (items with ``images``, pytest_rmbench.items.images)
-    Decoded with Pillow in ``prepare`` (per chunk) and sent as OpenAI content parts in the
-    last user message, before its text: ``{"type": "image_url", "image_url": {"url":
-    "data:image/png;base64,..."}}`` then ``{"type": "text", "text": ...}``, for reward
+    Decoded with Pillow in ``prepare`` (per chunk) and sent as OpenAI content parts: the
+    ``images`` field's in the last user message, before its text, an image from a message's
+    content parts where it sat (items.images.place): ``{"type": "image_url", "image_url":
+    {"url": "data:image/png;base64,..."}}`` and ``{"type": "text", "text": ...}``, for reward
     endpoints and judges alike (a vLLM multimodal server reads them). The original bytes go
     with their MIME type (PNG, JPEG, GIF, WebP), other formats re-encoded as PNG. A bad
     image errors its item only; no message shows the base64.
@@ -113,7 +114,7 @@ from contextlib import contextmanager
 from typing import Any, Sequence
 
 from ..items import JudgeRequest
-from ..items.images import ImageError, data_uri
+from ..items.images import ImageError, data_uri, place
 from .base import ModelLoadError, ModelSpec, Prepared
 from .judge import DEFAULT_TEMPLATE, fill_template, load_template, question_text
 
@@ -817,16 +818,17 @@ IMAGE_LENGTH = 1_000  # what an image counts as in `Prepared.length` (sorting, b
 
 
 def with_images(messages: list[dict], images: Sequence) -> list[dict]:
-    """The messages with the images as image_url parts (data URIs) at the start of the last
-    user message; raises HttpModelError naming the image that cannot be used."""
+    """The messages with the images as image_url parts (data URIs), placed by items.images.place:
+    an image from a message's content parts where it sat, the `images` field's at the start of
+    the last user message; raises HttpModelError naming the image that cannot be used."""
     try:
-        parts = [{"type": "image_url", "image_url": {"url": data_uri(ref)}} for ref in images]
+        placed, order = place(messages, images)
+        uris = {id(ref): data_uri(ref) for ref in order}  # each image decoded once, in order
     except ImageError as exc:
         raise HttpModelError(str(exc)) from None
-    last = max(i for i, m in enumerate(messages) if m["role"] == "user")
-    out = list(messages)
-    out[last] = {"role": "user", "content": [*parts, {"type": "text", "text": messages[last]["content"]}]}
-    return out
+    return [m if isinstance(m["content"], str) else {**m, "content": [
+        {"type": "image_url", "image_url": {"url": uris[id(p["image"])]}} if p["type"] == "image" else p
+        for p in m["content"]]} for m in placed]
 
 
 def _retry_after(response) -> float | None:

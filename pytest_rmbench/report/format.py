@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ..items.images import record_images
 from ..text import clip  # noqa: F401  (the one text clipper, re-exported for the views)
 
 
@@ -88,3 +89,9 @@ def text_table(rows: list[tuple], rules=(), left: int = 1, strip: bool = False) 
         line = "  ".join(c.ljust(w) if j < left else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths)))
         lines.append(line.rstrip() if strip else line)
     return lines
+
+
+def image_mark(record) -> str:
+    """" [1 image]" / " [3 images]" after an item with images in a list of items; "" without."""
+    count = record_images(record)[0]
+    return f" [{count} image{'s' if count > 1 else ''}]" if count else ""

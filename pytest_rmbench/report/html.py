@@ -11,6 +11,12 @@ prompt and the answers, when the report's item carries them under "texts" (see i
 each clipped to TEXT_CLIP characters with the whole text behind a "show all" <details>; the
 scores, margin, credit and any error are shown too. Subset names sort naturally (s2 before s10).
 
+Items with images: when any item has images, the items table gains an "images" column (after the
+node id): the item's first image as a thumbnail (`<img src="data:image/jpeg;...">`, the
+small JPEG the worker put in its texts under --rm-html, items/images.thumbnail) plus "+N more",
+or a label ("2 images, no preview") when there is no thumbnail; "-" for a text item. Only data:
+URIs are ever used as an image source (the policy's img-src allows nothing else).
+
 Charts carry data-chart="subset-accuracy" | "baseline-delta" | "margins" | "length-bias".
 """
 
@@ -22,6 +28,7 @@ import html
 import math
 import re
 
+from ..items.images import record_images
 from ..text import clip as _clip
 from .aggregate import official_figures
 from .format import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p
@@ -638,6 +645,7 @@ def item_more(item: dict) -> str:
     parts = ['<dl class="fig">' + "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in figures) + "</dl>"]
     if item.get("error"):
         parts.append(f'<div class="err"><strong>error:</strong> {text_block(str(item["error"]))}</div>')
+    parts += images_section(item)
     shown = item_texts(item)
     for label, content, score in shown:
         head = esc(label) + ("" if finite(score) is None else f' <span class="muted">score {esc(fmt(score, ".6g"))}</span>')
@@ -648,11 +656,44 @@ def item_more(item: dict) -> str:
     return "".join(parts)
 
 
+def image_cell(item) -> str:
+    """The items table's images cell: a thumbnail and "+N more", a label without one, "-" without images."""
+    count, uri, why = record_images(item)
+    if not count:
+        return '<td data-v="0" class="img">-</td>'
+    more = f' <span class="muted">+{count - 1} more</span>' if count > 1 else ""
+    if uri:
+        alt = f"image 1 of {count}"
+        return (f'<td data-v="{count}" class="img"><img class="thumb" src="{esc(uri)}" alt="{esc(alt)}" '
+                f'title="{esc(alt)}">{more}</td>')
+    label = f"{count} image{'s' if count > 1 else ''}" + (", no preview" if why else "")
+    tip = f' title="{esc(why)}"' if why else ""
+    return f'<td data-v="{count}" class="img"><span class="img-label"{tip}>{esc(label)}</span></td>'
+
+
+def _has_images(items) -> bool:
+    return any(record_images(i)[0] for i in items)
+
+
+def images_section(item) -> list[str]:
+    """An expanded item's images: each one's label (a path, a clipped data URI), and why there is no thumbnail."""
+    texts = item.get("texts") if isinstance(item.get("texts"), (dict, Block)) else {}
+    labels = texts.get("images") or []
+    if not labels:
+        return []
+    why = texts.get("thumbnail_error")
+    rows = "".join(f"<li>{esc(label)}</li>" for label in labels)
+    note = f'<p class="muted">no thumbnail: {esc(why)}</p>' if why else ""
+    return [f'<section class="text images"><h4>images ({len(labels)})</h4><ol class="images">{rows}</ol>{note}</section>']
+
+
 def items_table(report: dict) -> str:
     items = [i for i in report.get("items") or [] if isinstance(i, (dict, Block))]
+    images = _has_images(items)
+    columns = ITEM_COLUMNS[:2] + [("images", "images")] + ITEM_COLUMNS[2:] if images else ITEM_COLUMNS
     outcomes = sorted({str(i.get("outcome")) for i in items})
     head = "".join(f'<th data-key="{key}" aria-sort="none"><button type="button">{esc(label)}</button></th>'
-                   for key, label in ITEM_COLUMNS)
+                   for key, label in columns)
     controls = ('<div class="controls"><label>Filter <input id="item-filter" type="search" '
                 'placeholder="node id, subset, outcome, text…"></label> <label>Outcome <select id="item-outcome">'
                 '<option value="">all</option>'
@@ -666,15 +707,16 @@ def items_table(report: dict) -> str:
             f'<tr data-outcome="{esc(outcome)}" class="o-{esc(outcome)}" data-item="{n}">'
             f'<td data-v="{n}" class="num"><button type="button" class="expand" aria-expanded="false" '
             f'aria-controls="item-{n}" title="prompt and answers">{n}</button></td>'
-            f'<td class="id">{esc(i.get("nodeid"))}</td>{td(i.get("subset"))}{td(outcome, cls="outcome")}'
+            f'<td class="id">{esc(i.get("nodeid"))}</td>{image_cell(i) if images else ""}'
+            f'{td(i.get("subset"))}{td(outcome, cls="outcome")}'
             f'{td(fmt(i.get("chosen_score"), ".4g"), i.get("chosen_score"), "num")}'
             f'{td(fmt(i.get("rejected_score"), ".4g"), i.get("rejected_score"), "num")}'
             f'{td(fmt(i.get("margin"), "+.4g"), i.get("margin"), "num")}'
             f'{td(yes_no(i.get("truncated")))}{td(yes_no(i.get("chosen_longer")))}</tr>')
-        out.append(f'<tr class="more" id="item-{n}" data-more="{n}"><td colspan="{len(ITEM_COLUMNS)}">'
+        out.append(f'<tr class="more" id="item-{n}" data-more="{n}"><td colspan="{len(columns)}">'
                    f'<div class="more-body">{item_more(i)}</div></td></tr>')
     if not items:
-        out.append(f'<tr><td colspan="{len(ITEM_COLUMNS)}" class="muted">No items ran.</td></tr>')
+        out.append(f'<tr><td colspan="{len(columns)}" class="muted">No items ran.</td></tr>')
     out.append("</tbody></table>")
     return "\n".join(out)
 
@@ -857,6 +899,12 @@ dl.fig dt { color: var(--muted); } dl.fig dt::after { content: ":"; } dl.fig dd 
 dl.run { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; margin: 0; }
 dl.run dt { color: var(--muted); } dl.run dd { margin: 0; overflow-wrap: anywhere; }
 ul.failed { margin: 8px 0 0; padding-left: 20px; }
+.items td.img { white-space: nowrap; }
+.items img.thumb { display: inline-block; vertical-align: middle; max-width: 96px; max-height: 96px;
+                   min-width: 24px; min-height: 24px; object-fit: contain; image-rendering: pixelated;
+                   border: 1px solid var(--line); border-radius: 4px; background: #fff; }
+.items .img-label { color: var(--muted); font-size: 12px; }
+.items tr.more ol.images { margin: 0; padding-left: 22px; overflow-wrap: anywhere; }
 """.strip()
 
 

@@ -11,7 +11,7 @@ import re
 
 from ..items.images import count_with_images
 from .aggregate import official_figures
-from .format import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p  # noqa: F401  (re-exported)
+from .format import accuracy_of, finite, fmt, fmt_count, fmt_interval, fmt_p, image_mark  # noqa: F401  (re-exported)
 from .schema import Block, Report
 from .tables import check_interval, check_status, section_members
 from .tables import check_number as fmt_check_number
@@ -130,8 +130,9 @@ def _regressions_section(report: Report) -> list[str]:
         summary.append(f"non-inferiority margin {fmt(baseline.get('margin'))}")
     out.append("; ".join(summary) + ".")
     out.append("")
+    by_node = {i.get("nodeid"): i for i in report.get("items") or [] if isinstance(i, (dict, Block))}
     for nodeid in regressed[:MAX_LISTED]:
-        out.append(f"- {escape_md(nodeid)}")
+        out.append(f"- {escape_md(nodeid)}{image_mark(by_node.get(nodeid) or {})}")
     if len(regressed) > MAX_LISTED:
         out.append(f"- … and {len(regressed) - MAX_LISTED} more")
     if regressed:
@@ -263,7 +264,7 @@ def _incorrect_section(report: Report) -> list[str]:
     out = [f"<details><summary>Incorrect and errored items ({len(wrong)})</summary>", ""]
     for i in wrong[:MAX_LISTED]:
         what = "error" if i.get("outcome") == "error" else f"margin {fmt(i.get('margin'), '+.4g')}"
-        out.append(f"- {escape_md(i.get('nodeid'))}: {what}")
+        out.append(f"- {escape_md(i.get('nodeid'))}: {what}{image_mark(i)}")
     if len(wrong) > MAX_LISTED:
         out.append(f"- … and {len(wrong) - MAX_LISTED} more")
     out += ["", "</details>", ""]

@@ -6,7 +6,7 @@ from ..items import ERROR, INCORRECT, NOT_LOADED
 from ..items.images import count_with_images
 from .format import fmt as _num
 from .format import fmt_mib as _mib
-from .format import fmt_interval, text_table
+from .format import fmt_interval, image_mark, text_table
 from .schema import Report
 from .tables import summary_table, text_rows
 
@@ -27,7 +27,7 @@ def write_summary(tr, report: Report | dict, records: list[dict], warnings: list
     report = Report.of(report)
     _write_model(tr, report.run, records)
     if report.baseline:
-        _write_baseline(tr, report.baseline, verbose)
+        _write_baseline(tr, report.baseline, verbose, records)
     for line in table_lines(report, verbose):
         tr.write_line(line)
     _write_figures(tr, report)
@@ -99,7 +99,7 @@ def _write_incorrect(tr, records: list[dict], explanations: dict[str, str] | Non
     tr.write_line(f"incorrect ({len(incorrect)}):")
     for r in shown:
         figure = f"margin {r['margin']:+.4g}" if r["margin"] is not None else f"credit {r.get('credit') or 0:.3g}"
-        tr.write_line(f"  {r['nodeid']}  {figure}")
+        tr.write_line(f"  {r['nodeid']}  {figure}{image_mark(r)}")
         why = (explanations or {}).get(r["nodeid"])
         if why:  # both scores, the margin and the start of each answer
             for line in why.splitlines()[1:]:
@@ -141,15 +141,16 @@ def _write_warnings(tr, report: Report, warnings: list[str], notes: list[str], m
         tr.write_line(message)
 
 
-def _write_baseline(tr, baseline, verbose: int) -> None:
+def _write_baseline(tr, baseline, verbose: int, records: list[dict] = ()) -> None:
     regressed = baseline.regressed
+    images = {r.get("nodeid"): r for r in records or () if hasattr(r, "get")}
     tr.write_line(
         f"against baseline {baseline.label}: {baseline.shared} shared items, {baseline.edited} edited "
         f"(left out), {len(regressed)} regressed, non-inferiority margin {baseline.margin:g}"
     )
     shown = regressed if verbose > 0 else regressed[:SHOWN]
     for nodeid in shown:
-        tr.write_line(f"  REGRESSED {nodeid}", red=True)
+        tr.write_line(f"  REGRESSED {nodeid}{image_mark(images.get(nodeid) or {})}", red=True)
     if len(shown) < len(regressed):
         tr.write_line(f"  ... and {len(regressed) - len(shown)} more (--rm-rerun-regressions runs just those)")
     rows = [("", "n", "before", "after", "delta", "one-sided 95%", "regr", "fixes", "McNemar p", "decision")]
