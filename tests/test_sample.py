@@ -94,3 +94,19 @@ def test_a_bad_sample_size_is_a_usage_error(pytester, value):
     result = run(pytester, "--rm-sample", value)
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--rm-sample:*"])
+
+
+def test_a_sampled_run_compares_with_a_full_baseline_on_its_own_items(pytester):
+    items_file(pytester)
+    store = str(pytester.path / "runs.sqlite")
+    full = pytester.runpytest_subprocess("-p", "no:randomly", "--rm-model=builtin:length", f"--rm-store={store}")
+    assert full.ret == 0
+    sampled = pytester.runpytest_subprocess("-p", "no:randomly", "--rm-model=builtin:length", f"--rm-store={store}",
+                                            "--rm-report=r.json", "--rm-sample", "12", "--rm-baseline=latest")
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["baseline"]["overall"]["n"] == 12  # paired on the sample's items only
+    assert report["baseline"]["overall"]["regressions"] == 0 and report["baseline"]["shared"] == 12 and sampled.ret == 0
+    # the sampled run is partial: a later latest baseline is still the full run
+    again = pytester.runpytest_subprocess("-p", "no:randomly", "--rm-model=builtin:length", f"--rm-store={store}",
+                                          "--rm-report=r2.json", "--rm-baseline=latest")
+    assert json.loads((pytester.path / "r2.json").read_text())["baseline"]["overall"]["n"] == 60 and again.ret == 0
