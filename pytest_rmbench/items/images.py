@@ -49,6 +49,7 @@ DATA_URI = re.compile(r"^data:(image/[A-Za-z0-9.+-]+);base64,(.*)$", re.DOTALL)
 # formats a server takes as they are (the original bytes with their MIME type); others become PNG
 PASS_THROUGH = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif", "WEBP": "image/webp"}
 SHOWN = 60  # characters of a data URI shown in messages and reports
+BYTES_OBJECT = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")  # in Pillow's "cannot identify image file ..."
 PLACEHOLDER = "<image>"  # where an image part sat in a message's text
 THUMB_SIDE = 96  # a thumbnail's longest side, in pixels
 THUMB_BYTES = 4_096  # a thumbnail's JPEG bytes at most (its data URI is about 4/3 of that)
@@ -206,7 +207,8 @@ def _open(ref: ImageRef, data: bytes, draft: tuple | None = None):
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"image {ref.label()}: refused as a possible decompression bomb ({exc})") from None
     except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError... for broken files
-        raise ImageError(f"image {ref.label()}: cannot be decoded ({type(exc).__name__}: {exc})") from None
+        why = BYTES_OBJECT.sub("its bytes", str(exc))  # no memory address: the same image, the same message
+        raise ImageError(f"image {ref.label()}: cannot be decoded ({type(exc).__name__}: {why})") from None
     return image
 
 
