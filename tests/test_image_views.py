@@ -132,6 +132,9 @@ def test_place_puts_inline_images_where_they_sat_and_field_images_first_in_the_l
     assert order == [b, a, c, c]
     with pytest.raises(images_mod.ImageError, match="3 inline image"):
         place(messages[:1], (b, c, c))
+    bare, order = images_mod.template_messages(messages, (a, b, c, c))
+    assert bare[0]["content"] == [text("look "), {"type": "image"}] and order == [b, a, c, c]
+    assert bare[2]["content"][:2] == [{"type": "image"}, text("and ")] and bare[1] == messages[1]
 
 
 def test_http_sends_each_image_where_its_part_sat(tmp_path):

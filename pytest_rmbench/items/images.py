@@ -270,6 +270,15 @@ def place(messages: list[dict], images) -> tuple[list[dict], list[ImageRef]]:
     return out, order
 
 
+def template_messages(messages: list[dict], images) -> tuple[list[dict], list[ImageRef]]:
+    """`place` for a processor's chat template: image parts are bare `{"type": "image"}` (the
+    template writes the image tokens there); the refs come back in that order, to decode and
+    hand to the processor with the text."""
+    placed, order = place(messages, images)
+    return [m if isinstance(m["content"], str) else {**m, "content": [
+        {"type": "image"} if p["type"] == "image" else p for p in m["content"]]} for m in placed], order
+
+
 def _inline_parts(message: dict, queue: list) -> list[dict] | None:
     """A user message's text split at its placeholders, each taking the next inline image;
     None when it has no placeholder."""
