@@ -15,8 +15,8 @@ text: ...}` and `{type: image, path: ...}` / `{type: image, data: "data:image/..
 The prompt keeps the text with PLACEHOLDER ("<image>") where each image sat; the images join
 the item's `images` after the `images` field's entries, in order of appearance, as refs with
 `inline=True`. `place(messages, images)` turns such messages back into parts for an adapter that
-reads parts (http, a vision-language chat template): inline images where their placeholders are,
-the `images` field's at the start of the last user message. A literal "<image>" in a prompt
+reads parts (http; `template_messages` for a processor's chat template): inline images where
+their placeholders are, the `images` field's at the start of the last user message. A literal "<image>" in a prompt
 without image parts is plain text.
 
 Thumbnails: `thumbnail(ref)` makes a small JPEG data URI (longest side THUMB_SIDE, at most
