@@ -107,7 +107,7 @@ def test_kind_detection(tmp_path):
 def test_help_lists_the_kinds(pytester):
     result = pytester.runpytest("--help")
     text = " ".join(result.stdout.str().split())  # help lines wrap
-    assert "--rm-kind=KIND model kind: classifier, dpo, judge, prm, preference, gpm, grader, http, scores, builtin" in text
+    assert "--rm-kind=KIND model kind: classifier, dpo, judge, prm, preference, gpm, vision, grader, http, scores, builtin" in text
     assert "--rm-beta=BETA dpo: beta" in text
 
 
@@ -226,8 +226,8 @@ def test_one_configure_reads_config_json_once(tmp_path, config_reads):
 
 
 def test_kinds_come_from_one_registry():
-    assert kinds.KIND_NAMES == ("classifier", "dpo", "judge", "prm", "preference", "gpm", "grader", "http", "scores",
-                                "builtin")
+    assert kinds.KIND_NAMES == ("classifier", "dpo", "judge", "prm", "preference", "gpm", "vision", "grader", "http",
+                                "scores", "builtin")
     assert kinds.MODEL_KINDS.builtin_names() == list(kinds.KIND_NAMES)
     from pytest_rmbench.models import builtin
 
@@ -240,14 +240,14 @@ def test_unknown_kind_names_the_kinds_there_are():
     with pytest.raises(ModelLoadError) as info:
         kinds.pytest_rmbench_make_model(config=None, spec=ModelSpec("x", kind="nosuch"))
     assert str(info.value).startswith(
-        "unknown model kind 'nosuch'; available: classifier, dpo, judge, prm, preference, gpm, grader, http, scores, builtin")
+        "unknown model kind 'nosuch'; available: classifier, dpo, judge, prm, preference, gpm, vision, grader, http, scores, builtin")
 
 
 def test_unknown_kind_in_a_session(pytester):
     (pytester.path / "j.rmbench.jsonl").write_text(ITEMS)
     result = pytester.runpytest("--rm-model=x", "--rm-kind=nosuch", "--rm-no-store")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*unknown model kind 'nosuch'; available: classifier, dpo, judge, prm, preference, gpm, grader, http, scores, builtin*"])
+    result.stdout.fnmatch_lines(["*unknown model kind 'nosuch'; available: classifier, dpo, judge, prm, preference, gpm, vision, grader, http, scores, builtin*"])
 
 
 TOY_KIND = """

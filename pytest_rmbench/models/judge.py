@@ -319,10 +319,12 @@ class JudgeModel(TransformersAdapter):
         return out
 
     # -- scoring ---------------------------------------------------------------------------
-    def _pad(self, batch: Sequence[Prepared], left: bool):
+    def _inputs(self, batch: Sequence[Prepared], left: bool) -> tuple[dict, list[int]]:
+        """(the model's inputs: input_ids and attention_mask on the device, each row's last real
+        position); a VL judge (vision_judge.py) adds its pixel tensors here."""
         input_ids, attention, offsets = pad_rows(self.torch, [p.payload for p in batch], self.pad_id, left)
         last = [offset + p.length - 1 for p, offset in zip(batch, offsets)]
-        return input_ids.to(self.device), attention.to(self.device), last
+        return {"input_ids": input_ids.to(self.device), "attention_mask": attention.to(self.device)}, last
 
     def score_batch(self, batch: Sequence[Prepared]) -> list[float]:
         if self.mode == "generate":
@@ -332,8 +334,8 @@ class JudgeModel(TransformersAdapter):
     def label_log_odds(self, batch: Sequence[Prepared]) -> list[float]:
         """log p(A) - log p(B) for the token after each row's prompt."""
         torch = self.torch
-        input_ids, attention, last = self._pad(batch, self.tokenizer.padding_side == "left")
-        inputs = {"input_ids": input_ids, "attention_mask": attention}
+        inputs, last = self._inputs(batch, self.tokenizer.padding_side == "left")
+        input_ids, attention = inputs["input_ids"], inputs["attention_mask"]
         if self._accepts_position_ids:
             # positions count real tokens only, so left padding does not shift them
             inputs["position_ids"] = position_ids(attention)
@@ -361,7 +363,7 @@ class JudgeModel(TransformersAdapter):
     def generate_replies(self, batch: Sequence[Prepared]) -> list[str]:
         """Greedy replies of at most MAX_NEW_TOKENS tokens (rows left-padded, as decoding needs)."""
         torch = self.torch
-        input_ids, attention, _ = self._pad(batch, left=True)
+        inputs, _ = self._inputs(batch, left=True)
         config = copy.deepcopy(self.model.generation_config)
         config.do_sample = False
         config.num_beams = 1
@@ -374,9 +376,16 @@ class JudgeModel(TransformersAdapter):
         config.max_length = None
         config.pad_token_id = self.pad_id
         with torch.inference_mode():
-            out = self.model.generate(input_ids=input_ids, attention_mask=attention, generation_config=config)
-        return self.tokenizer.batch_decode(out[:, input_ids.shape[1] :], skip_special_tokens=True)
+            out = self.model.generate(**inputs, generation_config=config)
+        return self.tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def build(spec: ModelSpec) -> JudgeModel:
+    """A causal LM judge, or a vision-language one (vision_judge.py) for a model with a vision config."""
+    from .vision import is_vision_language, local_folder, read_config
+
+    if is_vision_language(read_config(local_folder(spec.model))):
+        from .vision_judge import VisionJudgeModel
+
+        return VisionJudgeModel.build(spec)
     return JudgeModel.build(spec)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from .base import ModelLoadError, ModelSpec
 
 # the built-in kinds, in the order help texts list them
-BUILTIN_KINDS = ("classifier", "dpo", "judge", "prm", "preference", "gpm", "grader", "http", "scores", "builtin")
+BUILTIN_KINDS = ("classifier", "dpo", "judge", "prm", "preference", "gpm", "vision", "grader", "http", "scores", "builtin")
 # kinds named by the model string's prefix
 PREFIXES = (("builtin:", "builtin"), ("scores:", "scores"), ("http://", "http"), ("https://", "http"))
 # transformers kinds loaded in this process: their scores are cached against the model's files
-LOCAL_KINDS = ("classifier", "dpo", "judge", "prm", "preference", "gpm")  # a grader samples: not cached
+LOCAL_KINDS = ("classifier", "dpo", "judge", "prm", "preference", "gpm", "vision")  # a grader samples: not cached
 # kinds that use no GPU of this process (a server, a file, a formula): -n auto gives them no worker per GPU
 NO_GPU_KINDS = ("builtin", "http", "scores")
 
@@ -56,16 +56,36 @@ def display_name(model: str) -> str:
 
 def read_architectures(model: str) -> list[str]:
     """`architectures` of the model's config.json, if the model is on this machine; else []."""
+    return list(read_local_config(model)[1].get("architectures") or [])
+
+
+def read_local_config(model: str) -> tuple[str | None, dict]:
+    """(the model's local folder, its config.json as a dict): (None, {}) when not on this machine."""
     from .fingerprint import local_model_dir
 
     folder = local_model_dir(model)
     if folder is None:
-        return []
+        return None, {}
     try:
         with open(os.path.join(folder, "config.json"), encoding="utf-8") as fh:
-            return list(json.load(fh).get("architectures") or [])
+            config = json.load(fh)
+        return folder, config if isinstance(config, dict) and isinstance(config.get("architectures") or [], list) else {}
     except (OSError, ValueError, TypeError, AttributeError):
-        return []
+        return folder, {}
+
+
+def _vision_kind(model: str, folder: str | None, config: dict, architectures: tuple) -> tuple[str | None, str | None]:
+    """(kind, error) for a vision-language model's folder: a value head (value_head.safetensors)
+    or a ...ForSequenceClassification head makes it the vision kind; a generative one is said."""
+    from .vision import has_value_head
+
+    if has_value_head(folder) or any(a.endswith("ForSequenceClassification") for a in architectures):
+        return "vision", None
+    return None, (
+        f"{model!r} is a vision-language model ({', '.join(architectures) or config.get('model_type', '?')}) without a "
+        "reward head (no value_head.safetensors, not a ...ForSequenceClassification): score it as a pairwise judge "
+        "(--rm-kind judge), or as a reward model with --rm-kind vision once its value head is beside it"
+    )
 
 
 def _kind_of(spec: ModelSpec) -> tuple[str | None, tuple[str, ...], str | None]:
@@ -76,7 +96,11 @@ def _kind_of(spec: ModelSpec) -> tuple[str | None, tuple[str, ...], str | None]:
     for prefix, kind in PREFIXES:
         if spec.model.startswith(prefix):
             return kind, (), None
-    architectures = tuple(read_architectures(spec.model))
+    folder, config = read_local_config(spec.model)
+    architectures = tuple(str(a) for a in config.get("architectures") or ())
+    if isinstance(config.get("vision_config"), dict):  # a vision tower: a VL reward model or a VL judge
+        kind, error = _vision_kind(spec.model, folder, config, architectures)
+        return kind, architectures, error
     if any(a.endswith(("ForTokenClassification", "ForProcessRewardModel")) for a in architectures):
         return "prm", architectures, None  # a score per token: read at each step's end
     if any(a.endswith("ForCausalLM") for a in architectures):

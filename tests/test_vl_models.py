@@ -1,0 +1,320 @@
+"""The vision-language model kinds (models/vision.py, models/vision_judge.py) on a tiny
+random-init Qwen2-VL built here (tests/vlmodels.py, no download).
+
+Covers: reward = trl value head at the last non-pad token, equal to a hand forward pass through
+Qwen2VLProcessor + Qwen2VLForConditionalGeneration one item at a time; batch-size and
+padding-side invariance; --rm-kind auto detection; a bad image or an over-long sequence errors
+its item only; text-only items; the VL judge's label log-odds by hand in both orders; value
+head and detection errors; end-to-end pytest runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PIL.Image")
+pytest.importorskip("transformers")
+
+if str(Path(__file__).parent) not in sys.path:  # vlmodels sits next to this file
+    sys.path.insert(0, str(Path(__file__).parent))
+import vlmodels  # noqa: E402
+
+from pytest_rmbench import engine  # noqa: E402
+from pytest_rmbench.items import JudgeRequest, ScoreRequest  # noqa: E402
+from pytest_rmbench.items.images import parse_ref  # noqa: E402
+from pytest_rmbench.models import judge, vision  # noqa: E402
+from pytest_rmbench.models.base import ModelLoadError, ModelSpec, capabilities  # noqa: E402
+from pytest_rmbench.models.resolve import resolve  # noqa: E402
+
+pytest_plugins = ["pytester"]
+
+QUESTION = "What colour is the image ?"
+
+
+# -- fixtures: built once per module ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("vl")
+
+
+@pytest.fixture(scope="module")
+def vl_dir(root) -> Path:
+    """The tiny Qwen2-VL with a trl value head: a reward model, and (--rm-kind judge) a judge."""
+    return vlmodels.build_tiny_qwen2_vl(root / "qwen2-vl", value_head=True)
+
+
+@pytest.fixture(scope="module")
+def images(root) -> dict:
+    folder = root / "images"
+    paths = {
+        "red": vlmodels.make_image(folder / "red.png"),
+        "blue": vlmodels.make_image(folder / "blue.png", size=(60, 50), colour=(20, 20, 220)),
+        "stripe": vlmodels.make_image(folder / "stripe.png", size=(56, 56), colour=(20, 200, 20), stripe=(250, 250, 0)),
+    }
+    (folder / "bad.png").write_bytes(paths["red"].read_bytes()[:40])  # a truncated PNG: found, hashed, not decodable
+    paths["bad"] = folder / "bad.png"
+    return paths
+
+
+@pytest.fixture(scope="module")
+def refs(images) -> dict:
+    return {name: parse_ref(str(path), 0) for name, path in images.items()}
+
+
+@pytest.fixture(scope="module")
+def reward_model(vl_dir):
+    return vision.build(ModelSpec(str(vl_dir), kind="vision", device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def hand(vl_dir):
+    """The reference: Qwen2VLProcessor (rebuilt from the folder's parts) and the full
+    Qwen2VLForConditionalGeneration, one item at a time, no padding."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoImageProcessor, AutoTokenizer, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
+
+    processor = Qwen2VLProcessor(image_processor=AutoImageProcessor.from_pretrained(vl_dir),
+                                 tokenizer=AutoTokenizer.from_pretrained(vl_dir), video_processor=vlmodels.video_processor(),
+                                 chat_template=vlmodels.CHAT_TEMPLATE)
+    model = Qwen2VLForConditionalGeneration.from_pretrained(vl_dir).eval()
+    head = load_file(str(vl_dir / "value_head.safetensors"))
+
+    def inputs(messages, image_paths, generation_prompt):
+        from PIL import Image
+
+        text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+        pictures = [Image.open(p).convert("RGB") for p in image_paths] or None
+        return processor(text=[text], images=pictures, return_tensors="pt")
+
+    def reward(prompt, answer, image_paths=()):
+        content = [{"type": "image"} for _ in image_paths] + [{"type": "text", "text": prompt}]
+        messages = [{"role": "user", "content": content if image_paths else prompt}, {"role": "assistant", "content": answer}]
+        with torch.no_grad():
+            out = model(**inputs(messages, image_paths, False), output_hidden_states=True, use_cache=False)
+        last = out.hidden_states[-1][0, -1]
+        return float(last @ head["v_head.summary.weight"][0] + head["v_head.summary.bias"][0])
+
+    def log_odds(judge_text, image_paths, labels):
+        content = [{"type": "image"} for _ in image_paths] + [{"type": "text", "text": judge_text}]
+        with torch.no_grad():
+            logits = model(**inputs([{"role": "user", "content": content}], image_paths, True), use_cache=False).logits
+        logp = torch.log_softmax(logits[0, -1].float(), dim=-1)
+        return float(logp[labels[0]] - logp[labels[1]])
+
+    return reward, log_odds
+
+
+def score_all(model, requests, batch_size: int) -> dict:
+    limits = engine.BatchLimits(max_sequences=batch_size, max_tokens=10**9, min_fill=0)
+    return engine.score_requests(model, requests, limits)
+
+
+# -- the scalar VL reward model ---------------------------------------------------------------
+
+
+def requests_for(refs) -> list[ScoreRequest]:
+    return [
+        ScoreRequest(QUESTION, "The image is red .", images=(refs["red"],)),
+        ScoreRequest(QUESTION, "The image is blue .", images=(refs["red"],)),
+        ScoreRequest("What is in the picture ?", "A green square .", images=(refs["stripe"],)),
+        ScoreRequest("Describe the image .", "It is blue . It is red .", images=(refs["blue"], refs["red"])),
+        ScoreRequest("What is in the picture ?", "A cat sits on a mat ."),  # text only
+    ]
+
+
+def test_scores_equal_a_hand_forward_pass_one_item_at_a_time(reward_model, refs, images, hand):
+    reward, _ = hand
+    requests = requests_for(refs)
+    found = score_all(reward_model, requests, batch_size=8)
+    path_of = {ref: images[name] for name, ref in refs.items()}
+    for request in requests:
+        expected = reward(request.prompt, request.answer, [path_of[r] for r in request.images])
+        assert found[request].error is None and found[request].score == pytest.approx(expected, abs=1e-4), request
+    assert len({round(found[r].score, 4) for r in requests}) == len(requests)  # the images and texts matter
+
+
+def test_scores_do_not_depend_on_batch_size_or_padding_side(vl_dir, reward_model, refs):
+    requests = requests_for(refs)
+    base = {r: s.score for r, s in score_all(reward_model, requests, batch_size=1).items()}
+    left = vision.build(ModelSpec(str(vl_dir), kind="vision", device="cpu", options={"padding_side": "left"}))
+    assert left.tokenizer.padding_side == "left" and reward_model.tokenizer.padding_side == "right"
+    for model, size in ((reward_model, 3), (reward_model, 8), (left, 2), (left, 8)):
+        found = score_all(model, requests, batch_size=size)
+        for request in requests:
+            assert found[request].score == pytest.approx(base[request], abs=1e-4), (size, request)
+
+
+def test_a_pair_shares_its_image_work_and_tokens_count_image_patches(reward_model, refs):
+    prepared = reward_model.prepare(requests_for(refs)[:2])
+    assert prepared[0].payload["images"][0] is prepared[1].payload["images"][0]  # preprocessed once
+    text_only = reward_model.prepare([ScoreRequest(QUESTION, "The image is red .")])[0]
+    image_tokens = int(prepared[0].payload["images"][0]["image_grid_thw"].prod()) // 4  # merge 2x2
+    # the image adds <|vision_start|>, its tokens and <|vision_end|>
+    assert prepared[0].length == text_only.length + image_tokens + 2
+    assert sum(prepared[0].payload["extra"]["mm_token_type_ids"]) == image_tokens
+
+
+def test_a_bad_image_or_an_overlong_sequence_errors_its_item_only(vl_dir, reward_model, refs):
+    good = requests_for(refs)
+    bad = ScoreRequest(QUESTION, "The image is red .", images=(refs["bad"],))
+    found = score_all(reward_model, good + [bad], batch_size=8)
+    assert "bad.png" in found[bad].error and "cannot be decoded" in found[bad].error
+    assert all(found[r].error is None for r in good)
+    short = vision.build(ModelSpec(str(vl_dir), kind="vision", device="cpu", max_length=20))
+    found = score_all(short, good, batch_size=8)
+    too_long = [r for r in good if found[r].error]
+    assert too_long and all("over the limit of 20" in found[r].error for r in too_long)
+    assert any(found[r].error is None for r in good)
+
+
+def test_auto_detects_the_vision_kind_and_it_sees_images(vl_dir, reward_model):
+    resolved = resolve(ModelSpec(str(vl_dir)))
+    assert resolved.kind == "vision" and resolved.local and resolved.pairwise is False
+    assert capabilities(reward_model).images and not capabilities(reward_model).pairwise
+    assert reward_model.kind == "vision" and reward_model.head == "value"
+
+
+def test_detection_of_vl_folders_without_a_value_head(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["Qwen2VLForConditionalGeneration"],
+                                                      "vision_config": {"depth": 1}}))
+    resolved = resolve(ModelSpec(str(tmp_path)))
+    assert resolved.kind is None and "--rm-kind judge" in resolved.error and "value_head.safetensors" in resolved.error
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["Gemma3ForSequenceClassification"],
+                                                      "vision_config": {}}))
+    assert resolve(ModelSpec(str(tmp_path))).kind == "vision"
+
+
+def test_a_value_head_of_the_wrong_shape_is_one_clear_load_error(root, vl_dir):
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    folder = root / "wrong-head"
+    shutil.copytree(vl_dir, folder)
+    save_file({"v_head.summary.weight": torch.zeros(1, 7), "v_head.summary.bias": torch.zeros(1)},
+              str(folder / "value_head.safetensors"))
+    with pytest.raises(ModelLoadError, match=r"hidden size 32 needs \(1, 32\)"):
+        vision.build(ModelSpec(str(folder), kind="vision", device="cpu"))
+    (folder / "value_head.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="without a reward head.*--rm-kind judge"):
+        vision.build(ModelSpec(str(folder), kind="vision", device="cpu"))
+
+
+# -- the generative VL judge --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vl_judge(vl_dir):
+    return judge.build(ModelSpec(str(vl_dir), kind="judge", device="cpu"))
+
+
+def test_the_vl_judge_is_the_text_judge_with_images(vl_judge, refs, images, hand):
+    _, log_odds = hand
+    from pytest_rmbench.models.vision_judge import VisionJudgeModel
+
+    assert isinstance(vl_judge, VisionJudgeModel) and isinstance(vl_judge, judge.JudgeModel)
+    assert capabilities(vl_judge).pairwise and capabilities(vl_judge).images
+    forward = JudgeRequest(QUESTION, "The image is red .", "The image is blue .", images=(refs["red"],))
+    backward = JudgeRequest(QUESTION, "The image is blue .", "The image is red .", images=(refs["red"],))
+    text_only = JudgeRequest("What is in the picture ?", "A cat .", "A dog .")
+    found = score_all(vl_judge, [forward, backward, text_only], batch_size=3)
+    for request in (forward, backward, text_only):
+        judge_text = judge.fill_template(judge.DEFAULT_TEMPLATE, request.prompt, request.answer_a, request.answer_b)
+        expected = log_odds(judge_text, [images["red"]] if request.images else [], vl_judge.label_ids)
+        assert found[request].score == pytest.approx(expected, abs=1e-4), request
+    assert found[forward].score != pytest.approx(found[backward].score, abs=1e-3)  # the order is shown to the judge
+
+
+# -- end to end through pytest ----------------------------------------------------------------
+
+ITEMS_YAML = """\
+items:
+  - id: red
+    subset: colour
+    prompt: What colour is the image ?
+    chosen: The image is red .
+    rejected: The image is blue .
+    images: [images/red.png]
+  - id: two
+    subset: colour
+    prompt: Describe the image .
+    chosen: It is blue . It is red .
+    rejected: A dog runs in the park .
+    images: [images/blue.png, images/red.png]
+  - id: stripe
+    subset: shape
+    prompt: What is in the picture ?
+    chosen: A green square .
+    rejected: A cat sits on a mat .
+    images: [images/stripe.png]
+  - id: broken
+    subset: shape
+    prompt: What colour is the image ?
+    chosen: The image is red .
+    rejected: The image is blue .
+    images: [images/bad.png]
+  - id: text
+    subset: shape
+    prompt: What is in the picture ?
+    chosen: A cat sits on a mat .
+    rejected: A dog .
+"""
+
+
+def run(pytester, vl_dir, report: str, *args: str) -> dict:
+    # in this process (torch is loaded already): a subprocess would spend ~10 s importing it per run
+    result = pytester.runpytest(f"--rm-model={vl_dir}", f"--rm-report={report}", "--rm-no-cache", "--rm-no-store",
+                                "-p", "no:cacheprovider", *args)
+    path = pytester.path / report
+    assert path.exists(), result.stdout.str() + result.stderr.str()
+    return {item["id"]: item for item in json.loads(path.read_text())["items"]}
+
+
+@pytest.fixture
+def item_folder(pytester, images):
+    import shutil
+
+    shutil.copytree(images["red"].parent, pytester.path / "images")
+    pytester.makefile(".rmbench.yaml", items=ITEMS_YAML)
+    return pytester.path
+
+
+@pytest.mark.usefixtures("subprocess_env", "item_folder")
+def test_end_to_end_scores_equal_the_hand_pass_across_batch_sizes(pytester, vl_dir, images, hand):
+    reward, _ = hand
+    runs = [run(pytester, vl_dir, "b1.json", "--rm-batch-size", "1"),
+            run(pytester, vl_dir, "b8.json", "--rm-batch-size", "8", "--rm-min-batch-fill", "0")]
+    expected = {"red": (("The image is red .", "The image is blue ."), QUESTION, [images["red"]]),
+                "two": (("It is blue . It is red .", "A dog runs in the park ."), "Describe the image .",
+                        [images["blue"], images["red"]]),
+                "stripe": (("A green square .", "A cat sits on a mat ."), "What is in the picture ?", [images["stripe"]]),
+                "text": (("A cat sits on a mat .", "A dog ."), "What is in the picture ?", [])}
+    for items in runs:
+        assert set(items) == {"red", "two", "stripe", "broken", "text"}, items
+        assert items["broken"]["outcome"] == "error" and "bad.png" in items["broken"]["error"]
+        for name, ((chosen, rejected), prompt, paths) in expected.items():
+            item = items[name]
+            assert item["outcome"] in ("correct", "incorrect"), item
+            assert item["chosen_score"] == pytest.approx(reward(prompt, chosen, paths), abs=1e-4), name
+            assert item["rejected_score"] == pytest.approx(reward(prompt, rejected, paths), abs=1e-4), name
+            assert (item["outcome"] == "correct") == (item["chosen_score"] > item["rejected_score"])
+
+
+@pytest.mark.usefixtures("subprocess_env", "item_folder")
+def test_end_to_end_vl_judge_reports_both_orders(pytester, vl_dir):
+    items = run(pytester, vl_dir, "judge.json", "--rm-kind", "judge")
+    report = json.loads((pytester.path / "judge.json").read_text())
+    assert report["run"]["kind"] == "judge"
+    assert items["broken"]["outcome"] == "error" and "bad.png" in items["broken"]["error"]
+    for name in ("red", "two", "stripe", "text"):
+        assert len(items[name]["verdicts"]) == 2 and math.isfinite(items[name]["margin"]), items[name]
+    assert report["judge"]["n"] == 4 and 0.0 <= report["judge"]["inconsistency"] <= 1.0

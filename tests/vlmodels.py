@@ -1,0 +1,149 @@
+"""Tiny vision-language models built on the spot, with no download, for the VL kinds' tests.
+
+- `build_vl_tokenizer`: a word-level tokenizer trained with `tokenizers` on a few strings,
+  wrapped in `PreTrainedTokenizerFast`, with Qwen2-VL's vision special tokens
+  (<|vision_start|>, <|image_pad|>, <|vision_end|>, <|video_pad|>), role tokens, a pad token
+  and a chat template that takes a message's content as a string or as parts
+  ({type: image} / {type: text}).
+- `build_tiny_qwen2_vl`: a random-init Qwen2VLForConditionalGeneration (vision depth 1, embed
+  dim 16, patch 14, images of at most 56x56 pixels: 16 patches, 4 tokens after merging; text
+  model of 2 layers, hidden 32) with its Qwen2VLImageProcessor (built from parameters) and a
+  Qwen2VLProcessor saved beside it; with `value_head=True` also a trl-layout
+  value_head.safetensors (v_head.summary.weight / bias), the Skywork-VL-Reward layout.
+- `make_image`: a small PNG made with Pillow.
+
+Every builder writes into the folder it is given and returns it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+VISION_TOKENS = ["<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>"]
+ROLE_TOKENS = ["<|im_start|>", "<|im_end|>"]
+SPECIAL_TOKENS = ["<pad>", "<unk>"]
+
+# Qwen2-VL's format, shortened: "<|im_start|>role\n" + parts + "<|im_end|>\n"; an image part is
+# <|vision_start|><|image_pad|><|vision_end|> (the processor repeats <|image_pad|> per image token).
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}"
+    "{{ '<|im_end|>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+CORPUS = [
+    "What colour is the image ?",
+    "What is in the picture ? Describe the image .",
+    "The image is red . The image is blue . It is a green square .",
+    "A cat sits on a mat . A dog runs in the park .",
+    "Please act as an impartial judge . Compare the two answers below to the user's question and "
+    "decide which one is better : more helpful , correct , relevant and clear . Do not let the order "
+    "of the answers or their length sway you .",
+    "[Question] [Answer A] [Answer B] Which answer is better ? Reply with a single letter : A or B .",
+    "user assistant system yes no maybe one two three four",
+]
+
+
+def build_vl_tokenizer(folder: Path):
+    """Train, wrap and save the tokenizer; returns the PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    core = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    specials = SPECIAL_TOKENS + ROLE_TOKENS + VISION_TOKENS
+    core.train_from_iterator(CORPUS, trainer=trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1))
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", eos_token="<|im_end|>",
+        additional_special_tokens=ROLE_TOKENS + VISION_TOKENS,
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def image_processor(max_pixels: int = 56 * 56):
+    """Qwen2-VL's image processor from parameters: patch 14, merge 2, at most `max_pixels`."""
+    from transformers import Qwen2VLImageProcessorPil
+
+    return Qwen2VLImageProcessorPil(
+        min_pixels=28 * 28, max_pixels=max_pixels, patch_size=14, temporal_patch_size=2, merge_size=2,
+        size={"shortest_edge": 28 * 28, "longest_edge": max_pixels},
+    )
+
+
+def video_processor():
+    """A plain video processor: Qwen2VLProcessor wants one, and Qwen2-VL's own needs torchvision.
+
+    transformers checks the argument against VideoProcessorMixin, which it exports only with
+    torchvision; the class is put where that check looks for it (this test process only)."""
+    import transformers.processing_utils as processing_utils
+    from transformers.video_processing_utils import BaseVideoProcessor, VideoProcessorMixin
+
+    if not hasattr(processing_utils.transformers_module, "VideoProcessorMixin"):
+        setattr(processing_utils.transformers_module, "VideoProcessorMixin", VideoProcessorMixin)
+    return BaseVideoProcessor()
+
+
+def qwen2_vl_config(tokenizer):
+    from transformers import Qwen2VLConfig
+
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
+        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
+    text = dict(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]},
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None, initializer_range=0.2,
+    )
+    vision = dict(depth=1, embed_dim=16, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
+                  spatial_merge_size=2, temporal_patch_size=2, in_channels=3, initializer_range=0.2)
+    return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **ids)
+
+
+def build_tiny_qwen2_vl(folder: Path, *, value_head: bool = False, seed: int = 0, max_pixels: int = 56 * 56) -> Path:
+    """A random-init tiny Qwen2VLForConditionalGeneration, its processor and (value_head) a
+    trl-layout value_head.safetensors in `folder`."""
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration, Qwen2VLProcessor
+
+    folder = Path(folder)
+    tokenizer = build_vl_tokenizer(folder)
+    torch.manual_seed(seed)
+    model = Qwen2VLForConditionalGeneration(qwen2_vl_config(tokenizer)).eval()
+    model.save_pretrained(str(folder))
+    processor = Qwen2VLProcessor(image_processor=image_processor(max_pixels), tokenizer=tokenizer,
+                                 video_processor=video_processor(), chat_template=CHAT_TEMPLATE)
+    processor.save_pretrained(str(folder))
+    if value_head:
+        from safetensors.torch import save_file
+
+        generator = torch.Generator().manual_seed(seed + 1)
+        save_file({"v_head.summary.weight": torch.randn(1, 32, generator=generator),
+                   "v_head.summary.bias": torch.randn(1, generator=generator)}, str(folder / "value_head.safetensors"))
+    return folder
+
+
+def make_image(path: Path, size=(40, 30), colour=(200, 30, 30), stripe=None) -> Path:
+    """A small PNG of one colour (and a stripe of another colour in its left half, when given)."""
+    from PIL import Image
+
+    image = Image.new("RGB", size, colour)
+    if stripe is not None:
+        for x in range(size[0] // 2):
+            for y in range(size[1]):
+                image.putpixel((x, y), stripe)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
