@@ -5,7 +5,8 @@
     runs compare A B [--json]         per-subset accuracies, regressions and fixes between two runs
     runs export  RUN [-o FILE]        the stored JSON report
     runs agreement   [--by subset] [--min-models N]  Kendall tau between benchmarks (standings.py)
-    runs leaderboard [--suite NAME ...]  mean win rate and Bradley-Terry, with intervals
+    runs leaderboard [--suite NAME ...]  mean win rate and Bradley-Terry, with intervals; pairs of models
+    runs correlate   [--model NAME ...]  Spearman and centred Pearson between the models' rewards
 
 RUN is a run id, "latest", or a model name (its most recent run). Every command takes
 `--store PATH_OR_URL`; without it the store is found as pytest finds its rootdir: from the
@@ -248,7 +249,10 @@ def _standings_parsers(sub, common) -> None:
     p.add_argument("--min-models", type=int, default=5, help="pairs of benchmarks sharing fewer models are not"
                    " compared (default 5)")
     sub.add_parser("leaderboard", parents=[common, shared],
-                   help="models by mean win rate and a Bradley-Terry fit over item outcomes, with intervals")
+                   help="models by mean win rate and a Bradley-Terry fit over item outcomes, with intervals, and"
+                        " every pair of models compared (McNemar, paired bootstrap, Holm)")
+    sub.add_parser("correlate", parents=[common, shared],
+                   help="how alike the models' rewards are: Spearman over answers and per-item centred Pearson")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -296,7 +300,7 @@ def _dispatch(args) -> int:
                 print(json.dumps(json_safe(result), indent=2, allow_nan=False))
             else:
                 print("\n".join(compare_lines(result)))
-        elif args.command in ("agreement", "leaderboard"):
+        elif args.command in ("agreement", "leaderboard", "correlate"):
             return _standings(store, args, json_safe)
         elif args.command == "export":
             report = _run(store, args.run)
@@ -323,6 +327,9 @@ def _standings(store, args, json_safe) -> int:
     if args.command == "agreement":
         result = standings.agreement(table, min_models=args.min_models, reps=args.reps, seed=args.seed)
         lines = standings.agreement_lines
+    elif args.command == "correlate":
+        result = standings.correlations(table, args.model)
+        lines = standings.correlation_lines
     else:
         result = standings.leaderboard(table, reps=args.reps, seed=args.seed)
         lines = standings.leaderboard_lines

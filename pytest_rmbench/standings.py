@@ -24,7 +24,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .report.ranking import SMOOTHING, bradley_terry, interval, kendall_tau_b, mean_win_rates, ranks, win_rates, z_score
+from .report.ranking import (SMOOTHING, bradley_terry, holm, interval, kendall_tau_b, mean_win_rates, pearson, ranks,
+                             spearman, z_score)
 
 OUTCOME_VALUE = {"correct": 1, "incorrect": 0}
 ADVISED_MODELS = 10  # BenchBench: at least 10 models for a trustworthy agreement
@@ -32,21 +33,26 @@ ADVISED_MODELS = 10  # BenchBench: at least 10 models for a trustworthy agreemen
 
 @dataclass
 class Benchmark:
-    """One benchmark's items as outcome patterns: pattern (model -> 0/1, models without the item
-    left out) -> how many items share it. Resampling items is resampling these counts."""
+    """One benchmark's items, grouped into prompt clusters (items sharing a prompt hash; an item
+    without one is its own cluster) and kept as outcome patterns: a cluster's signature is the
+    sorted tuple of its items' patterns (model -> 0/1, models without the item left out), and
+    `patterns` counts the clusters sharing a signature. Resampling prompts is resampling these
+    counts, the same draw for every model."""
 
     name: str
     models: set = field(default_factory=set)
     patterns: Counter = field(default_factory=Counter)
+    records: dict = field(default_factory=dict)  # nodeid -> {"cluster", "outcomes", "scores"}
 
     def accuracies(self, counts: Counter | None = None) -> dict[str, float]:
         counts = self.patterns if counts is None else counts
         right: Counter = Counter()
         seen: Counter = Counter()
-        for pattern, n in counts.items():
-            for model, value in pattern:
-                right[model] += value * n
-                seen[model] += n
+        for cluster, n in counts.items():
+            for pattern in cluster:
+                for model, value in pattern:
+                    right[model] += value * n
+                    seen[model] += n
         return {m: right[m] / seen[m] for m in self.models if seen[m]}
 
     def resample(self, rng: random.Random) -> Counter:
@@ -56,6 +62,10 @@ class Benchmark:
 
     @property
     def items(self) -> int:
+        return sum(len(cluster) * n for cluster, n in self.patterns.items())
+
+    @property
+    def clusters(self) -> int:
         return sum(self.patterns.values())
 
 
@@ -68,26 +78,33 @@ def outcome_table(store, *, by: str = "suite", models: list[str] | None = None,
             continue
         for name in run["suites"]:
             picked.setdefault((run["model"], name), run["id"])
-    per_item: dict[str, dict[str, dict[str, int]]] = {}
+    records: dict[str, dict[str, dict]] = {}
     for run_id in sorted(set(picked.values())):
         files = {name for (model, name), rid in picked.items() if rid == run_id}
         model = next(m for (m, _), rid in picked.items() if rid == run_id)
-        for nodeid, subset, outcome in store.item_outcomes(run_id):
+        for nodeid, subset, outcome, prompt_hash, chosen, rejected in store.item_outcomes(run_id):
             file = nodeid.split("::", 1)[0]
             if file not in files or outcome not in OUTCOME_VALUE:
                 continue
             name = f"{file}::{subset}" if by == "subset" else file
-            per_item.setdefault(name, {}).setdefault(nodeid, {})[model] = OUTCOME_VALUE[outcome]
-    table = {}
-    for name, items in sorted(per_item.items()):
-        if benchmarks and not _chosen(name, benchmarks):
-            continue
-        bench = Benchmark(name)
-        for outcomes in items.values():
-            bench.patterns[tuple(sorted(outcomes.items()))] += 1
-            bench.models.update(outcomes)
-        table[name] = bench
-    return table
+            record = records.setdefault(name, {}).setdefault(
+                nodeid, {"cluster": prompt_hash or nodeid, "outcomes": {}, "scores": {}})
+            record["outcomes"][model] = OUTCOME_VALUE[outcome]
+            if chosen is not None and rejected is not None:
+                record["scores"][model] = (chosen, rejected)
+    return {name: _benchmark(name, items) for name, items in sorted(records.items())
+            if not benchmarks or _chosen(name, benchmarks)}
+
+
+def _benchmark(name: str, records: dict[str, dict]) -> Benchmark:
+    bench = Benchmark(name, records=records)
+    clusters: dict[str, list] = {}
+    for record in records.values():
+        clusters.setdefault(record["cluster"], []).append(tuple(sorted(record["outcomes"].items())))
+        bench.models.update(record["outcomes"])
+    for patterns in clusters.values():
+        bench.patterns[tuple(sorted(patterns))] += 1
+    return bench
 
 
 def _chosen(name: str, wanted: list[str]) -> bool:
@@ -160,9 +177,10 @@ def leaderboard(table: dict[str, Benchmark], *, reps: int = 1000, seed: int = 0)
     rows = [{"model": m, "benchmarks": sum(m in b.models for b in used.values()),
              "mean_win_rate": point_wr.get(m, math.nan), "mean_win_rate_interval": interval(draws[m]["wr"]),
              "bradley_terry": point_bt[m], "bradley_terry_interval": interval(draws[m]["bt"]),
-             "rank": point_rank[m], "rank_interval": interval(draws[m]["rank"])} for m in models]
+             "rank": point_rank[m], "rank_interval": interval(draws[m]["rank"], between=False)} for m in models]
     rows.sort(key=lambda r: (r["rank"], -r["bradley_terry"], r["model"]))
     return {"models": rows, "benchmarks": sorted(used), "items": sum(b.items for b in used.values()),
+            "prompts": sum(b.clusters for b in used.values()), "pairs": pairwise(used, models, seed),
             "smoothed": smoothed, "reps": reps, "seed": seed,
             "left_out": sorted(n for n in table if n not in used)}
 
@@ -171,13 +189,64 @@ def _wins(benches, counts: dict | None) -> dict[tuple[str, str], float]:
     """ONEBench's pairs: on each item every model that passed beats every model that failed."""
     wins: Counter = Counter()
     for bench in benches:
-        for pattern, n in (bench.patterns if counts is None else counts[bench.name]).items():
-            passed = [m for m, v in pattern if v]
-            failed = [m for m, v in pattern if not v]
-            for a in passed:
-                for b in failed:
-                    wins[(a, b)] += n
+        for cluster, n in (bench.patterns if counts is None else counts[bench.name]).items():
+            for pattern in cluster:
+                passed = [m for m, v in pattern if v]
+                failed = [m for m, v in pattern if not v]
+                for a in passed:
+                    for b in failed:
+                        wins[(a, b)] += n
     return wins
+
+
+# -- pairs of models ----------------------------------------------------------------------------
+def pairwise(table: dict[str, Benchmark], models: list[str], seed: int = 0, resamples: int = 10_000) -> list[dict]:
+    """Every pair of models on the items both scored: who fixed and who broke which item, exact
+    McNemar p (Holm-adjusted across the pairs), and the accuracy difference with a two-sided 95%
+    interval from a paired bootstrap over prompts."""
+    from .report.stats import mcnemar_exact, paired_bootstrap
+
+    rows = []
+    for i, a in enumerate(models):
+        for b in models[i + 1:]:
+            shared = [(f"{bench.name}\x00{r['cluster']}", r["outcomes"][a], r["outcomes"][b])
+                      for bench in table.values() for r in bench.records.values()
+                      if a in r["outcomes"] and b in r["outcomes"]]
+            if not shared:
+                continue
+            only_a = sum(x and not y for _, x, y in shared)
+            only_b = sum(y and not x for _, x, y in shared)
+            delta, low, high = paired_bootstrap([bool(y) for _, _, y in shared], [bool(x) for _, x, _ in shared],
+                                                [c for c, _, _ in shared], resamples=resamples, seed=seed, alpha=0.025)
+            rows.append({"a": a, "b": b, "items": len(shared), "a_only": only_a, "b_only": only_b,
+                         "delta": delta, "low": low, "high": high, "mcnemar_p": mcnemar_exact(only_b, only_a)})
+    for row, adjusted in zip(rows, holm([r["mcnemar_p"] for r in rows])):
+        row["holm_p"] = adjusted
+    return rows
+
+
+def correlations(table: dict[str, Benchmark], models: list[str] | None = None) -> dict:
+    """How alike the models' reward functions are, beyond accuracy: for every pair, Spearman's rho
+    over the answers both scored (chosen and rejected scores as separate answers), and Pearson's r
+    after centring each model's scores per item (removing what a per-prompt constant can shift,
+    in the spirit of STARC's canonicalisation)."""
+    models = models or sorted(set().union(*(b.models for b in table.values()))) if table else []
+    rows = []
+    for i, a in enumerate(models):
+        for b in models[i + 1:]:
+            xs, ys, cx, cy = [], [], [], []
+            for bench in table.values():
+                for r in bench.records.values():
+                    if a in r["scores"] and b in r["scores"]:
+                        (ca, ra), (cb, rb) = r["scores"][a], r["scores"][b]
+                        xs += [ca, ra]
+                        ys += [cb, rb]
+                        cx += [(ca - ra) / 2, (ra - ca) / 2]
+                        cy += [(cb - rb) / 2, (rb - cb) / 2]
+            if xs:
+                rows.append({"a": a, "b": b, "answers": len(xs), "spearman": spearman(xs, ys),
+                             "centred_pearson": pearson(cx, cy)})
+    return {"models": models, "pairs": rows, "benchmarks": sorted(table)}
 
 
 # -- text ---------------------------------------------------------------------------------------
@@ -216,15 +285,35 @@ def leaderboard_lines(result: dict) -> list[str]:
         rows.append((_num(r["rank"], "g"), r["model"], str(r["benchmarks"]), _num(r["mean_win_rate"]),
                      _span(r["mean_win_rate_interval"]), _num(r["bradley_terry"], "+.3f"),
                      _span(r["bradley_terry_interval"], "+.3f"), _span(r["rank_interval"], "g")))
-    lines = [f"{len(result['models'])} models over {len(result['benchmarks'])} benchmarks ({result['items']:,} items;"
-             f" intervals from {result['reps']} item resamples within each benchmark, seed {result['seed']})"]
+    lines = [f"{len(result['models'])} models over {len(result['benchmarks'])} benchmarks ({result['items']:,} items,"
+             f" {result['prompts']:,} prompts; intervals from {result['reps']} prompt resamples within each benchmark,"
+             f" seed {result['seed']})"]
     lines += _columns(rows)
     if result["smoothed"]:
         lines.append(f"Bradley-Terry: some model never lost or never won, so every compared pair got {SMOOTHING}"
                      " extra wins each way")
     if result["left_out"]:
         lines.append(f"left out (fewer than 2 models): {', '.join(result['left_out'])}")
-    return lines
+    return lines + pair_lines(result["pairs"])
+
+
+def pair_lines(pairs: list[dict]) -> list[str]:
+    if not pairs:
+        return []
+    rows = [("A", "B", "items", "A only", "B only", "A - B", "95% interval", "McNemar p", "Holm p")]
+    rows += [(p["a"], p["b"], str(p["items"]), str(p["a_only"]), str(p["b_only"]), _num(p["delta"], "+.3f"),
+              _span((p["low"], p["high"]), "+.3f"), _num(p["mcnemar_p"], ".3g"), _num(p["holm_p"], ".3g")) for p in pairs]
+    return ["", "pairs of models on the items both scored (A only: items A got right and B wrong; paired"
+            " bootstrap over prompts; Holm across these pairs)"] + _columns(rows)
+
+
+def correlation_lines(result: dict) -> list[str]:
+    rows = [("A", "B", "answers", "Spearman", "centred Pearson")]
+    rows += [(p["a"], p["b"], str(p["answers"]), _num(p["spearman"]), _num(p["centred_pearson"])) for p in result["pairs"]]
+    if len(rows) == 1:
+        return ["no two models scored the same answers (a model's scores are stored with its items)"]
+    return ["reward correlations over the answers both models scored (Spearman: ranks of raw scores;"
+            " centred Pearson: each item's scores minus their mean)"] + _columns(rows)
 
 
 def _columns(rows: list[tuple]) -> list[str]:
@@ -232,4 +321,5 @@ def _columns(rows: list[tuple]) -> list[str]:
     return ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
-__all__ = ["Benchmark", "outcome_table", "agreement", "leaderboard", "agreement_lines", "leaderboard_lines"]
+__all__ = ["Benchmark", "outcome_table", "agreement", "leaderboard", "pairwise", "correlations", "agreement_lines",
+           "leaderboard_lines", "correlation_lines"]

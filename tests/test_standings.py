@@ -80,12 +80,24 @@ RIGHT = {
 }
 
 
+SCORED = ("m1", "m2", "m3")  # the others stored no scores
+
+
+def score(model: str, bench: str, i: int, side: int) -> float:
+    """A made-up reward: each model weighs the item index and the side differently."""
+    weight = {"m1": 1.0, "m2": -0.5, "m3": 2.0}[model]
+    return weight * i + (3 - side) * (len(bench) + int(model[1])) + (i * side) % 3
+
+
 def report(model: str, right: dict[str, int], *, partial: bool = False, extra_error: bool = False) -> dict:
     items = []
     for bench, k in right.items():
         for i in range(10):
             items.append({"nodeid": f"{bench}.rmbench.yaml::s{i % 2}/i{i}", "file": f"{bench}.rmbench.yaml",
-                          "subset": f"s{i % 2}", "outcome": "correct" if i < k else "incorrect"})
+                          "subset": f"s{i % 2}", "outcome": "correct" if i < k else "incorrect",
+                          "prompt_hash": f"{bench}-p{i // 2}",  # two items per prompt
+                          **({"chosen_score": score(model, bench, i, 0), "rejected_score": score(model, bench, i, 1)}
+                             if model in SCORED else {})})
         if extra_error:  # errors count nowhere
             items.append({"nodeid": f"{bench}.rmbench.yaml::s0/broken", "file": f"{bench}.rmbench.yaml",
                           "subset": "s0", "outcome": "error"})
@@ -187,3 +199,40 @@ def test_the_readme_shows_this_stores_leaderboard(store_path):
     with open_store(store_path, read_only=True) as store:
         lines = leaderboard_lines(leaderboard(outcome_table(store), reps=1000, seed=0))
     assert "\n".join(lines) in readme
+
+
+def test_pairwise_comparisons_by_hand(store_path):
+    with open_store(store_path, read_only=True) as store:
+        result = leaderboard(outcome_table(store), reps=10)
+    pairs = {(p["a"], p["b"]): p for p in result["pairs"]}
+    assert len(pairs) == 15 and result["prompts"] == 15  # two items per prompt
+    p = pairs[("m1", "m6")]  # m6 is right only on item 0 of each benchmark, m1 on 9, 8 and 2 of them
+    assert (p["items"], p["a_only"], p["b_only"]) == (30, 8 + 7 + 1, 0)
+    assert p["delta"] == pytest.approx(16 / 30)
+    assert p["mcnemar_p"] == pytest.approx(2 * 0.5 ** 16)
+    ordered = sorted(result["pairs"], key=lambda r: r["mcnemar_p"])
+    assert ordered[0]["holm_p"] == pytest.approx(min(1, 15 * ordered[0]["mcnemar_p"]))
+    assert all(r["holm_p"] >= r["mcnemar_p"] for r in result["pairs"])
+    assert p["low"] <= p["delta"] <= p["high"]
+
+
+def test_runs_correlate_against_scipy(store_path):
+    done = cli(store_path, "correlate", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    pairs = {(p["a"], p["b"]): p for p in result["pairs"]}
+    assert set(pairs) == {("m1", "m2"), ("m1", "m3"), ("m2", "m3")}  # only these stored scores
+    xs, ys, cx, cy = [], [], [], []
+    for bench in ("alpha", "beta", "gamma"):
+        for i in range(10):
+            a = [score("m1", bench, i, 0), score("m1", bench, i, 1)]
+            b = [score("m3", bench, i, 0), score("m3", bench, i, 1)]
+            xs += a
+            ys += b
+            cx += [a[0] - sum(a) / 2, a[1] - sum(a) / 2]
+            cy += [b[0] - sum(b) / 2, b[1] - sum(b) / 2]
+    got = pairs[("m1", "m3")]
+    assert got["answers"] == 60
+    assert got["spearman"] == pytest.approx(stats.spearmanr(xs, ys).statistic, abs=1e-12)
+    assert got["centred_pearson"] == pytest.approx(stats.pearsonr(cx, cy).statistic, abs=1e-12)
+    assert "Spearman" in cli(store_path, "correlate").stdout

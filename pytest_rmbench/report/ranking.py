@@ -126,21 +126,24 @@ def bradley_terry(names: Sequence[str], wins: Mapping[tuple[str, str], float], *
     return {m: math.log(s) for m, s in strength.items()}, smoothed
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-quantile (0..1) by linear interpolation (numpy's default); nan when empty."""
+def percentile(values: Sequence[float], q: float, between: bool = True) -> float:
+    """The q-quantile (0..1) by linear interpolation (numpy's default); nan when empty.
+    between=False: the nearest value outward instead (a rank stays a rank)."""
     data = sorted(v for v in values if not math.isnan(v))
     if not data:
         return math.nan
     pos = (len(data) - 1) * q
+    if not between:
+        return data[math.floor(pos) if q < 0.5 else math.ceil(pos)]
     low = math.floor(pos)
     high = min(low + 1, len(data) - 1)
     return data[low] + (data[high] - data[low]) * (pos - low)
 
 
-def interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """The percentile bootstrap interval of resampled values."""
+def interval(values: Sequence[float], level: float = 0.95, between: bool = True) -> tuple[float, float]:
+    """The percentile bootstrap interval of resampled values (between=False: ends are values drawn)."""
     tail = (1 - level) / 2
-    return percentile(values, tail), percentile(values, 1 - tail)
+    return percentile(values, tail, between), percentile(values, 1 - tail, between)
 
 
 def z_score(value: float, others: Sequence[float]) -> float:
@@ -150,3 +153,46 @@ def z_score(value: float, others: Sequence[float]) -> float:
         return math.nan
     spread = statistics.stdev(others)
     return (value - statistics.fmean(others)) / spread if spread > 0 else math.nan
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the order given."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [0.0] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson's r; nan with fewer than 2 points or a constant side."""
+    n = len(x)
+    if n < 2:
+        return math.nan
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else math.nan
+
+
+def average_ranks(values: Sequence[float]) -> list[float]:
+    """Ranks 1..n, ties sharing their average rank (as scipy.stats.rankdata)."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho: Pearson's r of the average ranks."""
+    return pearson(average_ranks(x), average_ranks(y))

@@ -374,10 +374,11 @@ class RunStore:
         return out
 
     @_guarded
-    def item_outcomes(self, run_id: int) -> list[tuple[str, str | None, str | None]]:
-        """(nodeid, subset, outcome) of every item stored for one run."""
-        return [(str(n), s, o) for n, s, o in self._query(
-            self._sql("SELECT nodeid, subset, outcome FROM items WHERE run_id = ? ORDER BY idx"), (int(run_id),))]
+    def item_outcomes(self, run_id: int) -> list[tuple]:
+        """(nodeid, subset, outcome, prompt_hash, chosen_score, rejected_score) of every item stored for one run."""
+        return [(str(row[0]), *row[1:]) for row in self._query(self._sql(
+            "SELECT nodeid, subset, outcome, prompt_hash, chosen_score, rejected_score FROM items"
+            " WHERE run_id = ? ORDER BY idx"), (int(run_id),))]
 
 
 # ------------------------------------------------------------------------------- SQLite
