@@ -238,10 +238,20 @@ def junit_properties(config, report: dict) -> None:
             xml.add_global_property(f"rm_accuracy_{kind}_{name}", block["accuracy"])
 
 
+def without_thumbnails(report):
+    """The report for the JSON file: image thumbnails (made for the HTML page only) left out."""
+    data = report.to_dict() if hasattr(report, "to_dict") else report
+    if not any("thumbnail" in (i.get("texts") or {}) for i in data.get("items") or ()):
+        return report
+    items = [dict(i, texts={k: v for k, v in i["texts"].items() if k != "thumbnail"}) if i.get("texts") else i
+             for i in data["items"]]
+    return dict(data, items=items)
+
+
 def write_files(run) -> None:
     """--rm-report, --rm-markdown (or $GITHUB_STEP_SUMMARY), --rm-html: one lost output never costs the others."""
     settings = run.settings
-    outputs = [(settings.report, write_json)]
+    outputs = [(settings.report, lambda report, path: write_json(without_thumbnails(report), path))]
     markdown = settings.markdown_target()
     if markdown:
         from .report.markdown import render_markdown
