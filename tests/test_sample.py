@@ -75,6 +75,8 @@ def test_a_sampled_run_reports_estimates_and_gates_on_them(pytester):
     # 7 of 12 estimate 0.58 of 60; 0.6 lies inside the interval: inconclusive, which never passes
     assert checks["overall"]["status"] == "inconclusive" and checks["overall"]["passed"] is False
     assert result.ret == 1
+    result.stdout.fnmatch_lines(["*overall 0.583 *needs >= 0.600: INCONCLUSIVE (sample interval rule*",
+                                 "warning: inconclusive (counted as failed, --rm-sample: never a pass): overall"])
 
 
 def test_the_same_sample_under_xdist_and_for_another_model(pytester):

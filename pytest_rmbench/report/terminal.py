@@ -197,7 +197,9 @@ def _write_gate(tr, gate) -> None:
     inconclusive = [c["name"] for c in gate["checks"] if c["status"] == "inconclusive"]
     if inconclusive:
         verdict = "counted as passed" if all(c["passed"] for c in gate["checks"] if c["status"] == "inconclusive") else "counted as failed"
-        tr.write_line(f"warning: inconclusive ({verdict}, --rm-inconclusive): {', '.join(inconclusive)}", yellow=True)
+        why = "--rm-sample: never a pass" if any(c.get("rule") == "sample interval" for c in gate["checks"]
+                                                 if c["status"] == "inconclusive") else "--rm-inconclusive"
+        tr.write_line(f"warning: inconclusive ({verdict}, {why}): {', '.join(inconclusive)}", yellow=True)
     if not gate["configured"] and gate["passed"]:
         tr.write_line("gate: no gate was set (add thresholds with --rm-min-accuracy NAME=VALUE or a file's gate:)")
     elif gate["passed"]:
