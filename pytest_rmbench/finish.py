@@ -90,7 +90,11 @@ def worker_figures(run) -> dict:
 
 def finish_run(run, session, exitstatus) -> None:
     state = run.state
-    if not run.config.pluginmanager.hasplugin("dsession"):  # not distributed: this process scored
+    if run.ray_pool is not None:  # --rm-ray: the actors scored; their figures, and the Ray lines of the summary
+        state.workers = run.ray_pool.worker_figures()
+        state.warnings.extend(run.ray_pool.warnings)
+        state.notes.extend(run.ray_pool.summary_lines())
+    elif not run.config.pluginmanager.hasplugin("dsession"):  # not distributed: this process scored
         state.workers = [run.worker_figures()]
     for worker in state.workers:
         state.warnings.extend(w for w in worker.get("warnings") or () if w not in state.warnings)

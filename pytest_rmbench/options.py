@@ -50,6 +50,11 @@ def add_options(parser) -> None:
     option("--rm-min-batch-fill", "rm_min_batch_fill", "a sequence shorter than this fraction of its batch's longest starts a new batch "
            "(default 0.8; 0 turns it off)", metavar="F", default="0.8")
     option("--rm-gpus-per-worker", "rm_gpus_per_worker", "GPUs per xdist worker, for a model too large for one (default 1)", metavar="K", default="1")
+    option("--rm-ray", "rm_ray", "score on a Ray cluster, this process the controller: ADDRESS (e.g. ray://head:10001), auto "
+           "(the cluster `ray start` or RAY_ADDRESS names) or local (a private one-machine cluster); needs the [ray] extra",
+           metavar="ADDRESS")
+    option("--rm-ray-actors", "rm_ray_actors", "--rm-ray: actors, each loading the model once (default: one per "
+           "--rm-gpus-per-worker GPUs of the cluster; one CPU actor without GPUs)", metavar="N")
     option("--rm-cache-dir", "rm_cache_dir", "folder of the persistent score cache (default: .rmbench at the rootdir)", metavar="DIR")
     group.addoption("--rm-no-cache", dest="rm_no_cache", action="store_true", default=None,
                     help="neither read nor write the score cache")
@@ -183,6 +188,7 @@ NUMBERS = {
     "rm_max_batch_tokens": (1, math.inf, True, False),
     "rm_chunk_size": (1, math.inf, True, False),
     "rm_gpus_per_worker": (1, math.inf, True, False),
+    "rm_ray_actors": (1, math.inf, True, False),
     "rm_max_length": (1, math.inf, True, False),
     "rm_seed": (0, math.inf, True, False),
     "rm_sample": (1, math.inf, True, False),
@@ -304,6 +310,15 @@ def _max_null_win_rate(config, numbers: dict) -> float | None:
     return rate
 
 
+def _ray_address(config) -> str | None:
+    """--rm-ray, which spreads the items itself: with xdist's -n it is a usage error (exit 4)."""
+    address = str(setting(config, "rm_ray") or "").strip() or None
+    if address and getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError("--rm-ray and -n both spread the items over workers: pick one (--rm-ray for a Ray "
+                                "cluster, -n for xdist workers on this machine)")
+    return address
+
+
 def _names(config, name: str) -> tuple:
     return tuple(dict.fromkeys(setting(config, name) or []))
 
@@ -351,6 +366,8 @@ class Settings:
     max_null_win_rate: float | None = None  # --rm-max-null-win-rate
     sample: int | None = None  # --rm-sample: the quick gate's sample size (sample.py)
     sample_seed: int = 0
+    ray: str | None = None  # --rm-ray: ADDRESS, auto or local
+    ray_actors: int | None = None  # --rm-ray-actors
 
     @classmethod
     def from_config(cls, config) -> "Settings":
@@ -398,6 +415,8 @@ class Settings:
             max_null_win_rate=_max_null_win_rate(config, numbers),
             sample=numbers["rm_sample"],
             sample_seed=numbers["rm_sample_seed"] or 0,
+            ray=_ray_address(config),
+            ray_actors=numbers["rm_ray_actors"],
         )
 
     def limits(self):

@@ -66,6 +66,7 @@ class Progress:
         self._last = self.started
         self._live = False
         self._fspath = None  # the file pytest was writing results for when the load began
+        self.detail = None  # a callable adding to the line, e.g. the Ray pool's chunks in flight
 
     @staticmethod
     def _is_tty(tr) -> bool:
@@ -78,6 +79,8 @@ class Progress:
         text = f"rmbench: {done:,} of {self.total:,} items scored, {rate:,.1f} items/s"
         if rate > 0 and self.total > done:
             text += f", ETA {_duration((self.total - done) / rate)}"
+        if self.detail is not None:
+            text += self.detail()
         return text
 
     def item_done(self, count: int = 1) -> None:

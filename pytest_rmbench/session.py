@@ -9,6 +9,7 @@ releases everything it opened, whatever way the run ended.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -65,6 +66,7 @@ class RunSession:
         self.suites: list | None = None  # resolved once, at session start
         self.suite_names: set[str] = set()
         self.xdist = None  # the controller's xdist hooks, when xdist runs the items
+        self.ray_pool = None  # the controller's Ray actors, when --rm-ray scores the items (cluster/)
         self.progress: Progress | None = None  # in the process that owns the terminal
         self._model = None
         self.model_error: str | None = None  # why the model could not be loaded: tried once per process
@@ -79,6 +81,8 @@ class RunSession:
                                     both_orders=self.resolved.both_orders if self.resolved is not None else "counter")
         if self.spec is not None and not self.is_worker:
             self._check_outputs()  # before the score file is emptied and before any scoring
+            if self.settings.ray:
+                self._check_ray()
         # xdist workers may run in another folder: every process writes the one absolute path
         self.save_scores_path = os.path.abspath(self.settings.save_scores) if self.settings.save_scores else None
         if self.save_scores_path and self.spec is not None:
@@ -105,6 +109,40 @@ class RunSession:
         except OutputError as exc:
             raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
 
+    def _check_ray(self) -> None:
+        """--rm-ray without Ray installed: one line naming the install command (exit 4)."""
+        from .cluster import RayUnavailable, import_ray
+
+        try:
+            import_ray()
+        except RayUnavailable as exc:
+            raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
+
+    def _start_ray(self) -> None:
+        """The actors start (and load the model) while pytest collects; models that need none say so."""
+        kind, spec = self.resolved.kind, self.spec
+        hooks = [i.plugin_name for i in self.config.hook.pytest_rmbench_make_model.get_hookimpls()]
+        if kind in ("http", "scores") or "://" in spec.model:
+            self.state.notes.append(f"--rm-ray: a {kind} model needs no Ray actors: it was scored in this process")
+            return
+        if any(name != "rmbench-kinds" for name in hooks):
+            self.state.notes.append("--rm-ray: a pytest_rmbench_make_model hook builds the model, which Ray actors "
+                                    "cannot run: it was scored in this process")
+            return
+        from .cluster import RayPool, RayUnavailable, connect
+
+        if kind is not None and os.path.exists(spec.model):  # actors build this kind from this path
+            spec = dataclasses.replace(spec, kind=kind, model=os.path.abspath(spec.model))
+        s, scorer = self.settings, self.scorer
+        options = {"pairwise_hint": scorer.pairwise_hint, "step_threshold": s.step_threshold, "null_answer": s.null_answer,
+                   "pairwise_rule": s.pairwise_rule, "both_orders": scorer.both_orders}
+        try:
+            self.ray_pool = RayPool(connect(s.ray), s.ray, spec, s.limits(), options, actors=s.ray_actors,
+                                    cache=self.score_cache,
+                                    save_rows=self.save_scores if self.save_scores_path else None)
+        except RayUnavailable as exc:
+            raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
+
     @property
     def model_name(self) -> str:
         """--rm-model as reports, logs and the store may show it: no credentials from a URL."""
@@ -116,6 +154,8 @@ class RunSession:
         if not self.is_worker:
             self.suite_names = {suite.name for suite in self.resolve_suites()}
             suite_options(self.settings)
+            if self.settings.ray and self.spec is not None and not self.config.option.collectonly:
+                self._start_ray()
 
     def resolve_suites(self) -> list:
         if self.suites is None:
@@ -190,13 +230,20 @@ class RunSession:
         keys = [item.nodeid for item in session.items if isinstance(item, (BenchmarkTest, BadItem))]
         pairs = {item.nodeid: item.item for item in session.items if isinstance(item, BenchmarkTest)}
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1) if self.is_worker else 1
+        workers = self.ray_pool.count if self.ray_pool is not None else workers
         chunks = plan_chunks(keys, chunk_size_for(self.settings.chunk_size, len(keys), workers))
-        self.scorer.plan([[(key, pairs[key]) for key in chunk if key in pairs] for chunk in chunks])
+        keyed = [[(key, pairs[key]) for key in chunk if key in pairs] for chunk in chunks]
+        if self.ray_pool is not None:
+            self.ray_pool.plan([chunk for chunk in keyed if chunk])
+        else:
+            self.scorer.plan(keyed)
         if self.is_worker:
             self.config.workeroutput["rmbench_catalog"] = self.catalog.to_dict()
         elif self.spec is not None:
             self.progress = Progress(self.config, total=len(keys))
             self.scorer.on_progress = self.progress.in_chunk
+            if self.ray_pool is not None:
+                self.ray_pool.progress, self.progress.detail = self.progress, self.ray_pool.progress_detail
             from .finish import GateConfigError, gate_config
 
             try:
@@ -285,7 +332,7 @@ class RunSession:
     def outcome_for(self, item: BenchmarkTest) -> ItemOutcome:
         """Never raises: whatever goes wrong costs this item (or its chunk), not the run."""
         try:
-            return self.scorer.outcome(item.nodeid, item.item)
+            return (self.ray_pool or self.scorer).outcome(item.nodeid, item.item)
         except ModelLoadError:
             return error_outcome(NOT_LOADED)  # the load error itself is printed once, in the summary
         except Exception as exc:
@@ -365,7 +412,7 @@ class RunSession:
 
     def close(self) -> None:
         """Whatever the run opened, it closes: the model (an HTTP pool), the score cache, the store."""
-        opened = [self._cache[0] if self._cache else None, self._store, self._score_writer]
+        opened = [self._cache[0] if self._cache else None, self._store, self._score_writer, self.ray_pool]
         for close in [lambda: close_model(self._model)] + [thing.close for thing in opened if thing is not None]:
             try:
                 close()
