@@ -318,3 +318,50 @@ def test_end_to_end_vl_judge_reports_both_orders(pytester, vl_dir):
     for name in ("red", "two", "stripe", "text"):
         assert len(items[name]["verdicts"]) == 2 and math.isfinite(items[name]["margin"]), items[name]
     assert report["judge"]["n"] == 4 and 0.0 <= report["judge"]["inconsistency"] <= 1.0
+
+
+# -- repository code with get_score (InternLM-XComposer2.5-Reward's interface) ------------------
+
+
+def test_repository_code_with_get_score_only_with_trust_remote_code(root, refs):
+    folder = vlmodels.build_remote_code_reward(root / "remote")
+    with pytest.raises(ModelLoadError, match="--rm-trust-remote-code"):
+        vision.build(ModelSpec(str(folder), kind="vision", device="cpu"))
+    model = vision.build(ModelSpec(str(folder), kind="vision", device="cpu", trust_remote_code=True))
+    assert isinstance(model, vision.RemoteScoreModel) and capabilities(model).images
+    red, text = ScoreRequest(QUESTION, "The image is red .", images=(refs["red"],)), ScoreRequest(QUESTION, "A dog .")
+    found = score_all(model, [red, text, ScoreRequest(QUESTION, "red", images=(refs["bad"],))], batch_size=4)
+    # 2 * (mean red / 255) + 1 + 0.5 * words: the red image is (200, 30, 30) everywhere
+    assert found[red].score == pytest.approx(2 * 200 / 255 + 1 + 0.5 * 5, abs=1e-5)
+    assert found[text].score == pytest.approx(1 + 0.5 * 3, abs=1e-5)
+    assert sum("bad.png" in (r.error or "") for r in found.values()) == 1
+    model.close()
+
+
+# -- a VL ...ForSequenceClassification, through its AutoProcessor (Gemma 3) ------------------------
+
+
+def test_a_vl_sequence_classifier_scores_like_its_hand_forward_pass(root, refs, images):
+    import torch
+    from PIL import Image
+    from transformers import AutoProcessor, Gemma3ForSequenceClassification
+
+    folder = vlmodels.build_tiny_gemma3_classifier(root / "gemma3")
+    assert resolve(ModelSpec(str(folder))).kind == "vision"
+    model = vision.build(ModelSpec(str(folder), kind="vision", device="cpu"))
+    assert model.head == "classifier" and not model.inputs.expanded and model._positions
+    requests = requests_for(refs)
+    processor, reference = AutoProcessor.from_pretrained(folder), Gemma3ForSequenceClassification.from_pretrained(folder).eval()
+    path_of = {ref: images[name] for name, ref in refs.items()}
+    left = vision.build(ModelSpec(str(folder), kind="vision", device="cpu", options={"padding_side": "left"}))
+    runs = [score_all(model, requests, 1), score_all(model, requests, 8), score_all(left, requests, 8)]
+    for request in requests:
+        content = [{"type": "image"} for _ in request.images] + [{"type": "text", "text": request.prompt}]
+        messages = [{"role": "user", "content": content if request.images else request.prompt},
+                    {"role": "assistant", "content": request.answer}]
+        text = processor.apply_chat_template(messages, tokenize=False)
+        pictures = [Image.open(path_of[r]).convert("RGB") for r in request.images] or None
+        with torch.no_grad():
+            expected = float(reference(**processor(text=[text], images=pictures, return_tensors="pt")).logits[0, 0])
+        for found in runs:
+            assert found[request].score == pytest.approx(expected, abs=1e-4), request

@@ -147,3 +147,111 @@ def make_image(path: Path, size=(40, 30), colour=(200, 30, 30), stripe=None) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path
+
+
+REMOTE_CONFIG = '''
+from transformers import PretrainedConfig
+
+
+class ToyRewardConfig(PretrainedConfig):
+    model_type = "toy_vl_reward"
+
+    def __init__(self, scale=0.5, **kwargs):
+        self.scale = scale
+        super().__init__(**kwargs)
+'''
+
+REMOTE_MODEL = '''
+import torch
+from PIL import Image, ImageStat
+from transformers import PreTrainedModel
+
+from .configuration_toy import ToyRewardConfig
+
+
+class ToyRewardModel(PreTrainedModel):
+    """get_score(chat, image paths, hd_num) as InternLM-XComposer2.5-Reward has it: here
+    weight * (mean red value of the images / 255) + scale * (words of the last message) + bias."""
+
+    config_class = ToyRewardConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.head = torch.nn.Linear(1, 1)
+        self.post_init()
+
+    def forward(self, x):
+        return self.head(x)
+
+    def get_score(self, chat, image, hd_num=24):
+        assert self.tokenizer is not None and hd_num == 9
+        reds = [ImageStat.Stat(Image.open(p).convert("RGB")).mean[0] / 255.0 for p in image]
+        words = len(chat[-1]["content"].split())
+        red = sum(reds) / len(reds) if reds else 0.0
+        return self.head(torch.tensor([[red]]))[0, 0] + self.config.scale * words
+'''
+
+
+def build_remote_code_reward(folder: Path) -> Path:
+    """A model folder whose repository code (auto_map) has get_score(chat, images, hd_num): head weight 2, bias 1."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    build_vl_tokenizer(folder).save_pretrained(str(folder))
+    (folder / "configuration_toy.py").write_text(REMOTE_CONFIG)
+    (folder / "modeling_toy.py").write_text(REMOTE_MODEL)
+    config = {"model_type": "toy_vl_reward", "architectures": ["ToyRewardModel"], "scale": 0.5,
+              "auto_map": {"AutoConfig": "configuration_toy.ToyRewardConfig", "AutoModel": "modeling_toy.ToyRewardModel"}}
+    (folder / "config.json").write_text(__import__("json").dumps(config))
+    save_file({"head.weight": torch.tensor([[2.0]]), "head.bias": torch.tensor([1.0])}, str(folder / "model.safetensors"))
+    return folder
+
+
+GEMMA3_SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>",
+                   "<end_of_image>", "<image_soft_token>"]
+GEMMA3_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + message['role'] + '\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}{{ '<start_of_image>' }}{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}{{ '<end_of_turn>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+
+
+def build_tiny_gemma3_classifier(folder: Path, *, seed: int = 0) -> Path:
+    """A random-init tiny Gemma3ForSequenceClassification (SigLIP tower of 1 layer on 28x28 images:
+    4 image tokens) with its Gemma3Processor, which AutoProcessor loads without torchvision."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (Gemma3Config, Gemma3ForSequenceClassification, Gemma3ImageProcessorPil, Gemma3Processor,
+                              PreTrainedTokenizerFast)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    core = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    core.train_from_iterator(CORPUS, trainer=trainers.WordLevelTrainer(special_tokens=GEMMA3_SPECIALS, min_frequency=1))
+    core.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", unk_token="<unk>", bos_token="<bos>", eos_token="<eos>",
+        extra_special_tokens={"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"},
+    )
+    tokenizer.chat_template = GEMMA3_TEMPLATE
+    processor = Gemma3Processor(image_processor=Gemma3ImageProcessorPil(size={"height": 28, "width": 28}), tokenizer=tokenizer,
+                                chat_template=GEMMA3_TEMPLATE, image_seq_length=4)
+    ids = tokenizer.convert_tokens_to_ids
+    config = Gemma3Config(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256,
+                         sliding_window=64, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, initializer_range=0.2),
+        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=28, patch_size=14),
+        mm_tokens_per_image=4, boi_token_index=ids("<start_of_image>"), eoi_token_index=ids("<end_of_image>"),
+        image_token_index=ids("<image_soft_token>"), num_labels=1, initializer_range=0.2,
+    )
+    torch.manual_seed(seed)
+    Gemma3ForSequenceClassification(config).eval().save_pretrained(str(folder))
+    processor.save_pretrained(str(folder))
+    return folder

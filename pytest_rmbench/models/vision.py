@@ -44,7 +44,7 @@ from typing import Sequence
 
 from ..items.images import ImageError, decode
 from .base import ModelLoadError, ModelSpec, Prepared
-from .loading import TransformersAdapter, load_config, max_length, pad_rows
+from .loading import TransformersAdapter, load_config, max_length, pad_rows, position_ids
 
 VALUE_HEAD_FILE = "value_head.safetensors"
 VALUE_HEAD_KEYS = (("v_head.summary.weight", "v_head.summary.bias"), ("summary.weight", "summary.bias"))
@@ -128,10 +128,10 @@ class VisionInputs:
         self.tokenizer = self._load(transformers.AutoTokenizer, spec, path, "tokenizer")
         if "padding_side" in spec.options:
             self.tokenizer.padding_side = spec.options["padding_side"]
-        self.processor = None
-        model_type = getattr(config, "model_type", "")
-        self.image_processor = self._load(transformers.AutoImageProcessor, spec, path, "image processor")
-        self.expanded = model_type in EXPANDED_TYPES and hasattr(self.image_processor, "merge_size")
+        self.processor = self.image_processor = None
+        if getattr(config, "model_type", "") in EXPANDED_TYPES:
+            self.image_processor = self._load(transformers.AutoImageProcessor, spec, path, "image processor")
+        self.expanded = hasattr(self.image_processor, "merge_size")
         if not self.expanded:
             self.processor = self._load(transformers.AutoProcessor, spec, path, "processor")
         self.template = (getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
@@ -305,6 +305,8 @@ class VisionRewardModel(TransformersAdapter):
         self.pad_id = pad_token_id(self.tokenizer, self.model.config)
         self.limit = max_length(self.tokenizer, spec.max_length, text_config(config))
         self._parameters = set(inspect.signature(self.model.forward).parameters)
+        # Qwen2-VL's multimodal rope makes its own positions from the attention mask; others get real-token positions
+        self._positions = not self.inputs.expanded and "position_ids" in self._parameters
 
     def prepare(self, requests: Sequence) -> list[Prepared]:
         payloads = self.inputs.encode([r.messages() for r in requests], [tuple(getattr(r, "images", ())) for r in requests])
@@ -318,6 +320,8 @@ class VisionRewardModel(TransformersAdapter):
         inputs, last = self.inputs.collate(torch, [p.payload for p in batch], left, self.pad_id, self.device, self._parameters)
         if "use_cache" in self._parameters:
             inputs["use_cache"] = False
+        if self._positions:  # positions count real tokens only, so left padding does not shift them
+            inputs["position_ids"] = position_ids(inputs["attention_mask"])
         with torch.inference_mode():
             out = self.model(**inputs)
         if self.head == "classifier":
