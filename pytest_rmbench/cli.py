@@ -7,6 +7,7 @@
     runs agreement   [--by subset] [--min-models N]  Kendall tau between benchmarks (standings.py)
     runs leaderboard [--suite NAME ...]  mean win rate and Bradley-Terry, with intervals; pairs of models
     runs correlate   [--model NAME ...]  Spearman and centred Pearson between the models' rewards
+    runs seeds       [--model NAME ...]  IQM and probability of improvement over several runs per model
 
 RUN is a run id, "latest", or a model name (its most recent run). Every command takes
 `--store PATH_OR_URL`; without it the store is found as pytest finds its rootdir: from the
@@ -253,6 +254,9 @@ def _standings_parsers(sub, common) -> None:
                         " every pair of models compared (McNemar, paired bootstrap, Holm)")
     sub.add_parser("correlate", parents=[common, shared],
                    help="how alike the models' rewards are: Spearman over answers and per-item centred Pearson")
+    sub.add_parser("seeds", parents=[common, shared],
+                   help="several runs per model (seeds, sampled judges): IQM with a stratified bootstrap and the"
+                        " probability of improvement (rliable)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -300,7 +304,7 @@ def _dispatch(args) -> int:
                 print(json.dumps(json_safe(result), indent=2, allow_nan=False))
             else:
                 print("\n".join(compare_lines(result)))
-        elif args.command in ("agreement", "leaderboard", "correlate"):
+        elif args.command in ("agreement", "leaderboard", "correlate", "seeds"):
             return _standings(store, args, json_safe)
         elif args.command == "export":
             report = _run(store, args.run)
@@ -320,6 +324,15 @@ def _standings(store, args, json_safe) -> int:
 
     if args.reps < 1 or getattr(args, "min_models", 2) < 2:
         raise CliError("--reps must be at least 1 and --min-models at least 2")
+    if args.command == "seeds":
+        runs, tasks = standings.seed_runs(store, args.model)
+        if not runs:
+            print(f"no complete run in {store.target} matches the models asked for")
+            return 0
+        result = standings.seeds(runs, tasks, reps=args.reps, seed=args.seed)
+        print(json.dumps(json_safe(result), indent=2, allow_nan=False) if args.json
+              else "\n".join(standings.seed_lines(result)))
+        return 0
     table = standings.outcome_table(store, by=args.by, models=args.model, benchmarks=args.suite)
     if not table:
         print(f"no complete run in {store.target} matches the models and suites asked for")

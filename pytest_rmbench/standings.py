@@ -24,8 +24,8 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .report.ranking import (SMOOTHING, bradley_terry, holm, interval, kendall_tau_b, mean_win_rates, pearson, ranks,
-                             spearman, z_score)
+from .report.ranking import (SMOOTHING, bradley_terry, holm, interval, iqm, kendall_tau_b, mean_win_rates, pearson,
+                             probability_of_improvement, ranks, spearman, z_score)
 
 OUTCOME_VALUE = {"correct": 1, "incorrect": 0}
 ADVISED_MODELS = 10  # BenchBench: at least 10 models for a trustworthy agreement
@@ -249,6 +249,41 @@ def correlations(table: dict[str, Benchmark], models: list[str] | None = None) -
     return {"models": models, "pairs": rows, "benchmarks": sorted(table)}
 
 
+# -- several runs of one model (seeds) ----------------------------------------------------------
+def seed_runs(store, models: list[str] | None = None) -> tuple[dict[str, list[dict]], list[str]]:
+    """model -> its complete runs' subset accuracies (oldest first), and the subsets (tasks) every
+    one of those runs scored; models with a single run are kept (their interval has no width)."""
+    runs: dict[str, list[dict]] = {}
+    for run in reversed(store.run_files()):
+        if run["partial"] or not run["model"] or (models and run["model"] not in models):
+            continue
+        runs.setdefault(run["model"], []).append({k: v for k, v in run["subsets"].items() if v is not None})
+    tasks = set.intersection(*(set(r) for rs in runs.values() for r in rs)) if runs else set()
+    return runs, sorted(tasks)
+
+
+def seeds(runs: dict[str, list[dict]], tasks: list[str], *, reps: int = 1000, seed: int = 0) -> dict:
+    """rliable's summaries over runs x tasks: each model's IQM with a stratified bootstrap interval
+    (runs resampled within each task), and the probability of improvement for each pair of models."""
+    rng = random.Random(seed)
+    matrix = {m: [[r[t] for r in rs] for t in tasks] for m, rs in runs.items()}  # task -> the runs' scores
+    draws = {m: [] for m in matrix}
+    pair_draws: dict[tuple[str, str], list[float]] = {(a, b): [] for a in matrix for b in matrix if a < b}
+    for _ in range(reps if tasks else 0):
+        sample = {m: [[rng.choice(col) for _ in col] for col in cols] for m, cols in matrix.items()}
+        for m, cols in sample.items():
+            draws[m].append(iqm([v for col in cols for v in col]))
+        for a, b in pair_draws:
+            pair_draws[(a, b)].append(probability_of_improvement(sample[a], sample[b]))
+    models = [{"model": m, "runs": len(runs[m]), "iqm": iqm([v for col in cols for v in col]) if tasks else math.nan,
+               "interval": interval(draws[m]), "identical_runs": all(r == runs[m][0] for r in runs[m])}
+              for m, cols in matrix.items()]
+    models.sort(key=lambda r: (-r["iqm"] if not math.isnan(r["iqm"]) else math.inf, r["model"]))
+    pairs = [{"a": a, "b": b, "p_improvement": probability_of_improvement(matrix[a], matrix[b]),
+              "interval": interval(d)} for (a, b), d in pair_draws.items()]
+    return {"tasks": tasks, "models": models, "pairs": pairs, "reps": reps, "seed": seed}
+
+
 # -- text ---------------------------------------------------------------------------------------
 def _num(value: float, spec: str = ".3f") -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
@@ -316,10 +351,28 @@ def correlation_lines(result: dict) -> list[str]:
             " centred Pearson: each item's scores minus their mean)"] + _columns(rows)
 
 
+def seed_lines(result: dict) -> list[str]:
+    if not result["tasks"]:
+        return ["no subset was scored by every run of these models: nothing to summarise"]
+    rows = [("model", "runs", "IQM", "95% interval")]
+    rows += [(m["model"], str(m["runs"]), _num(m["iqm"]), _span(m["interval"])) for m in result["models"]]
+    lines = [f"interquartile mean over runs x {len(result['tasks'])} subsets (rliable; stratified bootstrap of runs"
+             f" within each subset, {result['reps']} resamples, seed {result['seed']})"] + _columns(rows)
+    same = [m["model"] for m in result["models"] if m["identical_runs"]]
+    if same:
+        lines.append(f"identical runs, so no spread to resample: {', '.join(same)} (a deterministic model repeats"
+                     " itself; vary --rm-seed or sampling, or use runs leaderboard's item resampling)")
+    if result["pairs"]:
+        pairs = [("A", "B", "P(A > B)", "95% interval")]
+        pairs += [(p["a"], p["b"], _num(p["p_improvement"]), _span(p["interval"])) for p in result["pairs"]]
+        lines += ["", "probability of improvement (per subset, Mann-Whitney U / (n_A n_B), averaged)"] + _columns(pairs)
+    return lines
+
+
 def _columns(rows: list[tuple]) -> list[str]:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     return ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
 
-__all__ = ["Benchmark", "outcome_table", "agreement", "leaderboard", "pairwise", "correlations", "agreement_lines",
-           "leaderboard_lines", "correlation_lines"]
+__all__ = ["Benchmark", "outcome_table", "agreement", "leaderboard", "pairwise", "correlations", "seed_runs", "seeds",
+           "agreement_lines", "leaderboard_lines", "correlation_lines", "seed_lines"]

@@ -236,3 +236,53 @@ def test_runs_correlate_against_scipy(store_path):
     assert got["spearman"] == pytest.approx(stats.spearmanr(xs, ys).statistic, abs=1e-12)
     assert got["centred_pearson"] == pytest.approx(stats.pearsonr(cx, cy).statistic, abs=1e-12)
     assert "Spearman" in cli(store_path, "correlate").stdout
+
+
+# -- several runs per model (rliable) ----------------------------------------------------------
+def test_iqm_and_probability_of_improvement_against_scipy():
+    from pytest_rmbench.report.ranking import iqm, probability_of_improvement
+
+    rng = random.Random(3)
+    for n in (1, 3, 4, 7, 8, 13):
+        values = [rng.random() for _ in range(n)]
+        assert iqm(values) == pytest.approx(stats.trim_mean(values, 0.25))
+    x = [[0.1, 0.5, 0.5, 0.9], [0.3, 0.3]]
+    y = [[0.5, 0.2], [0.3, 0.1, 0.6]]
+    by_task = [stats.mannwhitneyu(a, b).statistic / (len(a) * len(b)) for a, b in zip(x, y)]
+    assert probability_of_improvement(x, y) == pytest.approx(sum(by_task) / 2)
+
+
+def seed_report(model: str, accuracies: dict[str, float]) -> dict:
+    items = [{"nodeid": f"s.rmbench.yaml::{t}/1", "file": "s.rmbench.yaml", "subset": t, "outcome": "correct"}
+             for t in accuracies]
+    return {"run": {"model": model}, "items": items, "selection": {"partial": False},
+            "subsets": {t: {"accuracy": a} for t, a in accuracies.items()}}
+
+
+def test_runs_seeds_summarises_several_runs_per_model(tmp_path):
+    path = str(tmp_path / "runs.sqlite")
+    a = [{"x": 0.80, "y": 0.60}, {"x": 0.82, "y": 0.64}, {"x": 0.78, "y": 0.62}, {"x": 0.90, "y": 0.50}]
+    b = [{"x": 0.70, "y": 0.61}, {"x": 0.72, "y": 0.63}, {"x": 0.74, "y": 0.59}, {"x": 0.70, "y": 0.61}]
+    with open_store(path) as store:
+        for run in a:
+            store.record_run(seed_report("a", run))
+        for run in b:
+            store.record_run(seed_report("b", run))
+        store.record_run(seed_report("c", {"x": 0.5, "y": 0.5}))
+        store.record_run(seed_report("c", {"x": 0.5, "y": 0.5}))
+    done = cli(path, "seeds", "--json", "--reps", "300", "--model", "a", "--model", "b")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["tasks"] == ["x", "y"]
+    rows = {m["model"]: m for m in result["models"]}
+    assert rows["a"]["iqm"] == pytest.approx(stats.trim_mean([v for r in a for v in r.values()], 0.25))
+    assert rows["b"]["iqm"] == pytest.approx(stats.trim_mean([v for r in b for v in r.values()], 0.25))
+    low, high = rows["a"]["interval"]
+    assert low < rows["a"]["iqm"] < high and rows["a"]["runs"] == 4
+    (pair,) = result["pairs"]
+    x = [[r["x"] for r in a], [r["y"] for r in a]]
+    y = [[r["x"] for r in b], [r["y"] for r in b]]
+    expected = sum(stats.mannwhitneyu(p, q).statistic / 16 for p, q in zip(x, y)) / 2
+    assert (pair["a"], pair["b"]) == ("a", "b") and pair["p_improvement"] == pytest.approx(expected)
+    text = cli(path, "seeds", "--reps", "50").stdout
+    assert "identical runs, so no spread to resample: c" in text and "P(A > B)" in text

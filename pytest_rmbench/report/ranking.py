@@ -196,3 +196,23 @@ def average_ranks(values: Sequence[float]) -> list[float]:
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rho: Pearson's r of the average ranks."""
     return pearson(average_ranks(x), average_ranks(y))
+
+
+def iqm(values: Sequence[float]) -> float:
+    """The interquartile mean: the mean of the middle 50% (scipy's trim_mean(values, 0.25):
+    int(0.25 n) values cut from each end)."""
+    data = sorted(values)
+    cut = int(0.25 * len(data))
+    middle = data[cut:len(data) - cut]
+    return sum(middle) / len(middle) if middle else math.nan
+
+
+def probability_of_improvement(x: Sequence[Sequence[float]], y: Sequence[Sequence[float]]) -> float:
+    """rliable's P(X > Y): per task, the Mann-Whitney U statistic over all run pairs divided by
+    n_x n_y (ties count 1/2), averaged over tasks. x[t] and y[t] are the runs' scores on task t."""
+    per_task = []
+    for xs, ys in zip(x, y):
+        if xs and ys:
+            wins = sum((a > b) + 0.5 * (a == b) for a in xs for b in ys)
+            per_task.append(wins / (len(xs) * len(ys)))
+    return sum(per_task) / len(per_task) if per_task else math.nan

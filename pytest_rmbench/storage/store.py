@@ -363,14 +363,17 @@ class RunStore:
 
     @_guarded
     def run_files(self) -> list[dict]:
-        """Every run, newest first: id, model, suites (the benchmark files and suites it ran) and
-        partial (a -k / --lf / crashed selection), for the cross-run tables of `runs agreement`."""
+        """Every run, newest first: id, model, suites (the benchmark files and suites it ran),
+        partial (a -k / --lf / crashed selection) and subsets (name -> accuracy), for the
+        cross-run tables of `runs agreement`, `leaderboard`, `correlate` and `seeds`."""
         out = []
         for id_, model, suites, summary in self._query(self._sql(
                 "SELECT r.id, r.model, r.suites, r.summary FROM runs r ORDER BY r.id DESC")):
-            selection = (json.loads(summary or "{}") or {}).get("selection") or {}
+            summary = json.loads(summary or "{}") or {}
             out.append({"id": int(id_), "model": model, "suites": json.loads(suites or "[]"),
-                        "partial": bool(selection.get("partial"))})
+                        "partial": bool((summary.get("selection") or {}).get("partial")),
+                        "subsets": {name: (block or {}).get("accuracy")
+                                    for name, block in (summary.get("subsets") or {}).items()}})
         return out
 
     @_guarded
