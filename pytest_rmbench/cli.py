@@ -249,9 +249,11 @@ def _standings_parsers(sub, common) -> None:
                        help="Kendall tau between benchmarks' rankings of the models they share (BenchBench)")
     p.add_argument("--min-models", type=int, default=5, help="pairs of benchmarks sharing fewer models are not"
                    " compared (default 5)")
-    sub.add_parser("leaderboard", parents=[common, shared],
-                   help="models by mean win rate and a Bradley-Terry fit over item outcomes, with intervals, and"
-                        " every pair of models compared (McNemar, paired bootstrap, Holm)")
+    p = sub.add_parser("leaderboard", parents=[common, shared],
+                       help="models by mean win rate and a Bradley-Terry fit over item outcomes, with intervals, and"
+                            " every pair of models compared (McNemar, paired bootstrap, Holm)")
+    p.add_argument("--html", metavar="FILE", help="also write a page with the table, forest plots and the pairs matrix")
+    p.add_argument("--markdown", metavar="FILE", help="also write the table and the pairs as Markdown")
     sub.add_parser("correlate", parents=[common, shared],
                    help="how alike the models' rewards are: Spearman over answers and per-item centred Pearson")
     sub.add_parser("seeds", parents=[common, shared],
@@ -319,6 +321,19 @@ def _dispatch(args) -> int:
     return 0
 
 
+def _leaderboard_files(result: dict, html_path: str | None, markdown_path: str | None) -> None:
+    from .report.leaderboard import leaderboard_html, leaderboard_markdown
+    from .storage.outputs import write_text
+
+    for path, render in ((html_path, leaderboard_html), (markdown_path, leaderboard_markdown)):
+        if path:
+            try:
+                write_text(path, render(result))
+            except OSError as exc:
+                raise CliError(f"could not write {path}: {exc}") from exc
+            print(f"written to {path}", file=sys.stderr)
+
+
 def _standings(store, args, json_safe) -> int:
     from . import standings
 
@@ -346,6 +361,7 @@ def _standings(store, args, json_safe) -> int:
     else:
         result = standings.leaderboard(table, reps=args.reps, seed=args.seed)
         lines = standings.leaderboard_lines
+        _leaderboard_files(result, args.html, args.markdown)
     print(json.dumps(json_safe(result), indent=2, allow_nan=False) if args.json else "\n".join(lines(result)))
     return 0
 

@@ -286,3 +286,25 @@ def test_runs_seeds_summarises_several_runs_per_model(tmp_path):
     assert (pair["a"], pair["b"]) == ("a", "b") and pair["p_improvement"] == pytest.approx(expected)
     text = cli(path, "seeds", "--reps", "50").stdout
     assert "identical runs, so no spread to resample: c" in text and "P(A > B)" in text
+
+
+def test_leaderboard_page_and_markdown(store_path, tmp_path):
+    page, md = tmp_path / "board.html", tmp_path / "board.md"
+    done = cli(store_path, "leaderboard", "--reps", "20", "--html", str(page), "--markdown", str(md))
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert 'data-chart="forest-win-rate"' in html and 'data-chart="forest-bradley-terry"' in html
+    assert html.count("<circle") == 12 and "<script" not in html and "script-src" not in html
+    assert 'data-table="pairs"' in html and html.count('style="color:#1a7f37"') >= 1  # m3 beats m6 clearly
+    rows = [line for line in md.read_text().splitlines() if line.startswith("| ")]
+    assert rows[1].startswith("| 1.5 | m3 | 3 | 0.733 |") and len(rows) == 1 + 6 + 1 + 15
+
+
+def test_leaderboard_page_escapes_model_names():
+    from pytest_rmbench.report.leaderboard import leaderboard_html, leaderboard_markdown
+
+    row = {"model": "<b>x</b>|y", "benchmarks": 1, "mean_win_rate": 0.5, "mean_win_rate_interval": (0.4, 0.6),
+           "bradley_terry": 0.0, "bradley_terry_interval": (-0.1, 0.1), "rank": 1, "rank_interval": (1, 1)}
+    result = {"models": [row], "benchmarks": ["b"], "items": 3, "prompts": 3, "reps": 1, "seed": 0, "pairs": []}
+    assert "<b>x</b>" not in leaderboard_html(result) and "&lt;b&gt;x&lt;/b&gt;" in leaderboard_html(result)
+    assert "&lt;b&gt;x&lt;/b&gt;\\|y" in leaderboard_markdown(result)
