@@ -60,6 +60,9 @@ def images(root) -> dict:
     }
     (folder / "bad.png").write_bytes(paths["red"].read_bytes()[:40])  # a truncated PNG: found, hashed, not decodable
     paths["bad"] = folder / "bad.png"
+    cut = paths["stripe"].read_bytes()
+    (folder / "cut.png").write_bytes(cut[: len(cut) - 30])  # its header (size) reads, its pixels do not decode
+    paths["cut"] = folder / "cut.png"
     return paths
 
 
@@ -156,7 +159,7 @@ def test_a_pair_shares_its_image_work_and_tokens_count_image_patches(reward_mode
     prepared = reward_model.prepare(requests_for(refs)[:2])
     assert prepared[0].payload["images"][0] is prepared[1].payload["images"][0]  # preprocessed once
     text_only = reward_model.prepare([ScoreRequest(QUESTION, "The image is red .")])[0]
-    image_tokens = int(prepared[0].payload["images"][0]["image_grid_thw"].prod()) // 4  # merge 2x2
+    image_tokens = int(prepared[0].payload["images"][0].result()["image_grid_thw"].prod()) // 4  # merge 2x2
     # the image adds <|vision_start|>, its tokens and <|vision_end|>
     assert prepared[0].length == text_only.length + image_tokens + 2
     assert sum(prepared[0].payload["extra"]["mm_token_type_ids"]) == image_tokens
@@ -164,10 +167,13 @@ def test_a_pair_shares_its_image_work_and_tokens_count_image_patches(reward_mode
 
 def test_a_bad_image_or_an_overlong_sequence_errors_its_item_only(vl_dir, reward_model, refs):
     good = requests_for(refs)
-    bad = ScoreRequest(QUESTION, "The image is red .", images=(refs["bad"],))
-    found = score_all(reward_model, good + [bad], batch_size=8)
-    assert "bad.png" in found[bad].error and "cannot be decoded" in found[bad].error
-    assert all(found[r].error is None for r in good)
+    expected = {r: s.score for r, s in score_all(reward_model, good, batch_size=8).items()}
+    bad = ScoreRequest(QUESTION, "The image is red .", images=(refs["bad"],))  # fails in prepare (its header)
+    cut = ScoreRequest(QUESTION, "The image is red .", images=(refs["cut"],))  # fails in the image thread, in its batch
+    found = score_all(reward_model, good + [bad, cut], batch_size=8)
+    assert found[bad].error.startswith("could not prepare the input") and "bad.png: cannot be decoded" in found[bad].error
+    assert found[cut].error.startswith("scoring failed") and "cut.png: cannot be decoded" in found[cut].error
+    assert all(found[r].score == pytest.approx(expected[r], abs=1e-5) for r in good)
     short = vision.build(ModelSpec(str(vl_dir), kind="vision", device="cpu", max_length=20))
     found = score_all(short, good, batch_size=8)
     too_long = [r for r in good if found[r].error]

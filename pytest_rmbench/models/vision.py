@@ -13,15 +13,20 @@ Two heads, one kind:
 
 Inputs (`VisionInputs`, shared with the VL judge): the request's messages go through the chat
 template with the images as `{"type": "image"}` parts at the start of the last user message
-(where the http kind puts them); a text-only request is plain text messages. Images are
-decoded (items/images.decode, Pillow's bomb guard on) and preprocessed in `prepare`, once per
-distinct image of the call (so a pair's two answers share the work), never at collection. For
-Qwen2-VL-family models the image processor is used directly and each image placeholder
-token is repeated once per merged patch, as Qwen2VLProcessor does (no torchvision needed,
-which the processor's video part asks for); other models go through their AutoProcessor per
-request. A bad image raises in `prepare`: the engine then prepares the chunk's requests one by
-one, so only that item errors, with the image named. A sequence over the length limit (the
-smallest of --rm-max-length, the tokenizer's and the text model's) is that item's error:
+(where the http kind puts them); a text-only request is plain text messages. Nothing is
+decoded at collection. For Qwen2-VL-family models `prepare` reads each distinct image's size
+from its header (bytes checked against the collected sha256), counts its tokens as the image
+processor does (get_number_of_image_patches / merge_size^2), repeats the image placeholder
+token that many times, as Qwen2VLProcessor does, and tokenizes; the pixels (decoding with
+items/images.decode, Pillow's bomb guard on, then the image processor) are made in one
+background thread, longest sequences first, while the model scores the batches before: a
+batch waits only for its own images. Each distinct image of a call is decoded once (a pair's
+two answers share it). No torchvision is needed (Qwen2VLProcessor's video part asks for it).
+Other models go through their AutoProcessor per request, in `prepare`. A bad image errors
+its item only, naming the image: one whose header cannot be read raises in `prepare` (the
+engine then prepares the chunk's requests one by one), one that fails to decode later fails
+its batch (the engine then scores that batch one by one). A sequence over the length limit
+(the smallest of --rm-max-length, the tokenizer's and the text model's) is that item's error:
 image tokens cannot be cut.
 
 Batches pad per batch (--rm-padding-side, the tokenizer's side by default) and the pixel
@@ -37,12 +42,14 @@ class has `get_score(chat, images, hd_num=...)` is scored one request at a time 
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Sequence
 
-from ..items.images import ImageError, decode
+from ..items.images import ImageError, decode, pillow, read_bytes
 from .base import ModelLoadError, ModelSpec, Prepared
 from .loading import TransformersAdapter, load_config, max_length, pad_rows, position_ids
 
@@ -131,7 +138,9 @@ class VisionInputs:
         self.processor = self.image_processor = None
         if getattr(config, "model_type", "") in EXPANDED_TYPES:
             self.image_processor = self._load(transformers.AutoImageProcessor, spec, path, "image processor")
-        self.expanded = hasattr(self.image_processor, "merge_size")
+        self.expanded = hasattr(self.image_processor, "merge_size") and hasattr(self.image_processor, "get_number_of_image_patches")
+        self.overlap = True  # decode and preprocess images in a background thread while the model runs
+        self._executor = None
         if not self.expanded:
             self.processor = self._load(transformers.AutoProcessor, spec, path, "processor")
         self.template = (getattr(self.processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
@@ -162,34 +171,69 @@ class VisionInputs:
     def encode(self, conversations: list[list[dict]], images: list[tuple], generation_prompt: bool = False) -> list[dict]:
         """Payloads for the conversations (text messages) and their images (ImageRefs);
         ImageError names an image that cannot be used."""
-        decoded = {}  # sha256 -> PIL image: each distinct image decoded once per call
+        texts = [self.render(with_image_parts(m, len(refs)), generation_prompt) for m, refs in zip(conversations, images)]
+        if self.expanded:
+            return self._encode_expanded(texts, images)
+        decoded = {}  # each distinct image decoded once per call
         for refs in images:
             for ref in refs:
                 if ref not in decoded:
                     decoded[ref] = decode(ref)[0]
-        texts = [self.render(with_image_parts(m, len(refs)), generation_prompt) for m, refs in zip(conversations, images)]
-        if self.expanded:
-            return self._encode_expanded(texts, images, decoded)
         return [self._encode_with_processor(text, [decoded[r] for r in refs]) for text, refs in zip(texts, images)]
 
-    def _encode_expanded(self, texts: list[str], images: list[tuple], decoded: dict) -> list[dict]:
-        processed = {}  # each distinct image preprocessed once, shared by the payloads that show it
-        for ref, image in decoded.items():
-            out = self.image_processor(images=[image], return_tensors="pt")
-            processed[ref] = {"pixel_values": out["pixel_values"], "image_grid_thw": out["image_grid_thw"]}
-        merge = int(self.image_processor.merge_size) ** 2
+    def _encode_expanded(self, texts: list[str], images: list[tuple]) -> list[dict]:
+        counts = {}  # image -> its tokens, from its size alone (the header): the pixels come later
+        for refs in images:
+            for ref in refs:
+                if ref not in counts:
+                    counts[ref] = self._tokens_of(ref)
         expanded = []
         for text, refs in zip(texts, images):
             pieces = text.split(self.image_token)
             if len(pieces) - 1 != len(refs):
                 raise ValueError(f"the chat template wrote {len(pieces) - 1} image tokens for {len(refs)} images")
-            counts = [int(processed[r]["image_grid_thw"].prod()) // merge for r in refs]
-            expanded.append(pieces[0] + "".join(self.image_token * n + rest for n, rest in zip(counts, pieces[1:])))
+            expanded.append(pieces[0] + "".join(self.image_token * counts[r] + rest for r, rest in zip(refs, pieces[1:])))
         ids = self.tokenizer(expanded, add_special_tokens=False)["input_ids"] if expanded else []
         image_id = self.tokenizer.convert_tokens_to_ids(self.image_token)
-        return [{"ids": list(row), "images": [processed[r] for r in refs],
-                 "extra": {"mm_token_type_ids": [int(t == image_id) for t in row]}}  # 1 marks image tokens (M-RoPE)
-                for row, refs in zip(ids, images)]
+        payloads = [{"ids": list(row), "images": list(refs),
+                     "extra": {"mm_token_type_ids": [int(t == image_id) for t in row]}}  # 1 marks image tokens (M-RoPE)
+                    for row, refs in zip(ids, images)]
+        pending = {}  # each distinct image decoded and preprocessed once, shared by the payloads that show it
+        for payload in sorted(payloads, key=lambda p: -len(p["ids"])):  # in the order the engine scores: longest first
+            for ref in payload["images"]:
+                if ref not in pending:
+                    pending[ref] = self._pool().submit(self._pixels, ref, counts[ref]) if self.overlap else self._pixels(ref, counts[ref])
+        for payload in payloads:
+            payload["images"] = [pending[r] for r in payload["images"]]
+        return payloads
+
+    def _tokens_of(self, ref) -> int:
+        """The image's tokens from its size (read from its header, not decoded), as its processor counts them."""
+        data = read_bytes(ref)
+        try:
+            with pillow().open(io.BytesIO(data)) as image:
+                width, height = image.size
+        except Exception as exc:
+            raise ImageError(f"image {ref.label()}: cannot be decoded ({type(exc).__name__}: {exc})") from None
+        return int(self.image_processor.get_number_of_image_patches(height, width)) // int(self.image_processor.merge_size) ** 2
+
+    def _pixels(self, ref, tokens: int) -> dict:
+        """The image decoded (Pillow's guards on) and preprocessed: its pixel_values and image_grid_thw."""
+        out = self.image_processor(images=[decode(ref)[0]], return_tensors="pt")
+        found = int(out["image_grid_thw"].prod()) // int(self.image_processor.merge_size) ** 2
+        if found != tokens:
+            raise ValueError(f"image {ref.label()}: {found} image tokens after preprocessing, {tokens} expected from its size")
+        return {"pixel_values": out["pixel_values"], "image_grid_thw": out["image_grid_thw"]}
+
+    def _pool(self):
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmbench-images")
+        return self._executor
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     def _encode_with_processor(self, text: str, images: list) -> dict:
         out = self.processor(text=[text], images=images or None, return_tensors="pt", add_special_tokens=False)
@@ -204,7 +248,7 @@ class VisionInputs:
         inputs = {"input_ids": input_ids, "attention_mask": attention}
         for key in sorted({k for p in payloads for k in p["extra"]} & set(accepts or ())):
             inputs[key] = pad_rows(torch, [p["extra"].get(key) or [0] * len(p["ids"]) for p in payloads], 0, left)[0]
-        parts = [image for p in payloads for image in p["images"]]
+        parts = [image.result() if isinstance(image, Future) else image for p in payloads for image in p["images"]]
         for key in sorted({k for image in parts for k in image}):
             inputs[key] = torch.cat([image[key] for image in parts if key in image], dim=0)
         last = [offset + len(p["ids"]) - 1 for p, offset in zip(payloads, offsets)]
@@ -275,7 +319,11 @@ class VisionRewardModel(TransformersAdapter):
     images = True  # sees the images of a request
     versions: dict  # torch, transformers: set when loaded
 
-    close = TransformersAdapter.close  # lets the weights go (and the GPU memory they hold)
+    def close(self) -> None:
+        """Stops the image thread and lets the weights go (and the GPU memory they hold)."""
+        if getattr(self, "inputs", None) is not None:
+            self.inputs.close()
+        TransformersAdapter.close(self)
 
     def __init__(self, spec: ModelSpec):
         torch, transformers = self._start(spec)

@@ -41,7 +41,11 @@ class VisionJudgeModel(JudgeModel):
     images = True  # sees the images of a request
     versions: dict
 
-    close = TransformersAdapter.close
+    def close(self) -> None:
+        """Stops the image thread and lets the weights go."""
+        if getattr(self, "inputs", None) is not None:
+            self.inputs.close()
+        TransformersAdapter.close(self)
 
     def __init__(self, spec: ModelSpec):
         torch, transformers = self._start(spec)
