@@ -155,24 +155,43 @@ def test_scores_do_not_depend_on_batch_size_or_padding_side(vl_dir, reward_model
             assert found[request].score == pytest.approx(base[request], abs=1e-4), (size, request)
 
 
-def test_a_pair_shares_its_image_work_and_tokens_count_image_patches(reward_model, refs):
-    prepared = reward_model.prepare(requests_for(refs)[:2])
-    assert prepared[0].payload["images"][0] is prepared[1].payload["images"][0]  # preprocessed once
-    text_only = reward_model.prepare([ScoreRequest(QUESTION, "The image is red .")])[0]
+@pytest.fixture(scope="module")
+def threaded(vl_dir):
+    """The reward model with its images made in the background thread (on by default on a GPU only)."""
+    model = vision.build(ModelSpec(str(vl_dir), kind="vision", device="cpu"))
+    assert model.inputs.overlap is False
+    model.inputs.overlap = True
+    yield model
+    model.close()
+
+
+def test_the_image_thread_gives_the_same_scores(reward_model, threaded, refs):
+    requests = requests_for(refs)
+    plain, found = score_all(reward_model, requests, 8), score_all(threaded, requests, 8)
+    assert all(found[r].score == pytest.approx(plain[r].score, abs=1e-6) for r in requests)
+    assert threaded.inputs._executor is not None  # it ran in the thread
+
+
+def test_a_pair_shares_its_image_work_and_tokens_count_image_patches(threaded, refs):
+    prepared = threaded.prepare(requests_for(refs)[:2])
+    assert prepared[0].payload["images"][0] is prepared[1].payload["images"][0]  # decoded and preprocessed once
+    text_only = threaded.prepare([ScoreRequest(QUESTION, "The image is red .")])[0]
     image_tokens = int(prepared[0].payload["images"][0].result()["image_grid_thw"].prod()) // 4  # merge 2x2
     # the image adds <|vision_start|>, its tokens and <|vision_end|>
     assert prepared[0].length == text_only.length + image_tokens + 2
     assert sum(prepared[0].payload["extra"]["mm_token_type_ids"]) == image_tokens
 
 
-def test_a_bad_image_or_an_overlong_sequence_errors_its_item_only(vl_dir, reward_model, refs):
+@pytest.mark.parametrize("thread", [False, True])
+def test_a_bad_image_or_an_overlong_sequence_errors_its_item_only(vl_dir, reward_model, threaded, refs, thread):
     good = requests_for(refs)
     expected = {r: s.score for r, s in score_all(reward_model, good, batch_size=8).items()}
+    cut_fails_in = "scoring failed" if thread else "could not prepare the input"  # the pixels are decoded there
     bad = ScoreRequest(QUESTION, "The image is red .", images=(refs["bad"],))  # fails in prepare (its header)
-    cut = ScoreRequest(QUESTION, "The image is red .", images=(refs["cut"],))  # fails in the image thread, in its batch
-    found = score_all(reward_model, good + [bad, cut], batch_size=8)
+    cut = ScoreRequest(QUESTION, "The image is red .", images=(refs["cut"],))  # its size reads: fails when decoded
+    found = score_all(threaded if thread else reward_model, good + [bad, cut], batch_size=8)
     assert found[bad].error.startswith("could not prepare the input") and "bad.png: cannot be decoded" in found[bad].error
-    assert found[cut].error.startswith("scoring failed") and "cut.png: cannot be decoded" in found[cut].error
+    assert found[cut].error.startswith(cut_fails_in) and "cut.png: cannot be decoded" in found[cut].error
     assert all(found[r].score == pytest.approx(expected[r], abs=1e-5) for r in good)
     short = vision.build(ModelSpec(str(vl_dir), kind="vision", device="cpu", max_length=20))
     found = score_all(short, good, batch_size=8)

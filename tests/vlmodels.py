@@ -94,33 +94,38 @@ def video_processor():
     return BaseVideoProcessor()
 
 
-def qwen2_vl_config(tokenizer):
+def qwen2_vl_config(tokenizer, *, hidden: int = 32, layers: int = 2, vision_dim: int = 16, depth: int = 1):
     from transformers import Qwen2VLConfig
 
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in (
         ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
         ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"))}
     text = dict(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]},
+        # head_dim = hidden / 4 heads; M-RoPE's sections (temporal, height, width) split half of it
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
+                         "mrope_section": [hidden // 16, hidden // 32, hidden // 16 - hidden // 32]},
         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None, initializer_range=0.2,
     )
-    vision = dict(depth=1, embed_dim=16, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
+    vision = dict(depth=depth, embed_dim=vision_dim, hidden_size=hidden, num_heads=2, mlp_ratio=2, patch_size=14,
                   spatial_merge_size=2, temporal_patch_size=2, in_channels=3, initializer_range=0.2)
     return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **ids)
 
 
-def build_tiny_qwen2_vl(folder: Path, *, value_head: bool = False, seed: int = 0, max_pixels: int = 56 * 56) -> Path:
+def build_tiny_qwen2_vl(folder: Path, *, value_head: bool = False, seed: int = 0, max_pixels: int = 56 * 56,
+                        **sizes) -> Path:
     """A random-init tiny Qwen2VLForConditionalGeneration, its processor and (value_head) a
-    trl-layout value_head.safetensors in `folder`."""
+    trl-layout value_head.safetensors in `folder`. `sizes`: qwen2_vl_config's hidden, layers,
+    vision_dim and depth (the bench's larger model)."""
     import torch
     from transformers import Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
     folder = Path(folder)
     tokenizer = build_vl_tokenizer(folder)
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(qwen2_vl_config(tokenizer)).eval()
+    config = qwen2_vl_config(tokenizer, **sizes)
+    model = Qwen2VLForConditionalGeneration(config).eval()
     model.save_pretrained(str(folder))
     processor = Qwen2VLProcessor(image_processor=image_processor(max_pixels), tokenizer=tokenizer,
                                  video_processor=video_processor(), chat_template=CHAT_TEMPLATE)
@@ -129,7 +134,7 @@ def build_tiny_qwen2_vl(folder: Path, *, value_head: bool = False, seed: int = 0
         from safetensors.torch import save_file
 
         generator = torch.Generator().manual_seed(seed + 1)
-        save_file({"v_head.summary.weight": torch.randn(1, 32, generator=generator),
+        save_file({"v_head.summary.weight": torch.randn(1, config.text_config.hidden_size, generator=generator),
                    "v_head.summary.bias": torch.randn(1, generator=generator)}, str(folder / "value_head.safetensors"))
     return folder
 

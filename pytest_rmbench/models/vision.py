@@ -18,10 +18,11 @@ decoded at collection. For Qwen2-VL-family models `prepare` reads each distinct 
 from its header (bytes checked against the collected sha256), counts its tokens as the image
 processor does (get_number_of_image_patches / merge_size^2), repeats the image placeholder
 token that many times, as Qwen2VLProcessor does, and tokenizes; the pixels (decoding with
-items/images.decode, Pillow's bomb guard on, then the image processor) are made in one
-background thread, longest sequences first, while the model scores the batches before: a
-batch waits only for its own images. Each distinct image of a call is decoded once (a pair's
-two answers share it). No torchvision is needed (Qwen2VLProcessor's video part asks for it).
+items/images.decode, Pillow's bomb guard on, then the image processor) are made in `prepare`
+on the CPU, and, when the model is on a GPU, in one background thread, longest sequences
+first, while the model scores the batches before (a batch waits only for its own images; on
+2 CPUs the thread competed with the model and was slower, bench/results/vl-scale-2cpu.json).
+Each distinct image of a call is decoded once (a pair's two answers share it). No torchvision is needed (Qwen2VLProcessor's video part asks for it).
 Other models go through their AutoProcessor per request, in `prepare`. A bad image errors
 its item only, naming the image: one whose header cannot be read raises in `prepare` (the
 engine then prepares the chunk's requests one by one), one that fails to decode later fails
@@ -139,7 +140,10 @@ class VisionInputs:
         if getattr(config, "model_type", "") in EXPANDED_TYPES:
             self.image_processor = self._load(transformers.AutoImageProcessor, spec, path, "image processor")
         self.expanded = hasattr(self.image_processor, "merge_size") and hasattr(self.image_processor, "get_number_of_image_patches")
-        self.overlap = True  # decode and preprocess images in a background thread while the model runs
+        # decode and preprocess images in a background thread while the model runs: set by the adapter, on
+        # where the model is not on the CPU (there the thread competes with the model for the same cores and
+        # the GIL, and bench/vl_scale.py measured it slower on 2 CPUs)
+        self.overlap = False
         self._executor = None
         if not self.expanded:
             self.processor = self._load(transformers.AutoProcessor, spec, path, "processor")
@@ -342,6 +346,7 @@ class VisionRewardModel(TransformersAdapter):
                 "a generative model can judge pairs with --rm-kind judge")
         self.dtype, self.device = _dtype_device(torch, spec, config)
         self.inputs = VisionInputs(transformers, spec, path, config)
+        self.inputs.overlap = not str(self.device).startswith("cpu")
         self.tokenizer = self.inputs.tokenizer
         if self.head == "value":
             hidden = int(getattr(text_config(config), "hidden_size"))

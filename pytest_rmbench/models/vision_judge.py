@@ -62,6 +62,7 @@ class VisionJudgeModel(JudgeModel):
         )
         self.dtype, self.device = _dtype_device(torch, spec, config)
         self.inputs = VisionInputs(transformers, spec, path, config)
+        self.inputs.overlap = not str(self.device).startswith("cpu")  # the image thread: see vision.py
         self.tokenizer = self.inputs.tokenizer
         self.label_ids = label_token_ids(self.tokenizer)
         self.has_template = True
