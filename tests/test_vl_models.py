@@ -207,7 +207,7 @@ def test_auto_detects_the_vision_kind_and_it_sees_images(vl_dir, reward_model):
     assert reward_model.kind == "vision" and reward_model.head == "value"
 
 
-def test_detection_of_vl_folders_without_a_value_head(tmp_path):
+def test_detection_of_vl_folders_without_a_value_head_and_of_remote_code(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["Qwen2VLForConditionalGeneration"],
                                                       "vision_config": {"depth": 1}}))
     resolved = resolve(ModelSpec(str(tmp_path)))
@@ -215,6 +215,9 @@ def test_detection_of_vl_folders_without_a_value_head(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["Gemma3ForSequenceClassification"],
                                                       "vision_config": {}}))
     assert resolve(ModelSpec(str(tmp_path))).kind == "vision"
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["InternLMXComposer2ForCausalLM"],
+                                                      "auto_map": {"AutoModel": "modeling.X"}}))
+    assert "--rm-kind vision --rm-trust-remote-code" in resolve(ModelSpec(str(tmp_path))).error
 
 
 def test_a_value_head_of_the_wrong_shape_is_one_clear_load_error(root, vl_dir):
@@ -257,6 +260,17 @@ def test_the_vl_judge_is_the_text_judge_with_images(vl_judge, refs, images, hand
         expected = log_odds(judge_text, [images["red"]] if request.images else [], vl_judge.label_ids)
         assert found[request].score == pytest.approx(expected, abs=1e-4), request
     assert found[forward].score != pytest.approx(found[backward].score, abs=1e-3)  # the order is shown to the judge
+
+
+def test_the_vl_judge_generates_with_its_images(vl_judge, refs, monkeypatch):
+    """generate mode: greedy replies with the images in the prompt, read by the text judge's parser."""
+    requests = [JudgeRequest(QUESTION, "The image is red .", "The image is blue .", images=(refs["red"],)),
+                JudgeRequest("What is in the picture ?", "A cat .", "A dog .")]
+    monkeypatch.setattr(vl_judge, "mode", "generate")
+    replies = vl_judge.generate_replies(vl_judge.prepare(requests))
+    assert len(replies) == 2 and all(isinstance(r, str) and r for r in replies)
+    found = score_all(vl_judge, requests, batch_size=2)
+    assert [found[r].score for r in requests] == [judge.parse_verdict(r) for r in replies]
 
 
 # -- end to end through pytest ----------------------------------------------------------------

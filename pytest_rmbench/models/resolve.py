@@ -104,10 +104,12 @@ def _kind_of(spec: ModelSpec) -> tuple[str | None, tuple[str, ...], str | None]:
     if any(a.endswith(("ForTokenClassification", "ForProcessRewardModel")) for a in architectures):
         return "prm", architectures, None  # a score per token: read at each step's end
     if any(a.endswith("ForCausalLM") for a in architectures):
+        remote = ("; repository code with get_score, as InternLM-XComposer2.5-Reward has, scores with --rm-kind vision "
+                  "--rm-trust-remote-code") if config.get("auto_map") else ""
         return None, architectures, (
             f"{spec.model!r} is a causal language model ({', '.join(architectures)}): it could be scored as a "
             "DPO policy (--rm-kind dpo), a pairwise judge (--rm-kind judge) or a process reward model "
-            "(--rm-kind prm with --rm-step-token); say which with --rm-kind"
+            f"(--rm-kind prm with --rm-step-token); say which with --rm-kind{remote}"
         )
     return "classifier", architectures, None  # a sequence classifier, or not found locally: loading says why
 
