@@ -24,7 +24,7 @@ KIND_OPTIONS = (
     "rm_step_token", "rm_step_threshold", "rm_head", "rm_head_weights", "rm_api_key_env", "rm_concurrency",
     "rm_timeout",
     "rm_grader_mode", "rm_rubric", "rm_length_penalty", "rm_grader_temperature", "rm_grader_top_p",
-    "rm_grader_max_tokens", "rm_grader_repetition_penalty", "rm_grader_retries",
+    "rm_grader_max_tokens", "rm_grader_repetition_penalty", "rm_grader_retries", "rm_grader_samples",
     "rm_attn_implementation",
 )
 
@@ -86,15 +86,18 @@ def add_options(parser) -> None:
                 "(all n(n-1) ordered comparisons, default) or tournament (single elimination, 2(n-1))", metavar="RULE",
                 default="round_robin")
     kind_option("--rm-grader-mode", "rm_grader_mode", "grader: absolute (Prometheus 2, [RESULT] 1-5 per answer, default), "
-                "relative ([RESULT] A/B, both orders) or checklist (WildBench A++..B++; needs --rm-length-penalty)", metavar="MODE")
+                "relative ([RESULT] A/B, both orders), checklist (WildBench A++..B++; needs --rm-length-penalty) or vl-rewardbench "
+                "(VL-RewardBench's judge protocol: k sampled verdicts, majority)", metavar="MODE")
     kind_option("--rm-rubric", "rm_rubric", "grader: a file holding the score rubric for items without a 'rubric' field", metavar="PATH")
     kind_option("--rm-length-penalty", "rm_length_penalty", "grader checklist mode: K, a slight win becomes a tie when the "
                 "winner is more than K characters longer (-1: off; required, no official default)", metavar="K")
-    kind_option("--rm-grader-temperature", "rm_grader_temperature", "grader: sampling temperature (default 1.0; 0: greedy)", metavar="T")
-    kind_option("--rm-grader-top-p", "rm_grader_top_p", "grader: nucleus sampling top_p (default 0.9)", metavar="P")
-    kind_option("--rm-grader-max-tokens", "rm_grader_max_tokens", "grader: tokens per verdict (default 1024)", metavar="N")
-    kind_option("--rm-grader-repetition-penalty", "rm_grader_repetition_penalty", "grader: repetition penalty (default 1.03)", metavar="R")
+    kind_option("--rm-grader-temperature", "rm_grader_temperature", "grader: sampling temperature (default 1.0, vl-rewardbench 0.2; 0: greedy)", metavar="T")
+    kind_option("--rm-grader-top-p", "rm_grader_top_p", "grader: nucleus sampling top_p (default 0.9, vl-rewardbench 0.2)", metavar="P")
+    kind_option("--rm-grader-max-tokens", "rm_grader_max_tokens", "grader: tokens per verdict (default 1024, vl-rewardbench 2048)", metavar="N")
+    kind_option("--rm-grader-repetition-penalty", "rm_grader_repetition_penalty", "grader: repetition penalty (default 1.03, vl-rewardbench 1.0)", metavar="R")
     kind_option("--rm-grader-retries", "rm_grader_retries", "grader: new generations after an unreadable verdict (default 10)", metavar="N")
+    kind_option("--rm-grader-samples", "rm_grader_samples", "grader vl-rewardbench mode: sampled verdicts per item, each in a "
+                "random answer order; the majority of all of them decides (default 5)", metavar="K")
     kind_option("--rm-save-scores", "rm_save_scores", "write every score of this run as JSONL {prompt, answer, score} or {prompt, steps, scores} (replay with scores:PATH)", metavar="PATH")
     suites = parser.getgroup("rmbench-suites", "published benchmarks (pytest-rmbench)")
     from .suites import SUITES
@@ -200,8 +203,9 @@ NUMBERS = {
     "rm_grader_max_tokens": (1, math.inf, True, False),
     "rm_grader_repetition_penalty": (0.0, math.inf, False, True),
     "rm_grader_retries": (0, math.inf, True, False),
+    "rm_grader_samples": (1, math.inf, True, False),
 }
-GRADER_MODES = ("absolute", "relative", "checklist")
+GRADER_MODES = ("absolute", "relative", "checklist", "vl-rewardbench")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 

@@ -213,7 +213,7 @@ def test_vl_scores():
     spec = [("general", 1), ("general", 1), ("hallucination", 0), ("hallucination", 1), ("hallucination", 0),
             ("reasoning", 1), ("reasoning", None), ("reasoning", 0)]
     scores = VL_REWARDBENCH.score([result(i, s, ok) for i, (s, ok) in enumerate(spec)])
-    assert scores == {"overall": 4 / 7, "macro": (1 + 1 / 3 + 1 / 2) / 3, "errors": 1,
+    assert scores == {"overall": 4 / 7, "macro": (1 + 1 / 3 + 1 / 2) / 3, "errors": 1, "protocol": "scores",
                       "groups": {"general": 1.0, "hallucination": 1 / 3, "reasoning": 0.5}}
 
 
@@ -264,7 +264,7 @@ def test_the_three_suites_end_to_end(pytester):
                                 "--rm-no-store", "-p", "no:cacheprovider")
     report = json.loads((pytester.path / "run.json").read_text())
     vl, mmrb, mmrlhf = (report["scores"][n] for n in ("vl-rewardbench", "multimodal-rewardbench", "mm-rlhf-rewardbench"))
-    assert vl == {"overall": 4 / 7, "macro": (1 + 1 / 3 + 1 / 2) / 3, "errors": 1,
+    assert vl == {"overall": 4 / 7, "macro": (1 + 1 / 3 + 1 / 2) / 3, "errors": 1, "protocol": "scores",
                   "groups": {"general": 1.0, "hallucination": 1 / 3, "reasoning": 0.5}}
     assert mmrb == {"overall": 4 / 6, "errors": 1, "categories": {
         "open_generation/correctness_task": 0.5, "reasoning/coding": 1.0, "reasoning/math": 1.0, "safety/bias": 1.0,

@@ -300,9 +300,25 @@ def item_outcome(item: Item, results: Mapping, rules: Rules) -> ItemOutcome:
             "(use a reward model, or items of kind pair / judged)"
         ))
     outcome = item.outcome(results, rules)
+    _add_votes(item, outcome, results, rules)
     if outcome.outcome == INCORRECT:
         _add_grader_outputs(item, outcome, results, rules)
     return outcome
+
+
+NO_MAJORITY = "no answer won more than half of the sampled verdicts (VL-RewardBench leaves such items out)"
+
+
+def _add_votes(item: Item, outcome: ItemOutcome, results: Mapping, rules: Rules) -> None:
+    """A voting grader's tally (models/grader.py, vl-rewardbench mode) of the item's first request
+    (for a pair: chosen shown as A) goes into its details; with no majority the item is `excluded`
+    (its suite may leave it out of its official scores; it still fails here: a tie is no preference)."""
+    requests = item.requests(rules) if rules.pairwise else ()
+    first = results.get(requests[0]) if requests and hasattr(results, "get") else None
+    votes = getattr(getattr(first, "score", None), "votes", None)
+    if votes:
+        outcome.details = {**outcome.details, "votes": dict(votes),
+                           **({"excluded": NO_MAJORITY} if votes.get("verdict") is None else {})}
 
 
 GRADER_OUTPUT_LIMIT = 2_000  # characters of one grader verdict text kept in a failed item's details
@@ -315,6 +331,7 @@ def _add_grader_outputs(item: Item, outcome: ItemOutcome, results: Mapping, rule
     for request in item.requests(rules):
         result = results.get(request) if hasattr(results, "get") else None
         texts.extend(getattr(getattr(result, "score", None), "grader_outputs", None) or ())
+    texts = list(dict.fromkeys(texts))  # the vl-rewardbench mode's two orders share their k outputs
     if texts:
         outcome.details = {**outcome.details, "grader_outputs": [
             clip_text(t, GRADER_OUTPUT_LIMIT, marker="[... {more:,} more characters]") for t in texts]}

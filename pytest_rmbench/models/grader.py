@@ -54,6 +54,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from ..items import JudgeRequest, MultiHeadScore
@@ -62,8 +63,11 @@ from .base import ModelLoadError, ModelSpec, Prepared
 from .judge import question_text
 from .loading import TransformersAdapter, load_config, pad_rows
 
-MODES = ("absolute", "relative", "checklist")
+MODES = ("absolute", "relative", "checklist", "vl-rewardbench")
 DEFAULTS = {"temperature": 1.0, "top_p": 0.9, "max_tokens": 1024, "repetition_penalty": 1.03}
+# VL-RewardBench's own judge: its sampling (inference code), and K samples per item (cal.py reports K = 1..9)
+VLRB_DEFAULTS = {"temperature": 0.2, "top_p": 0.2, "max_tokens": 2048, "repetition_penalty": 1.0}
+VLRB_SAMPLES = 5
 DEFAULT_RETRIES = 10
 ERROR_OUTPUT_LIMIT = 300  # characters of an unparsed output in an item's error
 
@@ -98,6 +102,25 @@ An instruction (might include an Input inside it), two responses to evaluate (Re
 4. Please do not generate any other opening, closing, and explanations.
 """
 
+# VL-RewardBench's judge prompt (its prompt.py; the protocol's constant, kept as written there)
+VLRB_PROMPT = (
+    " You are a highly capable multimodal AI assistant tasked with evaluating answers to visual questions. Please "
+    "analyze the following image and question, then determine which of the two provided answers is better.\n\n"
+    "Question: {question}\n\nAnswer 1: {first}\n\nAnswer 2: {second}\n\n"
+    "Please evaluate both answers based on the following criteria:\n"
+    "1. Accuracy: How well does the answer align with the visual information in the image?\n"
+    "2. Completeness: Does the answer fully address all aspects of the question?\n"
+    "3. Clarity: Is the answer easy to understand and well-articulated?\n"
+    "4. Relevance: Does the answer directly relate to the question and the image?\n\n"
+    "After your evaluation, please:\n1. Explain your reasoning for each criterion.\n"
+    "2. Provide an overall judgment on which answer is better (Answer 1 or Answer 2). For example: Overall Judgment: "
+    "Answer X is better.\n\nYour response should be structured and detailed, demonstrating your understanding of both "
+    "the visual and textual elements of the task."
+)
+# its parser (cal.py): newlines and '*' removed, then the first "Overall Judgment|Therefore ... Answer N is better"
+_VLRB_VERDICT = re.compile(r"(?:Overall Judgment|Therefore)\s*.*\s*-*\s*Answer\s*(\d+)\s*is\s*(?:the\s*)?(?:slightly\s*)?better",
+                           re.IGNORECASE)
+
 CHOICES = {"A++": 1.0, "A+": 0.5, "A=B": 0.0, "B+": -0.5, "B++": -1.0}
 _RESULT = re.compile(r"\[RESULT\]")
 _ABS_VALUE = re.compile(r"\s*:?\s*[\(\[]?\s*(-?\d+(?:\.\d+)?)(?![\d.])")
@@ -117,14 +140,29 @@ class GradedScore(MultiHeadScore):
     A MultiHeadScore with no heads, so the engine keeps it as it is and pickling keeps the texts."""
 
     grader_outputs: tuple
+    votes: dict | None  # the vl-rewardbench mode's tally (for_a, for_b, unparsed, samples, verdict)
 
-    def __new__(cls, value: float, outputs=()):
+    def __new__(cls, value: float, outputs=(), votes: dict | None = None):
         score = super().__new__(cls, value, ())
         score.grader_outputs = tuple(outputs)
+        score.votes = votes
         return score
 
     def __reduce__(self):
-        return (GradedScore, (float(self), self.grader_outputs))
+        return (GradedScore, (float(self), self.grader_outputs, self.votes))
+
+
+@dataclass(frozen=True)
+class SampleJob:
+    """One of the k generations of the vl-rewardbench mode: the two answers in the order shown,
+    keyed by the UNORDERED pair, so the item's two requests (A, B) and (B, A) share every
+    generation (the second costs nothing: see _GraderBase._vote)."""
+
+    pair: str  # a digest of (prompt, {answer_a, answer_b}, images)
+    index: int
+    messages: tuple = field(compare=False)
+    images: tuple = field(default=(), compare=False)
+    first: str = field(default="", compare=False)  # the answer shown as "Answer 1"
 
 
 # -- parsers -----------------------------------------------------------------------------------
@@ -153,6 +191,14 @@ def parse_absolute(text: str) -> int:
 def parse_relative(text: str) -> str:
     """"A" or "B" of "[RESULT] A" / "[RESULT] B"; GradeParseError otherwise."""
     return _agreed(text, _REL_VALUE, "A or B")
+
+
+def parse_vlrb(text: str) -> int:
+    """VL-RewardBench's verdict: 1 or 2 (the answer shown first or second)."""
+    found = _VLRB_VERDICT.search(text.replace("\n", "").replace("*", ""))
+    if not found or found.group(1) not in ("1", "2"):
+        raise GradeParseError("no 'Overall Judgment: Answer 1|2 is better'")
+    return int(found.group(1))
 
 
 def parse_choice(text: str) -> str:
@@ -246,14 +292,18 @@ class GraderSettings:
         options = spec.options or {}
         self.mode = str(options.get("grader_mode") or "absolute").strip().lower()
         if self.mode not in MODES:
-            raise ModelLoadError(f"unknown --rm-grader-mode {self.mode!r}; choose absolute, relative or checklist")
+            raise ModelLoadError(f"unknown --rm-grader-mode {self.mode!r}; choose one of {', '.join(MODES)}")
         self.rubric_path = options.get("rubric") or None
         self.rubric = load_rubric(self.rubric_path)
-        self.temperature = _number(options, "grader_temperature", DEFAULTS["temperature"], float)
-        self.top_p = _number(options, "grader_top_p", DEFAULTS["top_p"], float)
-        self.max_tokens = _number(options, "grader_max_tokens", DEFAULTS["max_tokens"], int)
-        self.repetition_penalty = _number(options, "grader_repetition_penalty", DEFAULTS["repetition_penalty"], float)
+        defaults = VLRB_DEFAULTS if self.mode == "vl-rewardbench" else DEFAULTS
+        self.temperature = _number(options, "grader_temperature", defaults["temperature"], float)
+        self.top_p = _number(options, "grader_top_p", defaults["top_p"], float)
+        self.max_tokens = _number(options, "grader_max_tokens", defaults["max_tokens"], int)
+        self.repetition_penalty = _number(options, "grader_repetition_penalty", defaults["repetition_penalty"], float)
         self.retries = _number(options, "grader_retries", DEFAULT_RETRIES, int)
+        self.samples = _number(options, "grader_samples", VLRB_SAMPLES, int)
+        if self.samples < 1:
+            raise ModelLoadError(f"--rm-grader-samples: must be at least 1, got {self.samples}")
         self.k = _number(options, "length_penalty", None, int)
         if self.mode == "checklist" and self.k is None:
             raise ModelLoadError("--rm-grader-mode checklist needs --rm-length-penalty K (characters; -1 turns the "
@@ -271,11 +321,21 @@ class GraderSettings:
                 f"repetition_penalty {self.repetition_penalty:g}, retries {self.retries}")
         if self.mode == "checklist":
             text += f"; length penalty K={self.k}" + (" (off)" if self.k == -1 else "")
+        if self.mode == "vl-rewardbench":  # no retries: an unread verdict is one of the k votes
+            text = (f"vl-rewardbench (VL-RewardBench's judge protocol: {self.samples} sampled verdicts per item in random"
+                    f" answer orders, majority of all {self.samples}); temperature {self.temperature:g}, top_p"
+                    f" {self.top_p:g}, max_tokens {self.max_tokens}, repetition_penalty {self.repetition_penalty:g}")
         return text
 
     # -- one request -> the grader's messages, and its output -> a score ----------------------
     def messages(self, request) -> list[dict]:
         """[system, user] messages of the grading prompt; ValueError when the item lacks what the mode needs."""
+        if isinstance(request, SampleJob):
+            return list(request.messages)
+        if self.mode == "vl-rewardbench":
+            if not isinstance(request, JudgeRequest):
+                raise ValueError("a single-answer request reached a pairwise grader (--rm-grader-mode vl-rewardbench)")
+            return list(self.sample_jobs(request)[0].messages)  # its length stands for the k samples'
         instruction = question_text(request.prompt)
         rubric = getattr(request, "rubric", None) or self.rubric
         reference = getattr(request, "reference", None)
@@ -309,9 +369,33 @@ class GraderSettings:
         choice = length_penalty(parse_choice(text), request.answer_a, request.answer_b, self.k)
         return CHOICES[choice]
 
+    def sample_jobs(self, request) -> list[SampleJob]:
+        """The k generations of one pair (vl-rewardbench mode): sample i shows the answers in an
+        order drawn from (seed, the unordered pair, i), the same for both of the item's requests."""
+        from ..items.images import image_parts
+
+        question = question_text(request.prompt)
+        x, y = sorted((request.answer_a, request.answer_b))
+        pair = hashlib.sha256(json.dumps([question, x, y, image_parts(request)], ensure_ascii=False)
+                              .encode("utf-8", "surrogatepass")).hexdigest()
+        jobs = []
+        for i in range(self.samples):
+            first, second = (x, y) if self._draw(pair, i) % 2 == 0 else (y, x)
+            text = VLRB_PROMPT.format(question=question, first=first, second=second)
+            jobs.append(SampleJob(pair, i, ({"role": "user", "content": text},), tuple(request.images), first))
+        return jobs
+
+    def _draw(self, pair: str, index: int) -> int:
+        key = f"{self.seed}\x00{pair}\x00{index}".encode("utf-8")
+        return int.from_bytes(hashlib.sha256(key).digest()[:4], "big") & 0x7FFFFFFF
+
     def request_seed(self, request, attempt: int) -> int:
         from ..items import request_parts
 
+        if isinstance(request, SampleJob):  # a sample's seed: its pair and index, never the order asked in
+            return self._draw(request.pair + "\x00seed", request.index)
+        if isinstance(request, tuple) and request and all(isinstance(r, SampleJob) for r in request):
+            return self._draw("\x00".join(f"{r.pair}:{r.index}" for r in request), attempt)
         key = json.dumps([self.seed, attempt, request_parts(request)], ensure_ascii=False)
         return int.from_bytes(hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:4], "big") & 0x7FFFFFFF
 
@@ -332,6 +416,41 @@ class _GraderBase:
         self.settings = GraderSettings(spec)
         self.pairwise = self.settings.pairwise
         self._settled: dict = {}
+        self._samples: dict = {}  # (pair, index) -> a vl-rewardbench generation, shared by both orders
+
+    def _vote(self, batch: Sequence[Prepared]) -> list[float]:
+        """vl-rewardbench mode: k generations per pair (each once, whichever order asks first), each
+        read as a vote; the verdict is the answer more than half of the k voted for, else none (0.0:
+        VL-RewardBench leaves the item out of its accuracy). No retries: an unread output is a vote for neither."""
+        jobs = {i: self.settings.sample_jobs(p.request) for i, p in enumerate(batch)}
+        missing = list({(j.pair, j.index): j for js in jobs.values() for j in js
+                        if (j.pair, j.index) not in self._samples}.values())
+        if missing:
+            for job, text in zip(missing, self._generate(self.prepare(missing), 0)):
+                if isinstance(text, Exception):
+                    raise ValueError(str(text))
+                self._samples[(job.pair, job.index)] = text
+        scores = [self._tally(p.request, jobs[i]) for i, p in enumerate(batch)]
+        if len(self._samples) > 100_000:  # a long run: keep memory bounded (both orders come in one chunk)
+            self._samples.clear()
+        return scores
+
+    def _tally(self, request, jobs: list[SampleJob]) -> "GradedScore":
+        votes = {"for_a": 0, "for_b": 0, "unparsed": 0, "samples": len(jobs)}
+        outputs = []
+        for job in jobs:
+            text = self._samples[(job.pair, job.index)]
+            outputs.append(text)
+            try:
+                first_is_a = job.first == request.answer_a
+                picked_first = parse_vlrb(text) == 1
+                votes["for_a" if picked_first == first_is_a else "for_b"] += 1
+            except GradeParseError:
+                votes["unparsed"] += 1
+        half = len(jobs) / 2
+        verdict = "A" if votes["for_a"] > half else ("B" if votes["for_b"] > half else None)
+        votes["verdict"] = verdict
+        return GradedScore({"A": 1.0, "B": -1.0, None: 0.0}[verdict], outputs, votes)
 
     def prepare(self, requests: Sequence) -> list[Prepared]:
         out = []
@@ -343,6 +462,8 @@ class _GraderBase:
     def score_batch(self, batch: Sequence[Prepared]) -> list[float]:
         """Every request graded with its retries; one that fails makes the batch raise once, and the
         engine's request-by-request retry is then answered from what this call learned."""
+        if self.settings.mode == "vl-rewardbench":
+            return self._vote(batch)
         outcomes = {i: self._settled.pop(p.request) for i, p in enumerate(batch) if p.request in self._settled}
         todo = [i for i in range(len(batch)) if i not in outcomes]
         outputs: dict[int, list[str]] = {i: [] for i in todo}
@@ -468,6 +589,7 @@ class HttpGrader(_GraderBase):
     name: str
     pairwise: bool
     steps = False
+    images = True  # a multimodal server sees a request's images (image_url parts)
     versions: dict
 
     def __init__(self, spec: ModelSpec):
@@ -498,11 +620,14 @@ class HttpGrader(_GraderBase):
         return out
 
     def _one(self, prepared: Prepared, attempt: int) -> str:
-        from .http import HttpModelError, _snippet
+        from .http import HttpModelError, _snippet, with_images
 
         s, client = self.settings, self.client
+        messages = prepared.payload
+        if getattr(prepared.request, "images", ()):  # image_url parts with data URIs, as the http kind sends them
+            messages = with_images([dict(m) for m in messages], prepared.request.images)
         payload = {
-            "model": client.served_model, "messages": prepared.payload, "max_tokens": s.max_tokens,
+            "model": client.served_model, "messages": messages, "max_tokens": s.max_tokens,
             "temperature": s.temperature, "top_p": s.top_p, "repetition_penalty": s.repetition_penalty,
             "seed": s.request_seed(prepared.request, attempt), "n": 1, "stream": False,
         }

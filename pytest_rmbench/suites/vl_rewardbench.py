@@ -7,7 +7,9 @@ Groups come from the id's prefix (the text before the first `_` or `-`): halluci
 general before), `RLAIF` and `RLHF`; reasoning for `mathverse` and `mmmu`; general for
 `wildvision` and any other prefix. Scores as the official cal.py computes them: `overall`
 is the accuracy pooled over every row, `macro` the mean of the group accuracies (over the
-groups present: the three in a full run), both unrounded fractions, with `groups`.
+groups present: the three in a full run), both unrounded fractions, with `groups`. Under the
+grader's vl-rewardbench mode (the benchmark's own judge protocol) `protocol` is "judge" and the
+items whose k verdicts had no majority are left out (`excluded`); otherwise it is "scores".
 
 Local files (--rm-data-dir): `data.jsonl` of the GitHub repository (images by `image_path`,
 relative to its folder: `images/povid/...`) or the Hub's `test-*.parquet` (images embedded).
@@ -106,11 +108,19 @@ class VLRewardBench:
         return {}
 
     def score(self, results: list[SuiteResult]) -> dict | None:
+        """`protocol` says which ran: "judge" when a voting grader scored the items (VL-RewardBench's
+        own protocol, --rm-kind grader --rm-grader-mode vl-rewardbench: items without a majority
+        are left out of every figure, as cal.py does, and counted in `excluded`), else "scores"."""
         if not results:
             return None
-        groups = accuracies_by(results, lambda r: r.subset)
-        return {"overall": accuracy(results), "macro": mean(groups.get(g) for g in GROUPS),
-                "groups": groups, "errors": error_count(results)}
+        voted = [r for r in results if (r.details or {}).get("votes")]
+        kept = [r for r in results if not (r.details or {}).get("excluded")]
+        groups = accuracies_by(kept, lambda r: r.subset)
+        figures = {"overall": accuracy(kept), "macro": mean(groups.get(g) for g in GROUPS), "groups": groups,
+                   "errors": error_count(results), "protocol": "judge" if voted else "scores"}
+        if voted:
+            figures.update(samples=voted[0].details["votes"].get("samples"), excluded=len(results) - len(kept))
+        return figures
 
 
 VL_REWARDBENCH = VLRewardBench()
