@@ -404,3 +404,53 @@ def test_a_vl_sequence_classifier_scores_like_its_hand_forward_pass(root, refs, 
             expected = float(reference(**processor(text=[text], images=pictures, return_tensors="pt")).logits[0, 0])
         for found in runs:
             assert found[request].score == pytest.approx(expected, abs=1e-4), request
+
+
+def test_qwen2_5_vl_with_a_value_head_scores_like_its_hand_forward_pass(root, refs, images):
+    import torch
+    from PIL import Image
+    from safetensors.torch import load_file
+    from transformers import AutoImageProcessor, AutoTokenizer, Qwen2_5_VLForConditionalGeneration, Qwen2VLProcessor
+
+    folder = vlmodels.build_tiny_qwen2_5_vl(root / "qwen2.5-vl")
+    assert resolve(ModelSpec(str(folder))).kind == "vision"
+    model = vision.build(ModelSpec(str(folder), kind="vision", device="cpu"))
+    assert model.inputs.expanded and type(model.model).__name__ == "Qwen2_5_VLModel"
+    processor = Qwen2VLProcessor(image_processor=AutoImageProcessor.from_pretrained(folder),
+                                 tokenizer=AutoTokenizer.from_pretrained(folder), video_processor=vlmodels.video_processor(),
+                                 chat_template=vlmodels.CHAT_TEMPLATE)
+    reference = Qwen2_5_VLForConditionalGeneration.from_pretrained(folder).eval()
+    head = load_file(str(folder / "value_head.safetensors"))
+    requests = requests_for(refs)
+    runs = [score_all(model, requests, 1), score_all(model, requests, 8)]
+    path_of = {ref: images[name] for name, ref in refs.items()}
+    for request in requests:
+        content = [{"type": "image"} for _ in request.images] + [{"type": "text", "text": request.prompt}]
+        messages = [{"role": "user", "content": content if request.images else request.prompt},
+                    {"role": "assistant", "content": request.answer}]
+        text = processor.apply_chat_template(messages, tokenize=False)
+        pictures = [Image.open(path_of[r]).convert("RGB") for r in request.images] or None
+        with torch.no_grad():
+            out = reference(**processor(text=[text], images=pictures, return_tensors="pt"), output_hidden_states=True)
+        expected = float(out.hidden_states[-1][0, -1] @ head["v_head.summary.weight"][0] + head["v_head.summary.bias"][0])
+        for found in runs:
+            assert found[request].score == pytest.approx(expected, abs=1e-4), request
+
+
+@pytest.mark.usefixtures("subprocess_env", "item_folder")
+def test_end_to_end_a_rerun_reads_the_score_cache_and_an_edited_image_is_scored_again(pytester, vl_dir, images):
+    def cached_run(report: str):
+        result = pytester.runpytest(f"--rm-model={vl_dir}", f"--rm-report={report}", "--rm-no-store", "-p", "no:cacheprovider")
+        data = json.loads((pytester.path / report).read_text())
+        return {item["id"]: item for item in data["items"]}, sum(w.get("cached") or 0 for w in data["workers"]), result
+
+    first, cached, _ = cached_run("first.json")
+    assert cached == 0
+    second, cached, _ = cached_run("second.json")
+    assert cached == 8  # the 4 scored items' 8 sequences; the broken image's item is scored (and errors) again
+    assert all(second[k].get("chosen_score") == first[k].get("chosen_score") for k in first)
+    vlmodels.make_image(pytester.path / "images" / "red.png", colour=(10, 10, 10))  # "red" and "two" show it
+    third, cached, _ = cached_run("third.json")
+    assert cached == 4  # stripe's and text's
+    assert third["red"]["chosen_score"] != pytest.approx(first["red"]["chosen_score"], abs=1e-6)
+    assert third["stripe"]["chosen_score"] == first["stripe"]["chosen_score"]

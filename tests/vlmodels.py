@@ -113,6 +113,38 @@ def qwen2_vl_config(tokenizer, *, hidden: int = 32, layers: int = 2, vision_dim:
     return Qwen2VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=False, **ids)
 
 
+def qwen2_5_vl_config(tokenizer):
+    """Qwen2.5-VL's layout at the tests' size: a windowed vision tower (window 28, one block with
+    full attention) that projects to the text width."""
+    from transformers import Qwen2_5_VLConfig
+
+    base = qwen2_vl_config(tokenizer).to_dict()
+    vision = dict(depth=2, hidden_size=16, intermediate_size=32, num_heads=2, patch_size=14, spatial_merge_size=2,
+                  temporal_patch_size=2, in_channels=3, window_size=28, fullatt_block_indexes=[1], out_hidden_size=32,
+                  initializer_range=0.2)
+    ids = {k: base[k] for k in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")}
+    return Qwen2_5_VLConfig(text_config=base["text_config"], vision_config=vision, tie_word_embeddings=False, **ids)
+
+
+def build_tiny_qwen2_5_vl(folder: Path, *, seed: int = 0) -> Path:
+    """A random-init tiny Qwen2_5_VLForConditionalGeneration with a trl value head and its
+    processor's parts (tokenizer, image processor, chat template) in `folder`."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLProcessor
+
+    folder = Path(folder)
+    tokenizer = build_vl_tokenizer(folder)
+    torch.manual_seed(seed)
+    Qwen2_5_VLForConditionalGeneration(qwen2_5_vl_config(tokenizer)).eval().save_pretrained(str(folder))
+    Qwen2VLProcessor(image_processor=image_processor(), tokenizer=tokenizer, video_processor=video_processor(),
+                     chat_template=CHAT_TEMPLATE).save_pretrained(str(folder))
+    generator = torch.Generator().manual_seed(seed + 1)
+    save_file({"v_head.summary.weight": torch.randn(1, 32, generator=generator),
+               "v_head.summary.bias": torch.randn(1, generator=generator)}, str(folder / "value_head.safetensors"))
+    return folder
+
+
 def build_tiny_qwen2_vl(folder: Path, *, value_head: bool = False, seed: int = 0, max_pixels: int = 56 * 56,
                         **sizes) -> Path:
     """A random-init tiny Qwen2VLForConditionalGeneration, its processor and (value_head) a
