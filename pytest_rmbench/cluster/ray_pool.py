@@ -218,6 +218,7 @@ class RayPool:
             self.figures[0].load = load
             if load.get("load_error"):
                 self.load_error = f"on Ray actor ray-0 ({load.get('node', '?')}): {load['load_error']}"
+                self.figures[0].load = dict(load, load_error=self.load_error)  # the report's and summary's line
                 self.live = []
             else:
                 self._remember_model()
@@ -335,11 +336,8 @@ class RayPool:
         return lines
 
     def close(self) -> None:
-        try:
-            for handle in self.handles:
-                self.ray.kill(handle)
-        finally:
-            self.ray.shutdown()
+        """The driver leaves: Ray ends the actors it owns (and a `local` cluster altogether)."""
+        self.ray.shutdown()
 
 
 def _mib(value) -> str:
