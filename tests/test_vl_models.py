@@ -100,6 +100,9 @@ def hand(vl_dir):
     def reward(prompt, answer, image_paths=()):
         content = [{"type": "image"} for _ in image_paths] + [{"type": "text", "text": prompt}]
         messages = [{"role": "user", "content": content if image_paths else prompt}, {"role": "assistant", "content": answer}]
+        return reward_of(messages, image_paths)
+
+    def reward_of(messages, image_paths):
         with torch.no_grad():
             out = model(**inputs(messages, image_paths, False), output_hidden_states=True, use_cache=False)
         last = out.hidden_states[-1][0, -1]
@@ -112,7 +115,7 @@ def hand(vl_dir):
         logp = torch.log_softmax(logits[0, -1].float(), dim=-1)
         return float(logp[labels[0]] - logp[labels[1]])
 
-    return reward, log_odds
+    return reward, log_odds, reward_of
 
 
 def score_all(model, requests, batch_size: int) -> dict:
@@ -134,7 +137,7 @@ def requests_for(refs) -> list[ScoreRequest]:
 
 
 def test_scores_equal_a_hand_forward_pass_one_item_at_a_time(reward_model, refs, images, hand):
-    reward, _ = hand
+    reward, *_ = hand
     requests = requests_for(refs)
     found = score_all(reward_model, requests, batch_size=8)
     path_of = {ref: images[name] for name, ref in refs.items()}
@@ -246,7 +249,7 @@ def vl_judge(vl_dir):
 
 
 def test_the_vl_judge_is_the_text_judge_with_images(vl_judge, refs, images, hand):
-    _, log_odds = hand
+    _, log_odds, _ = hand
     from pytest_rmbench.models.vision_judge import VisionJudgeModel
 
     assert isinstance(vl_judge, VisionJudgeModel) and isinstance(vl_judge, judge.JudgeModel)
@@ -329,7 +332,7 @@ def item_folder(pytester, images):
 
 @pytest.mark.usefixtures("subprocess_env", "item_folder")
 def test_end_to_end_scores_equal_the_hand_pass_across_batch_sizes(pytester, vl_dir, images, hand):
-    reward, _ = hand
+    reward, *_ = hand
     runs = [run(pytester, vl_dir, "b1.json", "--rm-batch-size", "1"),
             run(pytester, vl_dir, "b8.json", "--rm-batch-size", "8", "--rm-min-batch-fill", "0")]
     expected = {"red": (("The image is red .", "The image is blue ."), QUESTION, [images["red"]]),
@@ -454,3 +457,25 @@ def test_end_to_end_a_rerun_reads_the_score_cache_and_an_edited_image_is_scored_
     assert cached == 4  # stripe's and text's
     assert third["red"]["chosen_score"] != pytest.approx(first["red"]["chosen_score"], abs=1e-6)
     assert third["stripe"]["chosen_score"] == first["stripe"]["chosen_score"]
+
+
+def test_an_image_from_a_content_part_sits_where_it_sat(reward_model, images, hand):
+    """A prompt whose user message holds text, an image, text: the image tokens come between the texts."""
+    from pytest_rmbench.items import Rules
+    from pytest_rmbench.items.files import validate_item
+
+    raw = {"id": "inline", "subset": "s", "chosen": "The image is red .", "rejected": "The image is blue .",
+           "prompt": [{"role": "user", "content": [{"type": "text", "text": "Here is the picture : "},
+                                                   {"type": "image", "path": str(images["red"])},
+                                                   {"type": "text", "text": " What colour is it ?"}]}]}
+    item = validate_item(raw, 0, 1, "inline.rmbench.jsonl")
+    requests = item.requests(Rules())
+    found = score_all(reward_model, requests, batch_size=2)
+    reward, _, reward_of = hand
+    for request in requests:
+        messages = [{"role": "user", "content": [{"type": "text", "text": "Here is the picture : "}, {"type": "image"},
+                                                 {"type": "text", "text": " What colour is it ?"}]},
+                    {"role": "assistant", "content": request.answer}]
+        assert found[request].score == pytest.approx(reward_of(messages, [images["red"]]), abs=1e-4)
+        image_first = reward("Here is the picture :  What colour is it ?", request.answer, [images["red"]])
+        assert found[request].score != pytest.approx(image_first, abs=1e-3)

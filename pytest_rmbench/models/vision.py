@@ -12,8 +12,10 @@ Two heads, one kind:
   (output 0 is the reward, as for the classifier kind).
 
 Inputs (`VisionInputs`, shared with the VL judge): the request's messages go through the chat
-template with the images as `{"type": "image"}` parts at the start of the last user message
-(where the http kind puts them); a text-only request is plain text messages. Nothing is
+template with the images as `{"type": "image"}` parts (items.images.template_messages): an
+image from a message's content parts where it sat, the `images` field's at the start of the
+last user message (as the http kind sends them); a text-only request is plain text messages.
+Nothing is
 decoded at collection. For Qwen2-VL-family models `prepare` reads each distinct image's size
 from its header (bytes checked against the collected sha256), counts its tokens as the image
 processor does (get_number_of_image_patches / merge_size^2), repeats the image placeholder
@@ -50,7 +52,7 @@ import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Sequence
 
-from ..items.images import ImageError, decode, pillow, read_bytes
+from ..items.images import ImageError, decode, pillow, read_bytes, template_messages
 from .base import ModelLoadError, ModelSpec, Prepared
 from .loading import TransformersAdapter, load_config, max_length, pad_rows, position_ids
 
@@ -95,20 +97,6 @@ def local_folder(model: str) -> str | None:
 # -- inputs: chat template, images, token ids ----------------------------------------------------
 
 
-def with_image_parts(messages: list[dict], count: int) -> list[dict]:
-    """The messages with `count` image parts at the start of the last user message (as is without images)."""
-    if not count:
-        return messages
-    users = [i for i, m in enumerate(messages) if m["role"] == "user"]
-    if not users:
-        raise ValueError("a request with images needs a user message to put them in")
-    out = list(messages)
-    last = users[-1]
-    out[last] = {"role": "user", "content": [*({"type": "image"} for _ in range(count)),
-                                             {"type": "text", "text": messages[last]["content"]}]}
-    return out
-
-
 def read_chat_template(folder: str | None) -> str | None:
     """The processor's chat template saved beside the model (chat_template.jinja or .json)."""
     if not folder:
@@ -126,7 +114,8 @@ class VisionInputs:
     """Token ids and pixel tensors of requests for one VL model (see the module doc).
 
     `encode(conversations, images, generation_prompt)` -> one payload per request:
-    {"ids": [...], "images": [per-image tensor dicts], "extra": {token-level lists}};
+    {"ids": [...], "images": [per-image tensor dicts, or futures of them from the image thread],
+    "extra": {token-level lists}};
     `collate(torch, payloads, left, pad_id)` -> (model inputs, each row's last real position).
     """
 
@@ -175,7 +164,9 @@ class VisionInputs:
     def encode(self, conversations: list[list[dict]], images: list[tuple], generation_prompt: bool = False) -> list[dict]:
         """Payloads for the conversations (text messages) and their images (ImageRefs);
         ImageError names an image that cannot be used."""
-        texts = [self.render(with_image_parts(m, len(refs)), generation_prompt) for m, refs in zip(conversations, images)]
+        placed = [template_messages(m, refs) for m, refs in zip(conversations, images)]
+        texts = [self.render(messages, generation_prompt) for messages, _ in placed]
+        images = [tuple(order) for _, order in placed]  # in the order the template shows them
         if self.expanded:
             return self._encode_expanded(texts, images)
         decoded = {}  # each distinct image decoded once per call
