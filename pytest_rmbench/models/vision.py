@@ -342,10 +342,11 @@ class VisionRewardModel(TransformersAdapter):
         if self.head == "value":
             hidden = int(getattr(text_config(config), "hidden_size"))
             self.v_weight, self.v_bias = read_value_head(torch, folder, hidden, path)
-            self._load_model(transformers, spec, path, transformers.AutoModel)
+            self._load_model(transformers, spec, path, transformers.AutoModel, must_be="a vision-language backbone")
             self.v_weight, self.v_bias = self.v_weight.to(self.device), self.v_bias.to(self.device)
         else:
-            self._load_model(transformers, spec, path, transformers.AutoModelForSequenceClassification)
+            self._load_model(transformers, spec, path, transformers.AutoModelForSequenceClassification,
+                             must_be="a vision-language sequence classifier")
         self.pad_id = pad_token_id(self.tokenizer, self.model.config)
         self.limit = max_length(self.tokenizer, spec.max_length, text_config(config))
         self._parameters = set(inspect.signature(self.model.forward).parameters)
