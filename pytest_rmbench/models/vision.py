@@ -276,7 +276,7 @@ def check_length(prepared: list[Prepared], limit: int | None) -> None:
     for p in prepared:
         if limit is not None and p.length > limit:
             raise ValueError(f"the sequence with its image tokens is {p.length} tokens, over the limit of {limit} "
-                             "(image tokens are not cut; raise --rm-max-length if the model allows)")
+                             "(the smallest of --rm-max-length, the tokenizer's and the model's; image tokens are not cut)")
 
 
 # -- the adapter -----------------------------------------------------------------------------------
