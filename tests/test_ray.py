@@ -171,6 +171,24 @@ def test_a_model_path_the_first_actor_cannot_read_fails_once(bench, cluster, tin
     assert sum(w["chunks"] for w in report["workers"]) == 0  # no chunk went out
 
 
+def test_an_actor_that_cannot_load_the_model_is_left_out_and_the_others_score_its_chunks(bench, cluster, monkeypatch):
+    plain, n0 = run(bench, "n0.json", "--rm-model=builtin:length")
+    monkeypatch.setenv("RMBENCH_RAY_FAULT", "hide-model:1")
+    result, on_ray = run(bench, "ray.json", "--rm-model=builtin:length", "--rm-ray", cluster, "--rm-ray-actors", "2")
+    same_report(n0, on_ray)
+    workers = {w["worker"]: w for w in on_ray["workers"]}
+    assert workers["ray-1"]["chunks"] == 0 and workers["ray-0"]["chunks"] == 8 and workers["ray-0"]["items"] == N_ITEMS
+    result.stdout.fnmatch_lines(["warning: Ray actor ray-1 on * could not load the model (*not-on-this-node*); the model "
+                                 "path must be readable on every node"])
+
+
+def test_an_address_where_nothing_answers_is_one_line(bench):
+    result = bench.runpytest_subprocess("--rm-model=builtin:length", "--rm-ray", f"127.0.0.1:{free_port()}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: pytest-rmbench: --rm-ray 127.0.0.1:*: nothing answers there (*); give the "
+                                 "head node's HOST:PORT*"])
+
+
 def test_ray_with_xdist_is_a_usage_error(bench):
     result = bench.runpytest_subprocess("--rm-model=builtin:length", "--rm-ray", "local", "-n", "2")
     assert result.ret == 4

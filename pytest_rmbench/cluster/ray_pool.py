@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -46,6 +47,8 @@ def connect(address: str):
     """The ray module, initialised: `local` starts a private one-machine cluster, `auto` joins
     the one the environment names (RAY_ADDRESS, or `ray start` on this node), else ADDRESS."""
     ray = import_ray()
+    if address not in ("local", "auto"):
+        reachable(address)
     quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
     try:
         if address == "local":
@@ -56,6 +59,16 @@ def connect(address: str):
     except Exception as exc:
         raise RayUnavailable(f"--rm-ray {address}: cannot start or join the Ray cluster: {one_line(exc)}") from None
     return ray
+
+
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """HOST:PORT (or ray://HOST:PORT) answers: Ray itself retries a wrong address for minutes."""
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise RayUnavailable(f"--rm-ray {address}: nothing answers there ({one_line(exc)}); give the head node's "
+                             "HOST:PORT (ray start --head prints it), ray://HOST:10001, auto or local") from None
 
 
 def actor_resources(ray, wanted: int | None, gpus_per_actor: int) -> tuple[int, float, int]:
@@ -157,6 +170,7 @@ class RayPool:
         self.retried = 0
         self.warnings: list[str] = []
         self.progress = None  # the controller's Progress, when it has a terminal
+        self.own_seconds = 0.0  # the controller's own time on chunks: cache look-ups, submitting, collecting
         self.started = time.perf_counter()
 
     def _start(self, index: int, spec: ModelSpec, limits: BatchLimits, scorer_options: dict, cpus: float, gpus: int):
@@ -194,6 +208,7 @@ class RayPool:
                 self._submit(index)
 
     def _submit(self, index: int) -> None:
+        started = time.perf_counter()
         chunk = self.chunks[index]
         busy = {a: 0 for a in self.live}
         for i in self.pending.values():
@@ -205,6 +220,7 @@ class RayPool:
         ref = self.handles[chunk.actor].score.remote(index, chunk.items, cached, self.save_rows is not None)
         chunk.submitted = time.perf_counter()
         self.pending[ref] = index
+        self.own_seconds += chunk.submitted - started
 
     def _first_load_ok(self) -> bool:
         """The model path is checked on the first actor before any chunk goes out: a path no
@@ -256,6 +272,13 @@ class RayPool:
                 self.progress.in_chunk(0)
 
     def _harvest(self, ref) -> None:
+        started = time.perf_counter()
+        try:
+            self._collect(ref)
+        finally:
+            self.own_seconds += time.perf_counter() - started
+
+    def _collect(self, ref) -> None:
         index = self.pending.pop(ref)
         chunk = self.chunks[index]
         try:
@@ -328,7 +351,8 @@ class RayPool:
         wall = time.perf_counter() - self.started
         lines = [f"Ray ({self.address}): {done} chunks on {self.count} actor(s), {self.retried} chunk(s) retried"
                  + (" after an actor died (each item counted once)" if self.retried else "")
-                 + f"; {wall:.1f}s from the actors' start"]
+                 + f"; {wall:.1f}s from the actors' start, the controller's own work "
+                 f"{1000 * self.own_seconds / max(1, len(self.chunks)):.1f} ms per chunk"]
         for f in self.figures:
             lines.append(f"Ray actor ray-{f.index} on {f.node or f.load.get('node') or '?'} ({f.load.get('device') or '?'}): "
                          f"{f.chunks} chunks, {f.busy:.2f}s busy, peak memory {_mib(f.peak_memory_bytes)}"
