@@ -23,7 +23,7 @@ token that many times, as Qwen2VLProcessor does, and tokenizes; the pixels (deco
 items/images.decode, Pillow's bomb guard on, then the image processor) are made in `prepare`
 on the CPU, and, when the model is on a GPU, in one background thread, longest sequences
 first, while the model scores the batches before (a batch waits only for its own images; on
-2 CPUs the thread competed with the model and was slower, bench/results/vl-scale-2cpu.json).
+2 shared CPUs the thread competed with the model: 0.85x to 1.09x, bench/results/vl-scale-*.json).
 Each distinct image of a call is decoded once (a pair's two answers share it). No torchvision is needed (Qwen2VLProcessor's video part asks for it).
 Other models go through their AutoProcessor per request, in `prepare`. A bad image errors
 its item only, naming the image: one whose header cannot be read raises in `prepare` (the
@@ -131,7 +131,7 @@ class VisionInputs:
         self.expanded = hasattr(self.image_processor, "merge_size") and hasattr(self.image_processor, "get_number_of_image_patches")
         # decode and preprocess images in a background thread while the model runs: set by the adapter, on
         # where the model is not on the CPU (there the thread competes with the model for the same cores and
-        # the GIL, and bench/vl_scale.py measured it slower on 2 CPUs)
+        # the GIL: bench/vl_scale.py measured 0.85x to 1.09x on 2 shared CPUs)
         self.overlap = False
         self._executor = None
         if not self.expanded:
