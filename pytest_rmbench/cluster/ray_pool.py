@@ -110,6 +110,7 @@ class ActorFigures:
     peak_memory_bytes: int | None = None
     node: str | None = None
     pids: list = field(default_factory=list)
+    restarted_pids: set = field(default_factory=set)  # processes Ray started again after one died
     load: dict = field(default_factory=dict)
 
     def add(self, result: dict) -> None:
@@ -124,6 +125,13 @@ class ActorFigures:
         self.node = result["node"]
         if result["pid"] not in self.pids:
             self.pids.append(result["pid"])
+        if result.get("restarted"):
+            self.restarted_pids.add(result["pid"])
+
+    @property
+    def restarts(self) -> int:
+        """Ray's restarts of this actor that returned a chunk (a dead process may have returned none)."""
+        return max(len(self.restarted_pids), len(self.pids) - 1)
 
     def as_worker(self) -> dict:
         """The report's "workers" entry, as an xdist worker's, with the actor's own figures added."""
@@ -135,7 +143,7 @@ class ActorFigures:
                 "device": load.get("device"), "cuda_visible_devices": load.get("cuda_visible_devices"),
                 "versions": load.get("versions") or {}, "kind": load.get("kind"), "dtype": load.get("dtype"),
                 "from_cache": False, "warnings": [], "node": self.node or load.get("node"), "chunks": self.chunks,
-                "busy_seconds": round(self.busy, 3), "retried": self.retried, "restarts": max(0, len(self.pids) - 1)}
+                "busy_seconds": round(self.busy, 3), "retried": self.retried, "restarts": self.restarts}
 
 
 @dataclass
@@ -356,7 +364,7 @@ class RayPool:
         for f in self.figures:
             lines.append(f"Ray actor ray-{f.index} on {f.node or f.load.get('node') or '?'} ({f.load.get('device') or '?'}): "
                          f"{f.chunks} chunks, {f.busy:.2f}s busy, peak memory {_mib(f.peak_memory_bytes)}"
-                         + (f", restarted {len(f.pids) - 1} time(s)" if len(f.pids) > 1 else ""))
+                         + (f", restarted {f.restarts} time(s)" if f.restarts else ""))
         return lines
 
     def close(self) -> None:
