@@ -189,6 +189,14 @@ def test_an_address_where_nothing_answers_is_one_line(bench):
                                  "head node's HOST:PORT*"])
 
 
+def test_without_the_option_ray_is_never_imported(bench):
+    bench.makeconftest("import sys\n"
+                       "def pytest_sessionfinish(session):\n"
+                       "    print('ray imported:', 'ray' in sys.modules)\n")
+    result = bench.runpytest_subprocess("--rm-model=builtin:length", "-s")
+    result.stdout.fnmatch_lines(["*ray imported: False*"])
+
+
 def test_ray_with_xdist_is_a_usage_error(bench):
     result = bench.runpytest_subprocess("--rm-model=builtin:length", "--rm-ray", "local", "-n", "2")
     assert result.ret == 4
