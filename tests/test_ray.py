@@ -222,3 +222,35 @@ def test_a_scores_file_needs_no_actors_and_says_so(bench):
     result, report = run(bench, "ray.json", "--rm-model=scores:s.jsonl", "--rm-ray", "local")
     same_report(n0, report)
     result.stdout.fnmatch_lines(["*--rm-ray: a scores model needs no Ray actors: it was scored in this process*"])
+
+
+class FakeRay:
+    """ray.cluster_resources() and ray.nodes() of a cluster on paper."""
+
+    def __init__(self, nodes):
+        self._nodes = [{"Alive": True, "Resources": r} for r in nodes]
+
+    def cluster_resources(self):
+        total = {}
+        for node in self._nodes:
+            for key, value in node["Resources"].items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    def nodes(self):
+        return self._nodes
+
+
+def test_actors_by_default_one_per_gpus_per_worker_gpus_else_cpu_actors_sharing_a_node():
+    from pytest_rmbench.cluster.ray_pool import RayUnavailable, actor_resources
+
+    eight_gpus = FakeRay([{"CPU": 32, "GPU": 4}, {"CPU": 32, "GPU": 4}])
+    assert actor_resources(eight_gpus, None, 1) == (8, 1, 1)
+    assert actor_resources(eight_gpus, None, 2) == (4, 1, 2)  # --rm-gpus-per-worker 2
+    assert actor_resources(eight_gpus, 3, 2) == (3, 1, 2)
+    with pytest.raises(RayUnavailable, match="--rm-ray-actors 5 needs 10 GPUs at --rm-gpus-per-worker 2; the cluster has 8"):
+        actor_resources(eight_gpus, 5, 2)
+    cpus = FakeRay([{"CPU": 8}, {"CPU": 6}])
+    assert actor_resources(cpus, None, 1) == (1, 6, 0)  # one actor, the smallest node's cores
+    assert actor_resources(cpus, 3, 1) == (3, 3, 0)  # two a node at most: 6 / 2 cores each
+    assert actor_resources(FakeRay([{"CPU": 2}]), 3, 1) == (3, 0.66, 0)  # more actors than cores share them
