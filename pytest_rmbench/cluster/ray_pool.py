@@ -175,6 +175,7 @@ class RayPool:
         self.outcomes: dict[str, ItemOutcome] = {}
         self.load_error: str | None = None
         self.checked = False  # the first actor's load was checked
+        self.current: int | None = None  # the chunk whose items the tests are reading
         self.retried = 0
         self.warnings: list[str] = []
         self.progress = None  # the controller's Progress, when it has a terminal
@@ -259,8 +260,14 @@ class RayPool:
 
     # -- waiting and harvesting ----------------------------------------------------------------------
     def outcome(self, key: str, item) -> ItemOutcome:
+        index = self.chunk_of.get(key)
+        if index != self.current and self.pending:  # a new chunk's first item: collect what finished, top up
+            self.current = index
+            ready, _ = self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+            for ref in ready:
+                self._harvest(ref)
+            self._top_up()
         if key not in self.outcomes:
-            index = self.chunk_of.get(key)
             if index is None or self.chunks[index].done:  # not planned: scored alone
                 index = self._add([(key, item)])
             self._wait_for(index)
