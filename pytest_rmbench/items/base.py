@@ -327,11 +327,13 @@ GRADER_OUTPUT_LIMIT = 2_000  # characters of one grader verdict text kept in a f
 def _add_grader_outputs(item: Item, outcome: ItemOutcome, results: Mapping, rules: Rules) -> None:
     """A grader's verdict texts (scores carrying `grader_outputs`, models/grader.py) go into a failed
     item's details, clipped; nothing for any other model."""
-    texts = []
+    texts, voted = [], False
     for request in item.requests(rules):
-        result = results.get(request) if hasattr(results, "get") else None
-        texts.extend(getattr(getattr(result, "score", None), "grader_outputs", None) or ())
-    texts = list(dict.fromkeys(texts))  # the vl-rewardbench mode's two orders share their k outputs
+        score = getattr(results.get(request) if hasattr(results, "get") else None, "score", None)
+        texts.extend(getattr(score, "grader_outputs", None) or ())
+        voted = voted or bool(getattr(score, "votes", None))
+    if voted:  # the vl-rewardbench mode's two orders share their k outputs: each once
+        texts = list(dict.fromkeys(texts))
     if texts:
         outcome.details = {**outcome.details, "grader_outputs": [
             clip_text(t, GRADER_OUTPUT_LIMIT, marker="[... {more:,} more characters]") for t in texts]}
