@@ -200,7 +200,7 @@ def output_vocab_size(model) -> int | None:
 
 
 def setup_padding(tokenizer, model, spec: ModelSpec, name: str) -> int:
-    """Sets up the tokenizer's padding (pad token, --rm-padding-side) and returns the id that
+    """Sets up the tokenizer's padding (pad token; ModelSpec.options["padding_side"], no CLI flag) and returns the id that
     batches are padded with."""
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token

@@ -32,7 +32,7 @@ its batch (the engine then scores that batch one by one). A sequence over the le
 (the smallest of --rm-max-length, the tokenizer's and the text model's) is that item's error:
 image tokens cannot be cut.
 
-Batches pad per batch (--rm-padding-side, the tokenizer's side by default) and the pixel
+Batches pad per batch (on the tokenizer's side; ModelSpec.options["padding_side"] overrides it) and the pixel
 tensors of a batch are concatenated in row order; positions are the model's own (Qwen2-VL's
 multimodal rope reads the attention mask), and the value is read at each row's last real
 token, so scores do not depend on batch size or padding side.
