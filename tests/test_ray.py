@@ -254,3 +254,26 @@ def test_actors_by_default_one_per_gpus_per_worker_gpus_else_cpu_actors_sharing_
     assert actor_resources(cpus, None, 1) == (1, 6, 0)  # one actor, the smallest node's cores
     assert actor_resources(cpus, 3, 1) == (3, 3, 0)  # two a node at most: 6 / 2 cores each
     assert actor_resources(FakeRay([{"CPU": 2}]), 3, 1) == (3, 0.66, 0)  # more actors than cores share them
+
+
+def test_a_first_actor_that_never_starts_is_a_load_error_not_a_hang(monkeypatch):
+    from pytest_rmbench.cluster.ray_pool import START_TIMEOUT_ENV, ActorFigures, RayPool
+
+    class GetTimeoutError(Exception):
+        pass
+
+    class Stuck:  # ray.get of an actor Ray cannot place: waits its whole timeout
+        exceptions = type("exceptions", (), {"GetTimeoutError": GetTimeoutError})
+        asked = None
+
+        def get(self, ref, timeout=None):
+            Stuck.asked = timeout
+            raise GetTimeoutError("GetTimeoutError")
+
+    monkeypatch.setenv(START_TIMEOUT_ENV, "3")
+    pool = RayPool.__new__(RayPool)
+    pool.ray, pool.loads, pool.figures, pool.checked, pool.load_error = Stuck(), ["ref"], [ActorFigures(0)], False, None
+    pool.resources, pool.live = (2, 1), [0]
+    assert pool._first_load_ok() is False and Stuck.asked == 3.0 and pool.live == []
+    assert pool.load_error == ("on Ray actor ray-0 (?): the Ray actor did not start and load the model within 3 s (does "
+                               f"the cluster have room for an actor with 2 CPU(s) and 1 GPU(s)? {START_TIMEOUT_ENV} sets the wait)")

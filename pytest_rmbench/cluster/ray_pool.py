@@ -29,6 +29,15 @@ IN_FLIGHT_PER_ACTOR = 2  # chunks queued per actor: one scoring, one waiting, so
 MAX_RESTARTS = 4  # Ray restarts a dead actor this many times ...
 MAX_TASK_RETRIES = 4  # ... and runs its unfinished chunks again this many times
 WAIT_TICK = 0.5  # seconds between progress updates while a test waits for its chunk
+START_TIMEOUT_ENV = "RMBENCH_RAY_START_TIMEOUT"  # seconds the first actor may take to start and load
+START_TIMEOUT = 1800.0  # a 70B model from a slow shared disk fits; an actor Ray cannot place never would
+
+
+def start_timeout() -> float:
+    try:
+        return max(1.0, float(os.environ.get(START_TIMEOUT_ENV) or START_TIMEOUT))
+    except ValueError:
+        return START_TIMEOUT
 
 
 class RayUnavailable(Exception):
@@ -165,6 +174,7 @@ class RayPool:
                                                                         if k != "pairwise_hint"})
         self.pairwise = scorer_options.get("pairwise_hint")
         self.count, cpus, gpus = actor_resources(ray, actors, spec.gpus)
+        self.resources = (cpus, gpus)
         self.handles = [self._start(i, spec, limits, scorer_options, cpus, gpus) for i in range(self.count)]
         self.loads = [handle.load.remote() for handle in self.handles]
         self.figures = [ActorFigures(i) for i in range(self.count)]
@@ -236,8 +246,14 @@ class RayPool:
         node can read fails the run once, with the first actor's error."""
         if not self.checked:
             self.checked = True
+            waited = start_timeout()
             try:
-                load = self.ray.get(self.loads[0])
+                load = self.ray.get(self.loads[0], timeout=waited)
+            except self.ray.exceptions.GetTimeoutError:  # e.g. no node has room for the actor: never a hang
+                cpus, gpus = getattr(self, "resources", ("?", "?"))
+                load = {"load_error": f"the Ray actor did not start and load the model within {waited:g} s (does the "
+                                     f"cluster have room for an actor with {cpus} CPU(s) and {gpus} GPU(s)? "
+                                     f"{START_TIMEOUT_ENV} sets the wait)"}
             except Exception as exc:  # the actor could not start: e.g. pytest-rmbench missing on its node
                 load = {"load_error": f"the Ray actor could not start: {one_line(exc)}"}
             self.figures[0].load = load
