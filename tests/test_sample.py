@@ -112,3 +112,47 @@ def test_a_sampled_run_compares_with_a_full_baseline_on_its_own_items(pytester):
     again = pytester.runpytest_subprocess("-p", "no:randomly", "--rm-model=builtin:length", f"--rm-store={store}",
                                           "--rm-report=r2.json", "--rm-baseline=latest")
     assert json.loads((pytester.path / "r2.json").read_text())["baseline"]["overall"]["n"] == 60 and again.ret == 0
+
+
+SUITE_CONFTEST = '''
+import pytest
+from pytest_rmbench.items import PairItem
+from pytest_rmbench.suites.base import items_from_rows
+
+ROWS = [{"id": i, "area": "big" if i < 30 else "small", "good": "a long good answer", "bad": "no"} for i in range(40)]
+
+class Many:
+    name = "many"
+    headline = "overall"
+
+    def load(self, source):
+        def make(row, index):
+            return PairItem(id=str(row["id"]), subset=row["area"], prompt="q", chosen=row["good"], rejected=row["bad"],
+                            node=f"{row['area']}/{row['id']}", source=f"many#{index}", order=index)
+        return items_from_rows(ROWS, "many-data", make)
+
+    def sections(self, subsets):
+        return {}
+
+    def score(self, results):
+        graded = [r for r in results if r.outcome != "error"]
+        return {"overall": sum(r.credit for r in graded) / len(graded)}
+
+@pytest.hookimpl
+def pytest_rmbench_make_suite(config, name):
+    return Many() if name == "many" else None
+'''
+
+
+def test_a_suite_is_sampled_by_its_own_subsets(pytester):
+    pytester.makeconftest(SUITE_CONFTEST)
+    result = run(pytester, "--rm-bench=many", "--rm-sample", "8", "--rm-min-accuracy", "many/big=0.7")
+    report = json.loads((pytester.path / "r.json").read_text())
+    big, small = report["subsets"]["many/big"], report["subsets"]["many/small"]
+    # base 3 + 3, two more over the room 27 : 7 -> quotas 1.59 and 0.41: floors 1 and 0, the last to big's remainder
+    assert (big["n"], big["population"], small["n"], small["population"]) == (5, 30, 3, 10)
+    assert report["scores"]["many"] == {"overall": 1.0}  # the suite scores the items that ran
+    assert (big["ci_low"], big["ci_high"]) == pytest.approx(fpc_interval(5, 5, 30))
+    checks = {c["name"]: c for c in report["gate"]["checks"] if c["kind"] == "accuracy"}
+    # 5 right of 30 sampled: the interval's low end is about 0.60, so >= 0.7 cannot be shown
+    assert checks["many/big"]["status"] == "inconclusive" and result.ret == 1
