@@ -277,3 +277,38 @@ def test_a_first_actor_that_never_starts_is_a_load_error_not_a_hang(monkeypatch)
     assert pool._first_load_ok() is False and Stuck.asked == 3.0 and pool.live == []
     assert pool.load_error == ("on Ray actor ray-0 (?): the Ray actor did not start and load the model within 3 s (does "
                                f"the cluster have room for an actor with 2 CPU(s) and 1 GPU(s)? {START_TIMEOUT_ENV} sets the wait)")
+
+
+def test_a_score_the_controller_cannot_write_errors_its_items_as_under_n0():
+    import errno
+
+    from pytest_rmbench.cluster.actor import STAT_FIELDS
+    from pytest_rmbench.cluster.ray_pool import ActorFigures, Chunk, RayPool
+    from pytest_rmbench.items import ItemOutcome, PairItem, Rules
+
+    class FullDisk:  # the score cache on a full disk
+        path = "/tmp/scores.sqlite"
+
+        def put_many(self, model, rows):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    class Ray:  # the actor's reply to the one chunk in flight
+        def get(self, ref):
+            return result
+
+    one = PairItem(id="1", subset="s", prompt="p", chosen="a", rejected="b")
+    two = PairItem(id="2", subset="s", prompt="q", chosen="c", rejected="d")
+    new_rows = [(r, 1.0) for r in one.requests(Rules())]  # only item one's scores are new
+    result = {"load_error": None, "attempt": 0, "busy": 0.1, "stats": dict.fromkeys(STAT_FIELDS, 0), "node": "n",
+              "pid": 1, "new_rows": new_rows, "rows": [], "outcomes": {"k1": ItemOutcome("correct"), "k2": ItemOutcome("correct")}}
+    pool = RayPool.__new__(RayPool)
+    pool.ray, pool.save_rows, pool.retried, pool.outcomes = Ray(), None, 0, {}
+    pool.cache = lambda: (FullDisk(), "fp")
+    pool.rules = lambda pairwise: Rules(pairwise=bool(pairwise))
+    pool.chunks, pool.figures = [Chunk([("k1", one), ("k2", two)], actor=0)], [ActorFigures(0)]
+    pool.pending = {"ref": 0}
+    pool._collect("ref")
+    assert pool.outcomes["k1"].outcome == "error" and pool.outcomes["k2"].outcome == "correct"
+    assert pool.outcomes["k1"].error == ("could not write the score cache /tmp/scores.sqlite: OSError: [Errno 28] "
+                                         "No space left on device")
+    assert pool.chunks[0].done

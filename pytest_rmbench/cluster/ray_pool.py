@@ -325,8 +325,14 @@ class RayPool:
             return
         self.figures[chunk.actor].add(result)
         self.retried += result["attempt"] > 0
-        self._write(result)
+        unsaved = self._write(result)
         self.outcomes.update(result["outcomes"])
+        if unsaved:  # as under -n 0: an item whose score the cache or score file lacks is an error
+            for key, item in chunk.items:
+                why = next((unsaved[r] for p in (False, True) if not (p and item.scalar_only)
+                            for r in item.requests(self.rules(p)) if r in unsaved), None)
+                if why is not None:
+                    self.outcomes[key] = error_outcome(why)
         chunk.done = True
 
     def _lost(self, index: int, why: str) -> None:
@@ -344,18 +350,24 @@ class RayPool:
         self.outcomes.update((key, failed) for key, _ in chunk.items)
         chunk.done = True
 
-    def _write(self, result: dict) -> None:
-        """The controller alone writes the cache and the score file; a failure is a warning."""
+    def _write(self, result: dict) -> dict:
+        """The controller alone writes the cache and the score file; returns request -> why for the
+        scores it could not write (their items error, as under -n 0: the file asked for would be incomplete)."""
+        unsaved: dict = {}
         cache = self.cache()
-        try:
-            if cache and result["new_rows"]:
+        if cache and result["new_rows"]:
+            try:
                 cache[0].put_many(cache[1], result["new_rows"])
-            if self.save_rows is not None and result["rows"]:
+            except Exception as exc:
+                why = f"could not write the score cache {getattr(cache[0], 'path', '')}: {one_line(exc)}"
+                unsaved.update((request, why) for request, _ in result["new_rows"])
+        if self.save_rows is not None and result["rows"]:
+            try:
                 self.save_rows(result["rows"])
-        except Exception as exc:
-            message = f"scores of this run could not be saved: {one_line(exc)}"
-            if message not in self.warnings:
-                self.warnings.append(message)
+            except Exception as exc:
+                why = str(exc) if type(exc).__name__ == "SaveError" else one_line(exc)
+                unsaved.update((request, why) for request, _ in result["rows"] if request not in unsaved)
+        return unsaved
 
     # -- figures and the end ---------------------------------------------------------------------------
     def model_info(self) -> dict | None:
