@@ -236,15 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _standings_parsers(sub, common) -> None:
-    shared = argparse.ArgumentParser(add_help=False)
+    models = argparse.ArgumentParser(add_help=False)  # what every cross-run command takes
+    models.add_argument("--model", action="append", metavar="NAME", help="only these models (repeat; default: all)")
+    models.add_argument("--reps", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    models.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0)")
+    models.add_argument("--json", action="store_true", help="print the result as JSON")
+    shared = argparse.ArgumentParser(add_help=False, parents=[models])  # ... and those over item tables
     shared.add_argument("--by", choices=("suite", "subset"), default="suite",
                         help="compare whole benchmark files/suites (default) or each subset")
-    shared.add_argument("--model", action="append", metavar="NAME", help="only these models (repeat; default: all)")
     shared.add_argument("--suite", action="append", metavar="NAME",
                         help="only these benchmark files or suites (repeat; default: all)")
-    shared.add_argument("--reps", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    shared.add_argument("--seed", type=int, default=0, help="the bootstrap's seed (default 0)")
-    shared.add_argument("--json", action="store_true", help="print the result as JSON")
     p = sub.add_parser("agreement", parents=[common, shared],
                        help="Kendall tau between benchmarks' rankings of the models they share (BenchBench)")
     p.add_argument("--min-models", type=int, default=5, help="pairs of benchmarks sharing fewer models are not"
@@ -256,7 +257,7 @@ def _standings_parsers(sub, common) -> None:
     p.add_argument("--markdown", metavar="FILE", help="also write the table and the pairs as Markdown")
     sub.add_parser("correlate", parents=[common, shared],
                    help="how alike the models' rewards are: Spearman over answers and per-item centred Pearson")
-    sub.add_parser("seeds", parents=[common, shared],
+    sub.add_parser("seeds", parents=[common, models],
                    help="several runs per model (seeds, sampled judges): IQM with a stratified bootstrap and the"
                         " probability of improvement (rliable)")
 

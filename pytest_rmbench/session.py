@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
@@ -194,10 +195,9 @@ class RunSession:
             return f"{item.parent.name}/{item.item.subset}" if isinstance(item.parent, BenchmarkSuite) else item.item.subset
 
         bench = [item for item in items if isinstance(item, BenchmarkTest)]
-        population: dict[str, int] = {}
-        for item in bench:
-            population[subset(item)] = population.get(subset(item), 0) + 1
-        strata = [(item.nodeid, (item.nodeid.split("::", 1)[0], subset(item))) for item in bench]
+        subsets = [subset(item) for item in bench]
+        population = dict(Counter(subsets))
+        strata = [(item.nodeid, (item.nodeid.split("::", 1)[0], name)) for item, name in zip(bench, subsets)]
         chosen = choose(strata, self.settings.sample, self.settings.sample_seed)
         drop = [item for item in bench if item.nodeid not in chosen]
         if drop:

@@ -8,6 +8,8 @@ import base64
 import io
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,15 +24,9 @@ from pytest_rmbench.report.markdown import render_markdown  # noqa: E402
 from pytest_rmbench.storage.cache import cache_key  # noqa: E402
 
 
-def png(path, color=(255, 0, 0), size=(4, 4)) -> str:
-    PIL.new("RGB", size, color).save(path, format="PNG")
-    return str(path)
-
-
-def png_uri(color=(0, 0, 255)) -> str:
-    out = io.BytesIO()
-    PIL.new("RGB", (2, 2), color).save(out, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
+from test_images import png, png_uri  # noqa: E402  (the image files test_images makes)
 
 
 def parts_item(content, kind="pair", field_images=None, system=True):

@@ -302,6 +302,14 @@ def read_value_head(torch, folder: str | None, hidden: int, path: str):
     raise ModelLoadError(f"{file!r} has no v_head.summary.weight (trl's value head layout); it holds {sorted(tensors)[:5]}")
 
 
+def close_with_inputs(adapter) -> None:
+    """A VL adapter's close: stops its image thread (VisionInputs) and lets the weights go (and
+    the GPU memory they hold)."""
+    if getattr(adapter, "inputs", None) is not None:
+        adapter.inputs.close()
+    TransformersAdapter.close(adapter)
+
+
 class VisionRewardModel(TransformersAdapter):
     """A VL reward model: a backbone with a trl value head, or a VL sequence classifier."""
 
@@ -315,10 +323,7 @@ class VisionRewardModel(TransformersAdapter):
     versions: dict  # torch, transformers: set when loaded
 
     def close(self) -> None:
-        """Stops the image thread and lets the weights go (and the GPU memory they hold)."""
-        if getattr(self, "inputs", None) is not None:
-            self.inputs.close()
-        TransformersAdapter.close(self)
+        close_with_inputs(self)
 
     def __init__(self, spec: ModelSpec):
         torch, transformers = self._start(spec)

@@ -23,8 +23,8 @@ from typing import Sequence
 from ..items import JudgeRequest
 from .base import ModelLoadError, ModelSpec, Prepared
 from .judge import MAX_NEW_TOKENS, MODES, JudgeModel, fill_template, label_token_ids, load_template, question_text
-from .loading import TransformersAdapter, load_config, max_length
-from .vision import VisionInputs, _dtype_device, check_length, pad_token_id, text_config
+from .loading import load_config, max_length
+from .vision import VisionInputs, _dtype_device, check_length, close_with_inputs, pad_token_id, text_config
 
 GENERATIVE_SUFFIXES = ("ForConditionalGeneration", "ForCausalLM", "LMHeadModel", "ForImageTextToText")
 
@@ -42,10 +42,7 @@ class VisionJudgeModel(JudgeModel):
     versions: dict
 
     def close(self) -> None:
-        """Stops the image thread and lets the weights go."""
-        if getattr(self, "inputs", None) is not None:
-            self.inputs.close()
-        TransformersAdapter.close(self)
+        close_with_inputs(self)
 
     def __init__(self, spec: ModelSpec):
         torch, transformers = self._start(spec)

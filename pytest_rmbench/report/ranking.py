@@ -61,22 +61,9 @@ def mean_win_rates(benchmarks: Mapping[str, Mapping[str, float]]) -> dict[str, f
 
 
 def ranks(values: Mapping[str, float]) -> dict[str, float]:
-    """Rank 1 = highest value; ties share their average rank (nan values rank last)."""
-    order = sorted(values, key=lambda m: (-values[m] if not math.isnan(values[m]) else math.inf))
-    out: dict[str, float] = {}
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and _same(values[order[j + 1]], values[order[i]]):
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
+    """Rank 1 = highest value; ties share their average rank (nan values rank last, tied)."""
+    names = list(values)
+    return dict(zip(names, average_ranks([math.inf if math.isnan(values[m]) else -values[m] for m in names])))
 
 
 def strongly_connected(names: Sequence[str], wins: Mapping[tuple[str, str], float]) -> bool:
