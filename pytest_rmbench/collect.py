@@ -79,17 +79,36 @@ class BenchmarkSuite(pytest.Collector):
         return super().repr_failure(excinfo)
 
 
+def model_node_name(name: str, model: str | None) -> str:
+    """A test's name for one model of several, the pytest way: `subset/id[model]`, or
+    `subset/id[item-3-model]` when the name has brackets already; unchanged with one model."""
+    if model is None:
+        return name
+    return f"{name[:-1]}-{model}]" if name.endswith("]") else f"{name}[{model}]"
+
+
 def make_tests(parent, entries):
-    """One test per item, one error test per bad item."""
+    """One test per item and model, one error test per bad item and model."""
+    run = parent.config.stash.get(SESSION_KEY, None)
+    several = run is not None and run.settings.several_models
+    models = list(run.lanes) if several else [run.primary.name if run is not None and run.primary else None]
+    for model in models:  # the session groups the models' tests (RunSession.select)
+        for test in _tests(parent, entries, model if several else None):
+            test.lane = model
+            yield test
+
+
+def _tests(parent, entries, model: str | None):
     # Every item of a file has the same fixtures and one of a few markers: compute and
     # build them once per file, not once per item (100,000 items stay cheap to collect).
     fixtureinfo = None
     subset_marks: dict[str, pytest.MarkDecorator] = {}
     for entry in entries:
         if isinstance(entry, ItemProblem):
-            yield BadItem.from_parent(parent, name=_problem_name(entry), problem=entry)
+            yield BadItem.from_parent(parent, name=model_node_name(_problem_name(entry), model), problem=entry)
             continue
-        test = BenchmarkTest.from_parent(parent, name=entry.node_name(), callobj=_benchmark_item, fixtureinfo=fixtureinfo)
+        test = BenchmarkTest.from_parent(parent, name=model_node_name(entry.node_name(), model), callobj=_benchmark_item,
+                                         fixtureinfo=fixtureinfo)
         fixtureinfo = test._fixtureinfo
         test.item = entry
         mark = subset_marks.get(entry.subset)
@@ -99,6 +118,8 @@ def make_tests(parent, entries):
         if entry.strict:
             test.add_marker(pytest.mark.rm_strict)
         test.extra_keyword_matches.update(entry.tags)
+        if model is not None:
+            test.extra_keyword_matches.add(model)  # -k cand
         yield test
 
 
@@ -122,9 +143,10 @@ class ItemScoringError(Exception):
 
 
 class BenchmarkTest(pytest.Function):
-    """One benchmark item. A pytest.Function, so autouse fixtures and markers apply."""
+    """One benchmark item (for one model of the run). A pytest.Function, so autouse fixtures and markers apply."""
 
     item: Item
+    lane: str | None = None  # the model's name (RunSession.lanes)
 
     def runtest(self) -> None:
         outcome = self.config.stash[SESSION_KEY].outcome_for(self)
@@ -161,6 +183,8 @@ class BenchmarkItemError(Exception):
 
 class BadItem(pytest.Item):
     """An item that failed validation: it errors with a message naming file, line and field."""
+
+    lane: str | None = None  # the model's name (RunSession.lanes)
 
     def __init__(self, *, problem: ItemProblem, **kwargs):
         super().__init__(**kwargs)

@@ -174,14 +174,25 @@ def chunk_size_for(configured: int, items: int, workers: int) -> int:
     return max(1, min(configured, -(-items // (workers * CHUNKS_PER_WORKER))))
 
 
-def plan_chunks(keys: Sequence[str], chunk_size: int) -> list[list[str]]:
-    """Consecutive keys, chunk_size at a time.
+def plan_chunks(keys: Sequence[str], chunk_size: int, lane_of: Callable[[str], object] | None = None) -> list[list[str]]:
+    """Consecutive keys, chunk_size at a time; with `lane_of` (several models), a chunk also
+    ends where the model changes, so a chunk is always one model's.
 
     The xdist scheduler on the controller and the scorer in each worker both call this on
     the same ordered node ids, so a chunk the scheduler sends whole is the chunk scored.
     """
     size = max(1, chunk_size)
-    return [list(keys[i : i + size]) for i in range(0, len(keys), size)]
+    if lane_of is None:
+        return [list(keys[i : i + size]) for i in range(0, len(keys), size)]
+    chunks: list[list[str]] = []
+    lane = object()
+    for key in keys:
+        this = lane_of(key)
+        if not chunks or len(chunks[-1]) >= size or this != lane:
+            chunks.append([])
+            lane = this
+        chunks[-1].append(key)
+    return chunks
 
 
 @dataclass

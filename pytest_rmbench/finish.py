@@ -19,8 +19,8 @@ from .models.device import peak_memory_bytes
 from .report.aggregate import aggregate, write_json
 from .report.build import build_report
 from .sample import as_estimates
-from .report.gate import (GateConfig, GateConfigError, RULES, INCONCLUSIVE, Threshold, evaluate, merge_sections, merge_thresholds,
-                          validate)
+from .report.gate import (GateConfig, GateConfigError, RULES, INCONCLUSIVE, Threshold, evaluate, for_model, merge_sections,
+                          merge_thresholds, validate)
 from .storage import history
 from .storage.outputs import append_text, write_text
 
@@ -50,18 +50,39 @@ def gate_config(settings, catalog) -> GateConfig:
         config.maximums["null_answer"] = Threshold("null_answer", max_null, "--rm-max-null-win-rate")
     if config.rule not in RULES or config.inconclusive not in INCONCLUSIVE:
         raise GateConfigError(f"rm_gate_rule must be one of {RULES} and rm_inconclusive one of {INCONCLUSIVE}")
-    validate(config, catalog.subsets(), set(catalog.suites))
+    models = [name for name, _ in settings.models]
+    for model in (models if len(models) > 1 else [None]):  # MODEL:NAME thresholds name a subset of that model
+        try:
+            validate(for_model(config, model, models) if model else config, catalog.subsets(), set(catalog.suites))
+        except GateConfigError as exc:
+            if len(models) > 1:
+                raise GateConfigError(f"{exc} (with several models, MODEL:NAME applies to one model; models: "
+                                      f"{', '.join(models)})") from None
+            raise
     return config
 
 
-def worker_figures(run) -> dict:
-    """One scoring process's figures: throughput, cache hits, memory, and what model ran."""
-    stats = run.scorer.stats
-    model = run.loaded_model
+def worker_figures(run) -> list[dict]:
+    """One scoring process's figures per model: throughput, cache hits, memory, what model ran.
+    With several models, each figure names its model; a model this process never touched has none."""
+    if not run.settings.several_models:
+        return [lane_figures(run, run.primary)]
+    out = []
+    for name, lane in run.lanes.items():
+        if lane.scorer.stats.pairs or lane.loads or lane.model_error:
+            out.append(dict(lane_figures(run, lane), model=name, loads=lane.loads, freed=lane.freed))
+    return out
+
+
+def lane_figures(run, lane) -> dict:
+    stats = lane.scorer.stats
+    model = lane.loaded_model
     info = {} if model is None else model_info(model)
-    if model is None and stats.cached:  # every score came from the cache: say what made them
-        cache = run.score_cache()
+    if model is None and lane.loads:  # freed to make room for another model: what it was is in the cache, if anywhere
+        info = lane.last_info
+    if model is None and stats.cached and not info:  # every score came from the cache: say what made them
         try:
+            cache = lane.score_cache()
             info = dict(cache[0].model_info(cache[1]) or {}, from_cache=True) if cache else {}
         except Exception:
             info = {}
@@ -75,8 +96,8 @@ def worker_figures(run) -> dict:
         "oom_halvings": stats.oom_halvings,
         "cached": stats.cached,
         "seconds": stats.seconds,
-        "load_seconds": run.load_seconds,
-        "load_error": run.model_error,
+        "load_seconds": lane.load_seconds,
+        "load_error": lane.model_error,
         "peak_memory_bytes": peak_memory_bytes(),
         "device": info.get("device"),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
@@ -95,7 +116,7 @@ def finish_run(run, session, exitstatus) -> None:
         state.warnings.extend(run.ray_pool.warnings)
         state.notes.extend(run.ray_pool.summary_lines())
     elif not run.config.pluginmanager.hasplugin("dsession"):  # not distributed: this process scored
-        state.workers = [run.worker_figures()]
+        state.workers = run.worker_figures()
     for worker in state.workers:
         state.warnings.extend(w for w in worker.get("warnings") or () if w not in state.warnings)
     try:
@@ -104,31 +125,75 @@ def finish_run(run, session, exitstatus) -> None:
         state.usage_error = f"pytest-rmbench: {exc}"
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
         return
-    summary = aggregate(list(state.records.values()), config.sections, run.settings.null_answer)
-    if run.catalog.sample:  # --rm-sample: each accuracy estimates the full suite's
-        as_estimates(summary, run.catalog.sample["population"], config.sections)
-    summary["scores"], summary["datasets"] = suite_scores(run)
-    suites = run.catalog.suites
-    summary["headlines"] = {n: (sc or {}).get(suites[n]["headline"]) for n, sc in summary["scores"].items()}
-    summary["selection"] = selection(run, exitstatus)
-    comparison, baseline_checks = compare_with_baseline(run, summary["items"], config.inconclusive)
-    gate = evaluate(config, summary, baseline_checks)
-    summary.pop("headlines")
-    state.report = build_report(
-        state.records.values(), catalog=run.catalog.to_dict(), workers=state.workers, gate=gate, model=run.model_name,
-        kind=run.spec.kind, dtype=run.spec.dtype, device=run.spec.device, seed=run.spec.seed, started=run.started,
-        selection=summary["selection"], scores=summary["scores"], datasets=summary["datasets"],
-        recovered=list(run.xdist.crashed) if run.xdist else [], baseline=comparison, summary=summary)
-    record_run(run)
+    if run.settings.several_models:  # one report per model, compared (lineup.py)
+        state.report = finish_models(run, config, exitstatus)
+    else:
+        state.report = model_report(run, run.primary, list(state.records.values()), state.workers, config, exitstatus)
+        record_run(run, state.report, run.primary)
     junit_properties(run.config, state.report)
     write_files(run)
     if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         return  # interrupted, internal or usage errors keep pytest's own code
-    ok = gate["passed"] and not state.other_failures and not state.collection_failed and not state.report_error
+    ok = state.report.gate.passed and not state.other_failures and not state.collection_failed and not state.report_error
     session.exitstatus = pytest.ExitCode.OK if ok else pytest.ExitCode.TESTS_FAILED
 
 
-def suite_scores(run) -> tuple[dict, dict]:
+def finish_models(run, config, exitstatus):
+    """Several models: each model's records through model_report (its gate: for_model), one
+    stored run per model; --rm-baseline compares the first model, the one the top level shows."""
+    from . import lineup
+
+    built, real_ids, names = {}, {}, list(run.lanes)
+    for name, lane in run.lanes.items():
+        records, real_ids[name] = lineup.model_records(run, name)
+        workers = [w for w in run.state.workers if w.get("model") == name]
+        built[name] = (model_report(run, lane, records, workers, for_model(config, name, names), exitstatus,
+                                    baseline=lane is run.primary), bool(records))
+    # the first model is recorded last: after this run, --rm-baseline latest is the first model's run
+    for name in reversed(names):
+        report, ran = built[name]
+        if ran:  # a model none of whose tests ran (-k) is no run to keep
+            record_run(run, report, run.lanes[name])
+    reports = {name: report.to_dict() for name, (report, _) in built.items()}
+    return lineup.compared(run, reports, real_ids, config.inconclusive)
+
+
+def model_report(run, lane, records: list[dict], workers: list[dict], config, exitstatus, *, baseline: bool = True):
+    """One model's report from its item records: figures, official scores, selection, baseline, gate."""
+    summary = aggregate(records, config.sections, run.settings.null_answer)
+    if run.catalog.sample:  # --rm-sample: each accuracy estimates the full suite's
+        as_estimates(summary, run.catalog.sample["population"], config.sections)
+    summary["scores"], summary["datasets"] = suite_scores(run, records)
+    suites = run.catalog.suites
+    summary["headlines"] = {n: (sc or {}).get(suites[n]["headline"]) for n, sc in summary["scores"].items()}
+    if run.catalog.sample:  # a suite's official score from a sample: an estimate with no interval
+        sampled_scores(summary, records, run.catalog.sample["population"])
+    summary["selection"] = selection(run, exitstatus, records, lane.name)
+    comparison, baseline_checks = (compare_with_baseline(run, summary["items"], config.inconclusive, lane.spec.seed)
+                                   if baseline else (None, []))
+    gate = evaluate(config, summary, baseline_checks)
+    summary.pop("headlines")
+    return build_report(
+        records, catalog=run.catalog.to_dict(), workers=workers, gate=gate, model=lane.display_name,
+        kind=lane.spec.kind, dtype=lane.spec.dtype, device=lane.spec.device, seed=lane.spec.seed, started=run.started,
+        selection=summary["selection"], scores=summary["scores"], datasets=summary["datasets"],
+        recovered=list(run.xdist.crashed) if run.xdist else [], baseline=comparison, summary=summary)
+
+
+def sampled_scores(summary: dict, records: list[dict], population: dict) -> None:
+    """--rm-sample: each suite's official scores say they are an estimate (items drawn of the
+    suite's items), and a threshold on one cannot pass: there is no interval to decide it by."""
+    for name, scores in summary["scores"].items():
+        if scores is None:
+            continue
+        drawn = sum(1 for r in records if r["file"] == name)
+        of = sum(n for subset, n in population.items() if subset.startswith(f"{name}/"))
+        summary["datasets"][name]["estimate"] = {"items": drawn, "of": of}
+        if summary["headlines"].get(name) is not None:
+            summary["headlines"][name] = {"accuracy": summary["headlines"][name], "estimate": True}
+
+
+def suite_scores(run, records: list[dict]) -> tuple[dict, dict]:
     """Each suite's official scores from its items' results, and the datasets it read."""
     from .suites import SuiteResult
 
@@ -138,7 +203,7 @@ def suite_scores(run) -> tuple[dict, dict]:
                           "items": info["items"]}
         results = [
             SuiteResult(r["id"], r["suite_subset"], r["outcome"], r.get("credit"), r.get("details") or {}, r.get("group") or "")
-            for r in run.state.records.values() if r["file"] == name and r.get("suite_subset") is not None
+            for r in records if r["file"] == name and r.get("suite_subset") is not None
         ]
         if not results:
             continue
@@ -151,7 +216,7 @@ def suite_scores(run) -> tuple[dict, dict]:
     return scores, datasets
 
 
-def selection(run, exitstatus) -> dict:
+def selection(run, exitstatus, records: list[dict], model: str | None = None) -> dict:
     """Which files ran, and whether every collected item of them did: a partial run
     (-k, -m, --lf, --rm-rerun-regressions, --rm-sample, a crash) is never the `latest` baseline of a full one."""
     state, sample = run.state, run.catalog.sample
@@ -159,7 +224,10 @@ def selection(run, exitstatus) -> dict:
     if sample and sample["drawn"] < sample["of"]:
         why.append(f"a stratified sample of {sample['drawn']} of {sample['of']} items (--rm-sample {sample['size']},"
                    f" seed {sample['seed']})")
-    deselected = state.deselected - (sample["of"] - sample["drawn"] if sample else 0)  # -k, -m, ... beside the sample
+    deselected = state.deselected
+    if run.settings.several_models:  # this model's tests, and tests that are no model's
+        deselected = state.deselected_by_model[model] + state.deselected_by_model[None]
+    deselected -= sample["of"] - sample["drawn"] if sample else 0  # -k, -m, ... beside the sample
     if deselected > 0:
         why.append(f"{deselected} item(s) deselected (-k, -m, --lf, ...)")
     if getattr(run.config.option, "lf", False):
@@ -170,16 +238,16 @@ def selection(run, exitstatus) -> dict:
         why.append("collection errors")
     if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         why.append(f"the session ended early ({pytest.ExitCode(exitstatus).name.lower()})")
-    missing = len(run.catalog.items) - len(state.records)
+    missing = len(run.catalog.items) - len(records)
     if missing > 0 and not state.deselected:
         why.append(f"{missing} collected item(s) did not run")
-    out = {"files": sorted({r["file"] for r in state.records.values()}), "partial": bool(why), "why": why}
+    out = {"files": sorted({r["file"] for r in records}), "partial": bool(why), "why": why}
     if sample:
         out["sample"] = {k: sample[k] for k in ("size", "seed", "drawn", "of")}
     return out
 
 
-def compare_with_baseline(run, items: list[dict], inconclusive: str) -> tuple[dict | None, list[dict]]:
+def compare_with_baseline(run, items: list[dict], inconclusive: str, seed: int = 0) -> tuple[dict | None, list[dict]]:
     """(the comparison, its gate checks). A baseline the user named that cannot be used fails
     the gate: a typo must not switch the regression gate off. Only `latest` with no earlier
     complete run passes, with a line saying so."""
@@ -196,7 +264,7 @@ def compare_with_baseline(run, items: list[dict], inconclusive: str) -> tuple[di
     if baseline is None:  # latest, and no earlier complete run of these files
         run.state.notes.append(f"baseline: {label}")
         return None, []
-    comparison = baseline_mod.compare(items, baseline["items"], run.settings.max_regression, seed=run.spec.seed)
+    comparison = baseline_mod.compare(items, baseline["items"], run.settings.max_regression, seed=seed)
     comparison = {"run": baseline.get("run", {}).get("id", label), "label": label, **comparison}
     if not comparison["shared"] and not comparison["edited"] and ref != "latest":
         return comparison, [baseline_mod.unusable_check(f"--rm-baseline={ref}: {label} has no item of this run")]
@@ -206,17 +274,17 @@ def compare_with_baseline(run, items: list[dict], inconclusive: str) -> tuple[di
     return comparison, baseline_mod.checks(comparison, inconclusive)
 
 
-def record_run(run) -> None:
+def record_run(run, report, lane) -> None:
+    """The model's report into the run store (one run per model); its id goes on the report."""
     if run.settings.no_store:
         return
-    report = run.state.report
     try:
-        fingerprint = run.config.hook.pytest_rmbench_model_fingerprint(config=run.config, spec=run.spec)
+        fingerprint = run.config.hook.pytest_rmbench_model_fingerprint(config=run.config, spec=lane.spec)
         # the texts are in the files the items came from: the store keeps the results
         data = report.to_dict()
         stored = dict(data, items=[{k: v for k, v in i.items() if k != "texts"} for i in data["items"]])
         run_id = run.open_store().record_run(
-            stored, fingerprint=fingerprint or run.model_name, git_commit=history.git_commit(str(run.config.rootpath))
+            stored, fingerprint=fingerprint or lane.display_name, git_commit=history.git_commit(str(run.config.rootpath))
         )
         report.run.id = run_id
     except Exception as exc:  # the history is a convenience: never lose the run over it
@@ -240,6 +308,9 @@ def junit_properties(config, report: dict) -> None:
     for kind, blocks in (("subset", report["subsets"]), ("section", report["sections"])):
         for name, block in blocks.items():
             xml.add_global_property(f"rm_accuracy_{kind}_{name}", block["accuracy"])
+    for name, block in (report.get("models") or {}).items():  # several models: the top level is the first's
+        xml.add_global_property(f"rm_model[{name}]", block["run"]["model"])
+        xml.add_global_property(f"rm_accuracy_overall[{name}]", block["overall"]["accuracy"])
 
 
 def without_thumbnails(report):

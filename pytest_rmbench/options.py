@@ -36,7 +36,20 @@ def add_options(parser) -> None:
         group.addoption(flag, dest=ini, default=None, help=f"{help} (ini: {ini})", **kwargs)
         parser.addini(ini, help=help, type=ini_type, default=default)
 
-    option("--rm-model", "rm_model", "reward model: a transformers folder or Hub id, http(s)://host:port[/v1] (a vLLM-compatible server), scores:FILE.jsonl, or builtin:length / builtin:random", metavar="PATH")
+    group.addoption("--rm-model", dest="rm_model", action="append", default=[], metavar="[NAME=]PATH",
+                    help="reward model: a transformers folder or Hub id, http(s)://host:port[/v1] (a vLLM-compatible server), "
+                         "scores:FILE.jsonl, or builtin:length / builtin:random; repeat it to compare models in one run, "
+                         "each optionally named (cand=./ckpt-900) (ini rm_model, one per line)")
+    parser.addini("rm_model", help="reward model(s), one [NAME=]PATH per line", type="linelist", default=[])
+    group.addoption("--rm-compare", dest="rm_compare", action="append", default=[], metavar="CAND=BASE",
+                    help="several models: gate on CAND being not worse than BASE on the same items (non-inferiority, "
+                         "--rm-max-regression margin; repeatable; ini rm_compare, one per line)")
+    parser.addini("rm_compare", help="non-inferiority checks between models of the run, one CAND=BASE per line",
+                  type="linelist", default=[])
+    group.addoption("--rm-keep-models", dest="rm_keep_models", action="store_true", default=None,
+                    help="several models: keep each model loaded once used (default: a worker frees a model before it "
+                         "loads the next, so it holds one at a time)")
+    parser.addini("rm_keep_models", help="keep every model loaded once used", type="bool", default=False)
     option("--rm-kind", "rm_kind", f"model kind: {', '.join(KIND_NAMES)}, or a kind a plugin adds (default auto: "
            "detected where the model makes it certain)", metavar="KIND", default="auto")
     option("--rm-dtype", "rm_dtype", "float32, bfloat16 or float16 (default: the model config's dtype, else float32)", metavar="DTYPE")
@@ -249,10 +262,11 @@ def _check_kind_options(config) -> None:
     if mode == "checklist" and setting(config, "rm_length_penalty") in (None, ""):
         raise pytest.UsageError("--rm-grader-mode checklist needs --rm-length-penalty K (a slight win becomes a tie when the "
                                 "winner is more than K characters longer; -1 turns it off): there is no official default")
-    model, kind = setting(config, "rm_model") or "", setting(config, "rm_kind") or "auto"
+    kind = setting(config, "rm_kind") or "auto"
     prefixes = tuple(p for p, k in PREFIXES if k == kind)  # kinds named by the model's prefix
-    if model and prefixes and not model.startswith(prefixes):
-        raise pytest.UsageError(f"--rm-kind {kind} needs --rm-model={prefixes[0]}..., got --rm-model={strip_credentials(model)}")
+    for _, model in model_entries(config):
+        if prefixes and not model.startswith(prefixes):
+            raise pytest.UsageError(f"--rm-kind {kind} needs --rm-model={prefixes[0]}..., got --rm-model={strip_credentials(model)}")
 
 
 def _pairwise_rule(config) -> str:
@@ -265,10 +279,63 @@ def _pairwise_rule(config) -> str:
     return rule
 
 
-def _model_spec(config, numbers: dict) -> ModelSpec | None:
-    model = setting(config, "rm_model")
-    if not model:
-        return None
+MODEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")  # fits a node id's [NAME], -k and a CAND=BASE pair
+
+
+def model_entries(config) -> list[tuple[str | None, str]]:
+    """(name or None, model) for each --rm-model (or rm_model line): NAME=PATH names a model
+    when NAME is a name; a path, Hub id or URL is never split (its '=' sits after a '/' or ':')."""
+    out = []
+    for value in setting(config, "rm_model") or ():
+        value = str(value).strip()
+        name, sep, rest = value.partition("=")
+        out.append((name, rest) if sep and rest and MODEL_NAME.match(name) else (None, value))
+    return [(name, model) for name, model in out if model]
+
+
+def default_model_name(model: str) -> str:
+    """A model's name when none is given: the last part of its path, file or URL (no credentials)."""
+    for prefix in ("builtin:", "scores:"):
+        if model.startswith(prefix):
+            model = os.path.splitext(os.path.basename(model[len(prefix):]))[0] or model[len(prefix):]
+    tail = [part for part in strip_credentials(model).split("?", 1)[0].rstrip("/").split("/") if part]
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", tail[-1] if tail else model).strip("-.")
+    return name if name and MODEL_NAME.match(name) else f"model-{name}" if name else "model"
+
+
+def _model_specs(config, numbers: dict) -> tuple:
+    """((name, ModelSpec), ...) in the order given; two models with one name is exit 4."""
+    specs, seen = [], {}
+    for name, model in model_entries(config):
+        name = name or default_model_name(model)
+        if name in seen:
+            raise pytest.UsageError(
+                f"--rm-model: two models are named {name!r} ({strip_credentials(seen[name])} and {strip_credentials(model)}): "
+                f"name them, e.g. --rm-model a={strip_credentials(seen[name])} --rm-model b={strip_credentials(model)}")
+        seen[name] = model
+        specs.append((name, _model_spec(model, config, numbers)))
+    return tuple(specs)
+
+
+def _compare_pairs(config, names: list[str]) -> tuple:
+    """--rm-compare CAND=BASE: both must be models of this run, and different (exit 4)."""
+    pairs = []
+    for line in setting(config, "rm_compare") or ():
+        cand, sep, base = str(line).partition("=")
+        cand, base = cand.strip(), base.strip()
+        if not sep or not cand or not base:
+            raise pytest.UsageError(f"--rm-compare: expected CAND=BASE (two model names), got {line!r}")
+        unknown = [n for n in (cand, base) if n not in names]
+        if unknown:
+            raise pytest.UsageError(f"--rm-compare {line}: unknown model {unknown[0]!r}; models of this run: "
+                                    f"{', '.join(names) or '(none)'} (name them with --rm-model NAME=PATH)")
+        if cand == base:
+            raise pytest.UsageError(f"--rm-compare {line}: a model compared with itself")
+        pairs.append((cand, base))
+    return tuple(dict.fromkeys(pairs))
+
+
+def _model_spec(model: str, config, numbers: dict) -> ModelSpec:
     return ModelSpec(
         model=model,
         kind=setting(config, "rm_kind") or "auto",
@@ -332,7 +399,7 @@ class Settings:
     """Every pytest-rmbench setting, read once at configure time (command line over ini),
     range-checked (a bad value is exit 4 naming the flag) and typed."""
 
-    model: ModelSpec | None  # None: no --rm-model, benchmark items are skipped
+    model: ModelSpec | None  # the first --rm-model; None: no --rm-model, benchmark items are skipped
     max_sequences: int
     max_tokens: int | None  # None: by device (engine.BatchLimits.for_device)
     min_fill: float
@@ -372,14 +439,28 @@ class Settings:
     sample_seed: int = 0
     ray: str | None = None  # --rm-ray: ADDRESS, auto or local
     ray_actors: int | None = None  # --rm-ray-actors
+    models: tuple = ()  # ((name, ModelSpec), ...): every --rm-model, the first being `model`
+    compare: tuple = ()  # ((candidate, base), ...): --rm-compare
+    keep_models: bool = False  # --rm-keep-models
+
+    @property
+    def several_models(self) -> bool:
+        return len(self.models) > 1
 
     @classmethod
     def from_config(cls, config) -> "Settings":
         numbers = {name: number(config, name) for name in NUMBERS}
         _check_kind_options(config)
         option = config.option
+        models = _model_specs(config, numbers)
+        if len(models) > 1 and _ray_address(config):
+            raise pytest.UsageError("--rm-ray runs one model: run each model in its own session, or use -n N for "
+                                    "several models in one")
         return cls(
-            model=_model_spec(config, numbers),
+            model=models[0][1] if models else None,
+            models=models,
+            compare=_compare_pairs(config, [name for name, _ in models]),
+            keep_models=bool(setting(config, "rm_keep_models")),
             max_sequences=numbers["rm_batch_size"],
             max_tokens=numbers["rm_max_batch_tokens"],
             min_fill=numbers["rm_min_batch_fill"],

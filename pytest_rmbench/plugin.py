@@ -33,7 +33,8 @@ def pytest_configure(config):
     if run.spec is not None and not run.is_worker and config.pluginmanager.hasplugin("xdist"):
         from .xdist import XdistHooks  # pytest-randomly's habit: xdist hooks only when xdist is there
 
-        run.xdist = XdistHooks(config, run.is_benchmark_nodeid, run.settings.chunk_size, run.settings.gpus_per_worker)
+        run.xdist = XdistHooks(config, run.is_benchmark_nodeid, run.settings.chunk_size, run.settings.gpus_per_worker,
+                               run.lane_of if run.settings.several_models else None)
         config.pluginmanager.register(run.xdist, "rmbench-xdist")
     from . import suites
     from .models import kinds

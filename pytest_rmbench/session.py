@@ -19,11 +19,10 @@ import pytest
 
 from .catalog import Catalog
 from .collect import BadItem, BenchmarkTest, item_record, matches, resolve_suites, suite_options
-from .engine import ChunkedScorer, SaveError, chunk_size_for, error_outcome, one_line, plan_chunks
+from .engine import chunk_size_for, error_outcome, one_line, plan_chunks
 from .items import INCORRECT, NOT_LOADED, ItemOutcome
+from .lanes import ModelLane
 from .models.base import ModelLoadError
-from .models.base import close_model, model_info
-from .models.resolve import resolve
 from .options import Settings
 from .progress import Progress
 from .storage import history
@@ -46,6 +45,7 @@ class RunState:
     other_failures: int = 0  # failed tests that are not benchmark items
     collection_failed: bool = False
     deselected: int = 0
+    deselected_by_model: Counter = field(default_factory=Counter)  # several models: each model's deselected tests
     usage_error: str | None = None
     report_error: str | None = None
     report: dict | None = None
@@ -57,9 +57,7 @@ class RunSession:
     def __init__(self, config):
         self.config = config
         self.settings = Settings.from_config(config)
-        self.spec = self.settings.model
-        # the model resolved once (kind, capabilities, display name); built on first use
-        self.resolved = resolve(self.spec, config) if self.spec is not None else None
+        self.spec = self.settings.model  # the first model's: the run's primary model
         self.is_worker = hasattr(config, "workerinput")
         self.started = time.time()
         self.state = RunState()
@@ -69,36 +67,28 @@ class RunSession:
         self.xdist = None  # the controller's xdist hooks, when xdist runs the items
         self.ray_pool = None  # the controller's Ray actors, when --rm-ray scores the items (cluster/)
         self.progress: Progress | None = None  # in the process that owns the terminal
-        self._model = None
-        self.model_error: str | None = None  # why the model could not be loaded: tried once per process
-        self.load_seconds: float | None = None
-        self._cache: tuple | None | bool = False  # False: not opened yet
-        self._score_writer = None
+        self._cache = False  # the score cache file all models share; False: not opened yet
         self._store = None
-        pairwise = self.resolved.pairwise if self.resolved is not None else False
-        self.scorer = ChunkedScorer(self.get_model, self.settings.limits(), self.score_cache, pairwise,
-                                    step_threshold=self.settings.step_threshold, null_answer=self.settings.null_answer,
-                                    pairwise_rule=self.settings.pairwise_rule,
-                                    both_orders=self.resolved.both_orders if self.resolved is not None else "counter")
         if self.spec is not None and not self.is_worker:
-            self._check_outputs()  # before the score file is emptied and before any scoring
+            self._check_outputs()  # before a score file is emptied and before any scoring
             if self.settings.ray:
                 self._check_ray()
-        # xdist workers may run in another folder: every process writes the one absolute path
-        self.save_scores_path = os.path.abspath(self.settings.save_scores) if self.settings.save_scores else None
-        if self.save_scores_path and self.spec is not None:
-            if not self.is_worker:  # emptied once, before any xdist worker starts
-                from .storage.scorefile import start_score_file
-
-                start_score_file(self.save_scores_path)
-            self.scorer.on_scores.append(self.save_scores)
+        several = self.settings.several_models
+        # one lane per --rm-model, in the order given: its resolved kind, its model (built on first use), its scorer
+        self.lanes = {name: ModelLane(self, name, spec, several) for name, spec in self.settings.models}
+        self.primary: ModelLane | None = next(iter(self.lanes.values()), None)
+        # longest first, so that "b-a" is never read as "a" (lane_of)
+        self._suffixes = sorted(self.lanes, key=len, reverse=True) if several else []
 
     # -- start-up ---------------------------------------------------------------------------
     def _check_outputs(self) -> None:
         """Every file the run will write must be writable now: a usage error (exit 4) beats a lost run."""
         s = self.settings
-        files = [("--rm-save-scores", s.save_scores, None), ("--rm-report", s.report, None),
-                 ("--rm-html", s.html, None), ("--rm-markdown", s.markdown, None)]
+        from .lanes import score_file_for
+
+        files = [("--rm-save-scores", score_file_for(s.save_scores, name, s.several_models) if s.save_scores else None,
+                  None) for name, _ in s.models]
+        files += [("--rm-report", s.report, None), ("--rm-html", s.html, None), ("--rm-markdown", s.markdown, None)]
         if s.store and "://" not in s.store and not s.no_store:
             files.append(("--rm-store", history.store_target(s.store, str(self.config.rootpath)), s.store))
         try:
@@ -134,20 +124,53 @@ class RunSession:
 
         if kind is not None and os.path.exists(spec.model):  # actors build this kind from this path
             spec = dataclasses.replace(spec, kind=kind, model=os.path.abspath(spec.model))
-        s, scorer = self.settings, self.scorer
+        s, lane = self.settings, self.primary  # --rm-ray runs one model (options.Settings)
+        scorer = lane.scorer
         options = {"pairwise_hint": scorer.pairwise_hint, "step_threshold": s.step_threshold, "null_answer": s.null_answer,
                    "pairwise_rule": s.pairwise_rule, "both_orders": scorer.both_orders}
         try:
             self.ray_pool = RayPool(connect(s.ray), s.ray, spec, s.limits(), options, actors=s.ray_actors,
-                                    cache=self.score_cache,
-                                    save_rows=self.save_scores if self.save_scores_path else None)
+                                    cache=lane.score_cache,
+                                    save_rows=lane.save_scores if lane.save_scores_path else None)
         except RayUnavailable as exc:
             raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
 
+    # -- the models ---------------------------------------------------------------------------
+    @property
+    def resolved(self):
+        return self.primary.resolved if self.primary is not None else None
+
     @property
     def model_name(self) -> str:
-        """--rm-model as reports, logs and the store may show it: no credentials from a URL."""
-        return self.resolved.display_name
+        """The first --rm-model as reports, logs and the store may show it: no credentials from a URL."""
+        return self.primary.display_name
+
+    def lane_of(self, nodeid: str) -> str | None:
+        """The model a test belongs to: with several models its node id ends in [NAME] (or -NAME])."""
+        if not self._suffixes:
+            return self.primary.name if self.primary is not None else None
+        if nodeid.endswith("]"):
+            for name in self._suffixes:
+                if nodeid.endswith((f"[{name}]", f"-{name}]")):
+                    return name
+        return None
+
+    def base_nodeid(self, nodeid: str) -> str:
+        """The node id a one-model run gives the item: [NAME] (or -NAME) taken off."""
+        name = self.lane_of(nodeid) if self._suffixes else None
+        if name is None:
+            return nodeid
+        cut = nodeid[: -len(name) - 2]
+        return cut if nodeid[-len(name) - 2] == "[" else cut + "]"
+
+    def make_room(self, lane) -> None:
+        """Before `lane` loads its model: the other models this process holds are freed (one
+        model per worker), unless --rm-keep-models."""
+        if self.settings.keep_models:
+            return
+        for other in self.lanes.values():
+            if other is not lane and other.free():
+                other.freed += 1
 
     def start(self) -> None:
         """The controller resolves the suites here: a bad --rm-bench name or suite option is one
@@ -173,6 +196,8 @@ class RunSession:
 
     def deselected(self, items) -> None:
         self.state.deselected += len(items)
+        if self.settings.several_models:
+            self.state.deselected_by_model.update(getattr(item, "lane", None) for item in items)
 
     def select(self, config, items) -> None:
         """After -k/-m/--lf: --rm-rerun-regressions narrows further; without a model, items skip."""
@@ -180,11 +205,23 @@ class RunSession:
             self._select_regressions(config, items)
         if self.settings.sample:
             self._draw_sample(config, items)
+        if self.settings.several_models:
+            self._group_by_model(items)
         if self.spec is None:
             skip = pytest.mark.skip(reason=SKIP_REASON)
             for item in items:
                 if isinstance(item, BenchmarkTest):
                     item.add_marker(skip)
+
+    def _group_by_model(self, items) -> None:
+        """Several models: the benchmark tests of one model together (in the order the models were
+        given), in the slots the benchmark tests held, so that chunks never mix models and each
+        worker switches model as seldom as it can. Other tests keep their places."""
+        order = {name: i for i, name in enumerate(self.lanes)}
+        slots = [i for i, item in enumerate(items) if isinstance(item, (BenchmarkTest, BadItem))]
+        grouped = sorted((items[i] for i in slots), key=lambda item: order.get(item.lane, len(order)))
+        for i, item in zip(slots, grouped):
+            items[i] = item
 
     def _draw_sample(self, config, items) -> None:
         """--rm-sample: keep a stratified sample of the benchmark items (sample.py); other tests stay."""
@@ -194,17 +231,19 @@ class RunSession:
         def subset(item) -> str:  # the report's subset key (collect.item_record)
             return f"{item.parent.name}/{item.item.subset}" if isinstance(item.parent, BenchmarkSuite) else item.item.subset
 
+        # several models: drawn over the items (node ids without [NAME]), so every model gets the same ones
         bench = [item for item in items if isinstance(item, BenchmarkTest)]
-        subsets = [subset(item) for item in bench]
-        population = dict(Counter(subsets))
-        strata = [(item.nodeid, (item.nodeid.split("::", 1)[0], name)) for item, name in zip(bench, subsets)]
+        units = {self.base_nodeid(item.nodeid): subset(item) for item in bench}
+        population = dict(Counter(units.values()))
+        strata = [(nodeid, (nodeid.split("::", 1)[0], name)) for nodeid, name in units.items()]
         chosen = choose(strata, self.settings.sample, self.settings.sample_seed)
-        drop = [item for item in bench if item.nodeid not in chosen]
+        drop = [item for item in bench if self.base_nodeid(item.nodeid) not in chosen]
         if drop:
             config.hook.pytest_deselected(items=drop)
-            items[:] = [item for item in items if not isinstance(item, BenchmarkTest) or item.nodeid in chosen]
+            items[:] = [item for item in items
+                        if not isinstance(item, BenchmarkTest) or self.base_nodeid(item.nodeid) in chosen]
         self.catalog.sample = {"size": self.settings.sample, "seed": self.settings.sample_seed, "drawn": len(chosen),
-                               "of": len(bench), "population": population}
+                               "of": len(units), "population": population}
 
     def _select_regressions(self, config, items) -> None:
         """Keep only the items that regressed in the latest recorded run."""
@@ -215,8 +254,8 @@ class RunSession:
         if latest is None:
             raise pytest.UsageError("--rm-rerun-regressions: the run store holds no recorded run yet")
         regressed = set(((latest.get("baseline") or {}).get("regressed")) or ())
-        keep = [item for item in items if item.nodeid in regressed]
-        drop = [item for item in items if item.nodeid not in regressed]
+        keep = [item for item in items if self.base_nodeid(item.nodeid) in regressed]
+        drop = [item for item in items if self.base_nodeid(item.nodeid) not in regressed]
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
@@ -231,17 +270,20 @@ class RunSession:
         pairs = {item.nodeid: item.item for item in session.items if isinstance(item, BenchmarkTest)}
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1) if self.is_worker else 1
         workers = self.ray_pool.count if self.ray_pool is not None else workers
-        chunks = plan_chunks(keys, chunk_size_for(self.settings.chunk_size, len(keys), workers))
+        chunks = plan_chunks(keys, chunk_size_for(self.settings.chunk_size, len(keys), workers),
+                             self.lane_of if self.settings.several_models else None)
         keyed = [[(key, pairs[key]) for key in chunk if key in pairs] for chunk in chunks]
         if self.ray_pool is not None:
             self.ray_pool.plan([chunk for chunk in keyed if chunk])
-        else:
-            self.scorer.plan(keyed)
+        else:  # each model's scorer gets its own chunks (a chunk never mixes models)
+            for name, lane in self.lanes.items():
+                lane.scorer.plan([chunk for chunk in keyed if chunk and self.lane_of(chunk[0][0]) == name])
         if self.is_worker:
             self.config.workeroutput["rmbench_catalog"] = self.catalog.to_dict()
         elif self.spec is not None:
             self.progress = Progress(self.config, total=len(keys))
-            self.scorer.on_progress = self.progress.in_chunk
+            for lane in self.lanes.values():
+                lane.scorer.on_progress = self.progress.in_chunk
             if self.ray_pool is not None:
                 self.ray_pool.progress, self.progress.detail = self.progress, self.ray_pool.progress_detail
             from .finish import GateConfigError, gate_config
@@ -251,75 +293,23 @@ class RunSession:
             except GateConfigError as exc:
                 raise pytest.UsageError(f"pytest-rmbench: {exc}") from None
 
-    # -- the model, the cache, the score file, the store: opened on first use ----------------
-    @property
-    def loaded_model(self):
-        """The model if this process built it, else None (a fully cached run never does)."""
-        return self._model
-
+    # -- the first model (the reward_model fixture's), the cache file, the store: opened on first use
     def get_model(self):
-        if self._model is None:
-            if self.model_error is not None:
-                raise ModelLoadError(self.model_error)
-            self._model = self._load_model()
-        return self._model
+        return self.primary.get_model()
 
-    def _load_model(self):
-        started = time.perf_counter()
-        # builtin models load instantly; xdist workers have no terminal
-        announce = self.progress if self.progress is not None and self.resolved.kind != "builtin" else None
-        if announce:
-            announce.loading(self.model_name)
-        try:
-            model = self.config.hook.pytest_rmbench_make_model(config=self.config, spec=self.spec)
-            if model is None:
-                raise ModelLoadError(f"no installed plugin builds a model of kind {self.spec.kind!r} for {self.model_name!r}")
-        except Exception as exc:
-            self.model_error = str(exc) if isinstance(exc, ModelLoadError) else f"{type(exc).__name__}: {exc}"
-            if announce:
-                announce.loaded(self.model_name, None)
-            raise ModelLoadError(self.model_error) from exc
-        self.load_seconds = time.perf_counter() - started
-        if announce:
-            announce.loaded(self.model_name, self.load_seconds, model)
-        cache = self.score_cache()
-        if cache:  # so that a later, fully cached run can say what its scores came from
-            try:
-                cache[0].put_model_info(cache[1], model_info(model))
-            except Exception as exc:
-                self.state.warnings.append(f"the score cache could not record the model: {one_line(exc)}")
-        return model
-
-    def score_cache(self):
-        """(cache, model fingerprint), opened on first use; None when caching is off for this model."""
+    def open_cache(self):
+        """The score cache file every model of the run shares; None when caching is off."""
         if self._cache is False:
             self._cache = None
             if not self.settings.no_cache:
+                from .storage.cache import ScoreCache
+
+                folder = self.settings.cache_dir or os.path.join(str(self.config.rootpath), ".rmbench")
                 try:
-                    fingerprint = self.config.hook.pytest_rmbench_model_fingerprint(config=self.config, spec=self.spec)
-                except ModelLoadError as exc:  # e.g. a kind that cannot be told: it is the model's load error
-                    self.model_error = str(exc)
-                    raise
-                if fingerprint:
-                    from .storage.cache import ScoreCache
-
-                    folder = self.settings.cache_dir or os.path.join(str(self.config.rootpath), ".rmbench")
-                    try:
-                        self._cache = (ScoreCache(os.path.join(folder, "scores.sqlite")), fingerprint)
-                    except Exception as exc:  # the cache saves time; without it the run still scores everything
-                        self.state.warnings.append(f"the score cache is off for this run: {one_line(exc)}")
+                    self._cache = ScoreCache(os.path.join(folder, "scores.sqlite"))
+                except Exception as exc:  # the cache saves time; without it the run still scores everything
+                    self.state.warnings.append(f"the score cache is off for this run: {one_line(exc)}")
         return self._cache
-
-    def save_scores(self, rows) -> None:
-        """--rm-save-scores: every process appends its scores to the one file."""
-        if self._score_writer is None:
-            from .storage.scorefile import ScoreWriter
-
-            self._score_writer = ScoreWriter(self.save_scores_path)
-        try:
-            self._score_writer.write(rows)
-        except Exception as exc:
-            raise SaveError(f"could not write --rm-save-scores={self.save_scores_path}: {one_line(exc)}") from exc
 
     def open_store(self):
         if self._store is None:
@@ -332,7 +322,7 @@ class RunSession:
     def outcome_for(self, item: BenchmarkTest) -> ItemOutcome:
         """Never raises: whatever goes wrong costs this item (or its chunk), not the run."""
         try:
-            return (self.ray_pool or self.scorer).outcome(item.nodeid, item.item)
+            return (self.ray_pool or self.lanes[item.lane].scorer).outcome(item.nodeid, item.item)
         except ModelLoadError:
             return error_outcome(NOT_LOADED)  # the load error itself is printed once, in the summary
         except Exception as exc:
@@ -342,7 +332,10 @@ class RunSession:
                 self.progress.chunk_finished()
 
     def record(self, item) -> dict:
-        return item_record(item, self.state.positions.get(item.nodeid, 0))
+        record = item_record(item, self.state.positions.get(item.nodeid, 0))
+        if self.settings.several_models:
+            record["model"] = item.lane
+        return record
 
     def reported(self, report) -> None:
         """An item's report reached this process (the controller, under xdist): keep its record."""
@@ -367,22 +360,21 @@ class RunSession:
         catalog = output.get("rmbench_catalog")
         if catalog and not self.catalog.items:
             self.catalog = Catalog.from_dict(catalog)
-        if output.get("rmbench_worker"):
-            self.state.workers.append(output["rmbench_worker"])
+        self.state.workers.extend(output.get("rmbench_workers") or ())
 
-    def worker_figures(self) -> dict:
-        """This process's scoring figures, for the report's "workers"."""
+    def worker_figures(self) -> list[dict]:
+        """This process's scoring figures, one per model it scored, for the report's "workers"."""
         from .finish import worker_figures
 
         return worker_figures(self)
 
     # -- the end ----------------------------------------------------------------------------
     def finish(self, session, exitstatus) -> None:
-        if self._score_writer is not None:
-            self._score_writer.close()
+        for lane in self.lanes.values():
+            lane.close_files()
         if self.is_worker:
             if self.spec is not None:
-                self.config.workeroutput["rmbench_worker"] = self.worker_figures()
+                self.config.workeroutput["rmbench_workers"] = self.worker_figures()
             return
         if self.spec is None or not self.state.records:
             return
@@ -412,8 +404,8 @@ class RunSession:
 
     def close(self) -> None:
         """Whatever the run opened, it closes: the model (an HTTP pool), the score cache, the store."""
-        opened = [self._cache[0] if self._cache else None, self._store, self._score_writer, self.ray_pool]
-        for close in [lambda: close_model(self._model)] + [thing.close for thing in opened if thing is not None]:
+        opened = [*self.lanes.values(), self._cache or None, self._store, self.ray_pool]
+        for close in [thing.close for thing in opened if thing is not None]:
             try:
                 close()
             except Exception:  # closing must not turn a finished run into an error

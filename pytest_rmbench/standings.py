@@ -24,6 +24,11 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .report.comparison import columns as _columns
+from .report.comparison import correlation_lines as _correlation_lines
+from .report.comparison import pair_lines
+from .report.comparison import span as _span
+from .report.format import fmt as _num
 from .report.ranking import (SMOOTHING, bradley_terry, holm, interval, iqm, kendall_tau_b, mean_win_rates, pearson,
                              probability_of_improvement, ranks, spearman, z_score)
 
@@ -110,6 +115,69 @@ def _benchmark(name: str, records: dict[str, dict]) -> Benchmark:
 def _chosen(name: str, wanted: list[str]) -> bool:
     file = name.split("::", 1)[0]
     return any(w in (name, file) or file.endswith("/" + w) for w in wanted)
+
+
+def items_table(items, boards, *, credit: bool = False) -> dict[str, Benchmark]:
+    """name -> Benchmark from one run's items of several models (each item dict has "model",
+    "nodeid" the same for every model, "outcome", "credit", "prompt_hash", the two scores);
+    `boards(item)` names the benchmarks an item counts in (overall, its file, its subset).
+    credit=True: an item counts its credit (a cycle's or a style matrix's share, as the
+    report's accuracies do), else 1 when correct and 0 when incorrect (pairs of models)."""
+    records: dict[str, dict[str, dict]] = {}
+    for item in items:
+        if item.get("outcome") not in OUTCOME_VALUE:
+            continue
+        model = item["model"]
+        value = OUTCOME_VALUE[item["outcome"]]
+        if credit and item.get("credit") is not None:
+            value = item["credit"]
+        for name in boards(item):
+            record = records.setdefault(name, {}).setdefault(
+                item["nodeid"], {"cluster": item.get("prompt_hash") or item["nodeid"], "outcomes": {}, "scores": {}})
+            record["outcomes"][model] = value
+            if item.get("chosen_score") is not None and item.get("rejected_score") is not None:
+                record["scores"][model] = (item["chosen_score"], item["rejected_score"])
+    return {name: _benchmark(name, recs) for name, recs in records.items()}
+
+
+def accuracy_board(bench: Benchmark, models: list[str], *, reps: int = 1000, seed: int = 0) -> list[dict]:
+    """Each model's accuracy on one benchmark with a 95% interval, and its rank (1 = best) with
+    the 2.5-97.5% range of its rank, from `reps` resamples of the prompt clusters: one
+    multinomial draw over the clusters' outcome patterns per resample, the same draw for every
+    model (a paired, prompt-clustered bootstrap), so the rank intervals are coherent."""
+    import numpy as np  # as report.stats.paired_bootstrap: numpy comes with transformers
+
+    shown = [m for m in models if m in bench.models]
+    if not shown:
+        return []
+    signatures = list(bench.patterns)
+    right = np.zeros((len(signatures), len(shown)))
+    seen = np.zeros_like(right)
+    column = {m: j for j, m in enumerate(shown)}
+    for i, cluster in enumerate(signatures):
+        for pattern in cluster:
+            for model, value in pattern:
+                if model in column:
+                    right[i, column[model]] += value
+                    seen[i, column[model]] += 1
+    weights = np.array([bench.patterns[k] for k in signatures], dtype=float)
+    draws = np.random.default_rng(seed).multinomial(int(weights.sum()), weights / weights.sum(), size=reps)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = (draws @ right) / (draws @ seen)  # reps x models; nan where a draw has none of a model's items
+        point = (weights @ right) / (weights @ seen)
+    filled = np.nan_to_num(acc, nan=-1.0)  # a model without items in a draw ranks last there
+    above = (filled[:, None, :] > filled[:, :, None]).sum(axis=2)
+    tied = (filled[:, None, :] == filled[:, :, None]).sum(axis=2) - 1
+    rank_draws = 1 + above + tied / 2
+    point_rank = ranks({m: float(point[j]) for m, j in column.items()})
+    rows = []
+    for m, j in column.items():
+        low, high = interval([float(v) for v in acc[:, j] if not math.isnan(v)])
+        rank_low, rank_high = interval([float(v) for v in rank_draws[:, j]], between=False)
+        rows.append({"model": m, "n": int(seen[:, j] @ weights), "accuracy": float(point[j]), "ci_low": low,
+                     "ci_high": high, "rank": point_rank[m], "rank_low": rank_low, "rank_high": rank_high})
+    rows.sort(key=lambda r: (r["rank"], r["model"]))
+    return rows
 
 
 # -- agreement ----------------------------------------------------------------------------------
@@ -285,14 +353,6 @@ def seeds(runs: dict[str, list[dict]], tasks: list[str], *, reps: int = 1000, se
 
 
 # -- text ---------------------------------------------------------------------------------------
-def _num(value: float, spec: str = ".3f") -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
-
-
-def _span(pair: tuple[float, float], spec: str = ".3f") -> str:
-    return f"[{_num(pair[0], spec)}, {_num(pair[1], spec)}]"
-
-
 def agreement_lines(result: dict) -> list[str]:
     rows = [("benchmark A", "benchmark B", "models", "tau-b", "95% interval", "")]
     for p in result["pairs"]:
@@ -332,23 +392,8 @@ def leaderboard_lines(result: dict) -> list[str]:
     return lines + pair_lines(result["pairs"])
 
 
-def pair_lines(pairs: list[dict]) -> list[str]:
-    if not pairs:
-        return []
-    rows = [("A", "B", "items", "A only", "B only", "A - B", "95% interval", "McNemar p", "Holm p")]
-    rows += [(p["a"], p["b"], str(p["items"]), str(p["a_only"]), str(p["b_only"]), _num(p["delta"], "+.3f"),
-              _span((p["low"], p["high"]), "+.3f"), _num(p["mcnemar_p"], ".3g"), _num(p["holm_p"], ".3g")) for p in pairs]
-    return ["", "pairs of models on the items both scored (A only: items A got right and B wrong; paired"
-            " bootstrap over prompts; Holm across these pairs)"] + _columns(rows)
-
-
 def correlation_lines(result: dict) -> list[str]:
-    rows = [("A", "B", "answers", "Spearman", "centred Pearson")]
-    rows += [(p["a"], p["b"], str(p["answers"]), _num(p["spearman"]), _num(p["centred_pearson"])) for p in result["pairs"]]
-    if len(rows) == 1:
-        return ["no two models scored the same answers (a model's scores are stored with its items)"]
-    return ["reward correlations over the answers both models scored (Spearman: ranks of raw scores;"
-            " centred Pearson: each item's scores minus their mean)"] + _columns(rows)
+    return _correlation_lines(result["pairs"])
 
 
 def seed_lines(result: dict) -> list[str]:
@@ -369,10 +414,5 @@ def seed_lines(result: dict) -> list[str]:
     return lines
 
 
-def _columns(rows: list[tuple]) -> list[str]:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-
-
-__all__ = ["Benchmark", "outcome_table", "agreement", "leaderboard", "pairwise", "correlations", "seed_runs", "seeds",
+__all__ = ["Benchmark", "outcome_table", "items_table", "accuracy_board", "agreement", "leaderboard", "pairwise", "correlations", "seed_runs", "seeds",
            "agreement_lines", "leaderboard_lines", "correlation_lines", "seed_lines"]

@@ -25,10 +25,11 @@ class ChunkScheduling(LoadScopeScheduling):
     Other tests keep one unit per test, as with `--dist load`.
     """
 
-    def __init__(self, config, log, is_benchmark: Callable[[str], bool], chunk_size: int):
+    def __init__(self, config, log, is_benchmark: Callable[[str], bool], chunk_size: int, lane_of=None):
         super().__init__(config, log)
         self._is_benchmark = is_benchmark
         self._chunk_size = chunk_size
+        self._lane_of = lane_of  # several models: a chunk is one model's (engine.plan_chunks)
         self._scopes: dict[str, str] | None = None
 
     def _split_scope(self, nodeid: str) -> str:
@@ -36,7 +37,8 @@ class ChunkScheduling(LoadScopeScheduling):
             keys = [n for n in self.collection or () if self._is_benchmark(n)]
             size = chunk_size_for(self._chunk_size, len(keys), self.numnodes)
             self._scopes = {
-                key: f"rmbench-chunk-{index}" for index, chunk in enumerate(plan_chunks(keys, size)) for key in chunk
+                key: f"rmbench-chunk-{index}" for index, chunk in enumerate(plan_chunks(keys, size, self._lane_of))
+                for key in chunk
             }
         return self._scopes.get(nodeid, nodeid)
 
@@ -75,8 +77,10 @@ def auto_workers(gpus_per_worker: int) -> int | None:
 class XdistHooks:
     """Controller-side xdist hooks of a session that runs a model."""
 
-    def __init__(self, config, is_benchmark: Callable[[str], bool], chunk_size: int, gpus_per_worker: int):
+    def __init__(self, config, is_benchmark: Callable[[str], bool], chunk_size: int, gpus_per_worker: int,
+                 lane_of=None):
         self.config = config
+        self.lane_of = lane_of
         self.is_benchmark = is_benchmark
         self.chunk_size = chunk_size
         self.gpus_per_worker = gpus_per_worker
@@ -87,7 +91,7 @@ class XdistHooks:
     def pytest_xdist_make_scheduler(self, config, log):
         if config.getoption("dist") in ("each", "no"):
             return None
-        return ChunkScheduling(config, log, self.is_benchmark, self.chunk_size)
+        return ChunkScheduling(config, log, self.is_benchmark, self.chunk_size, self.lane_of)
 
     def pytest_xdist_setupnodes(self, config, specs):
         gpus = visible_gpus()

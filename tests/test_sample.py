@@ -146,7 +146,8 @@ def pytest_rmbench_make_suite(config, name):
 
 def test_a_suite_is_sampled_by_its_own_subsets(pytester):
     pytester.makeconftest(SUITE_CONFTEST)
-    result = run(pytester, "--rm-bench=many", "--rm-sample", "8", "--rm-min-accuracy", "many/big=0.7")
+    result = run(pytester, "--rm-bench=many", "--rm-sample", "8", "--rm-min-accuracy", "many/big=0.7",
+                 "--rm-min-accuracy", "many=0.5")
     report = json.loads((pytester.path / "r.json").read_text())
     big, small = report["subsets"]["many/big"], report["subsets"]["many/small"]
     # base 3 + 3, two more over the room 27 : 7 -> quotas 1.59 and 0.41: floors 1 and 0, the last to big's remainder
@@ -156,3 +157,7 @@ def test_a_suite_is_sampled_by_its_own_subsets(pytester):
     checks = {c["name"]: c for c in report["gate"]["checks"] if c["kind"] == "accuracy"}
     # 5 right of 30 sampled: the interval's low end is about 0.60, so >= 0.7 cannot be shown
     assert checks["many/big"]["status"] == "inconclusive" and result.ret == 1
+    # the official score of 8 items is said to be an estimate, and a threshold on it cannot pass (no interval)
+    assert report["datasets"]["many"]["estimate"] == {"items": 8, "of": 40}
+    assert checks["many"]["status"] == "inconclusive" and checks["many"]["passed"] is False and checks["many"]["value"] == 1.0
+    result.stdout.fnmatch_lines(["many: overall 1.000 (an estimate from 8 of 40 items: --rm-sample)"])

@@ -1,4 +1,4 @@
-"""`builtin:length` and `builtin:random`: no torch, no download, deterministic everywhere."""
+"""`builtin:length` and `builtin:random` (or `builtin:random:SEED`): no torch, no download, deterministic everywhere."""
 
 from __future__ import annotations
 
@@ -51,4 +51,9 @@ class BuiltinModel:
 
 
 def build(spec: ModelSpec) -> BuiltinModel:
-    return BuiltinModel(spec.model.split(":", 1)[1], seed=spec.seed)
+    """builtin:NAME, or builtin:random:SEED (a seed of its own beside --rm-seed: several random
+    baselines in one run of several models)."""
+    which, _, seed = spec.model.split(":", 1)[1].partition(":")
+    if seed and (which != "random" or not seed.isdigit()):
+        raise ModelLoadError(f"'{spec.model}': only builtin:random takes a seed, as builtin:random:SEED (an integer)")
+    return BuiltinModel(which, seed=int(seed) if seed else spec.seed)

@@ -136,9 +136,9 @@ def resolve(spec: ModelSpec, config=None) -> ResolvedModel:
     the model's config.json again.
     """
     stash = getattr(config, "stash", None)
-    if stash is not None:
-        known = stash.get(_RESOLVED_KEY, None)
-        if known is not None and known.spec == spec:
+    if stash is not None:  # one per model of the run (several --rm-model)
+        known = next((r for r in stash.get(_RESOLVED_KEY, ()) if r.spec == spec), None)
+        if known is not None:
             return known
     kind, architectures, error = _kind_of(spec)
     resolved = ResolvedModel(
@@ -153,7 +153,7 @@ def resolve(spec: ModelSpec, config=None) -> ResolvedModel:
         both_orders="difference" if kind == "preference" else "counter",
     )
     if stash is not None:
-        stash[_RESOLVED_KEY] = resolved
+        stash[_RESOLVED_KEY] = [*stash.get(_RESOLVED_KEY, ()), resolved]
     return resolved
 
 
@@ -175,7 +175,7 @@ def pairwise_hint(spec: ModelSpec) -> bool | None:
 def _stash_key():
     import pytest
 
-    return pytest.StashKey[ResolvedModel]()
+    return pytest.StashKey[list]()
 
 
 _RESOLVED_KEY = _stash_key()

@@ -69,6 +69,27 @@ def merge_thresholds(layers: list[tuple[str, dict[str, float]]]) -> dict[str, Th
     return merged
 
 
+def split_model(name: str, models) -> tuple[str | None, str]:
+    """`cand:chat` -> ("cand", "chat") when cand is a model of the run; else (None, name)."""
+    model, sep, rest = name.partition(":")
+    return (model, rest) if sep and rest and model in models else (None, name)
+
+
+def for_model(config: GateConfig, model: str, models) -> GateConfig:
+    """The gate of one model of several: thresholds without a model name apply to every model;
+    `MODEL:NAME` applies to that model only and wins over NAME."""
+    general: dict[str, Threshold] = {}
+    own: dict[str, Threshold] = {}
+    for key, threshold in config.thresholds.items():
+        named, rest = split_model(key, models)
+        if named is None:
+            general[key] = threshold
+        elif named == model:
+            own[rest] = Threshold(rest, threshold.value, threshold.source)
+    return GateConfig(thresholds={**general, **own}, sections=config.sections, rule=config.rule,
+                      inconclusive=config.inconclusive, maximums=dict(config.maximums))
+
+
 def validate(config: GateConfig, known_subsets: set[str], suites: set[str] = frozenset()) -> None:
     """Every name must match collected items; a name may not be both a section and a subset.
 
@@ -99,6 +120,8 @@ def threshold_check(config: GateConfig, threshold: Threshold, block: dict) -> di
         return dict(check, passed=None, status="not run")
     if block.get("estimate"):  # --rm-sample: the interval for the full suite decides; undecided never passes
         low, high = block.get("ci_low"), block.get("ci_high")
+        if low is None or high is None:  # an official score from a sample: no interval decides it
+            return dict(check, rule="sample: an official score has no interval", passed=False, status="inconclusive")
         status = "pass" if low >= threshold.value else ("fail" if high < threshold.value else "inconclusive")
         return dict(check, rule="sample interval", low=low, high=high, passed=status == "pass", status=status)
     if config.rule == "wilson" and "correct" in block:
@@ -133,7 +156,8 @@ def evaluate(config: GateConfig, summary: dict, baseline_checks: list[dict] | No
         elif name in config.sections:
             block = summary["sections"].get(name, {})
         elif name in (summary.get("headlines") or {}):
-            block = {"accuracy": summary["headlines"][name]}  # an official score: the point rule
+            block = summary["headlines"][name]  # an official score: the point rule; sampled: a dict, undecidable
+            block = block if isinstance(block, dict) else {"accuracy": block}
         else:
             block = summary["subsets"].get(name, {})
         checks.append(threshold_check(config, threshold, block))

@@ -941,6 +941,10 @@ def render_html(report: Report | dict) -> str:
     out += _header_section(report)
     out.append("<main>")
     out.append(_cards_section(report))
+    if report.get("models"):  # several models: compared first; the rest of the page is the first model's
+        from .comparison import html_section
+
+        out.append(html_section(report))
     out += _charts_section(report)
     out += _tables_section(report)
     out += ["</main>", f"<script>{SCRIPT}</script>", "</body>", "</html>"]

@@ -82,7 +82,7 @@ def render_markdown(report: Report | dict) -> str:
     """GitHub-flavoured Markdown of a pytest-rmbench report (a Report or its dict; see README, "Reading the report")."""
     report = Report.of(report or {})
     out: list[str] = []
-    for section in (_title_section, _regressions_section, _subsets_section, _sections_section,
+    for section in (_title_section, _models_section, _regressions_section, _subsets_section, _sections_section,
                     _official_section, _gate_section, _length_section, _incorrect_section):
         out.extend(section(report))
     return "\n".join(out).rstrip("\n") + "\n"
@@ -113,6 +113,17 @@ def _title_section(report: Report) -> list[str]:
         out.append(f"**Failed checks:** {names}")
         out.append("")
     return out
+
+
+def _models_section(report: Report) -> list[str]:
+    """Several models: the accuracy matrix, the leaderboards, pairs and correlations; the
+    sections after it are the first model's."""
+    if not report.get("models"):
+        return []
+    from .comparison import markdown_lines
+
+    first = next(iter(report["models"]))
+    return markdown_lines(report) + [f"_The tables below are the first model's, {escape_md(first)}._", ""]
 
 
 def _regressions_section(report: Report) -> list[str]:
@@ -197,6 +208,9 @@ def _official_section(report: Report) -> list[str]:
     out = ["### Official scores", "", "| suite | score | value | more |", "| --- | --- | --: | --- |"]
     for name, headline, value, figures in official:
         more = ", ".join(f"{escape_md(k)} {fmt(finite(v))}" for k, v in figures)
+        sampled = ((report.get("datasets") or {}).get(name) or {}).get("estimate")
+        if sampled:  # --rm-sample: the official score of a sample estimates the suite's
+            more = f"estimate from {sampled['items']} of {sampled['of']} items (--rm-sample); " + (more or "")
         out.append(f"| {escape_md(name)} | {escape_md(headline or '-')} | {fmt(finite(value))} | {more or '-'} |")
     out.append("")
     return out

@@ -193,6 +193,7 @@ class Item(_Base):
     details: dict | None = None
     error: str | None = None
     texts: dict | None = None
+    model: str | None = ABSENT  # several models: the model's name
 
 
 # -- figures --------------------------------------------------------------------------------------------
@@ -330,6 +331,7 @@ class Check(_Base):
     passed: bool | None = None
     status: str | None = None
     failed: list = ABSENT
+    model: str | None = ABSENT  # several models: the model the check is about
 
 
 @dataclass
@@ -394,6 +396,9 @@ class Report(_Base):
     recovered: list = free(list)
     gate: Gate = nested("one", Gate, Gate)
     baseline: Baseline | None = nested("one", Baseline, None)
+    # several models (lineup.py): each model's blocks, and the models compared; absent with one model
+    models: dict = ABSENT
+    comparison: dict = ABSENT
 
     @classmethod
     def of(cls, report) -> "Report":

@@ -8,6 +8,7 @@ from .format import fmt as _num
 from .format import fmt_mib as _mib
 from .format import fmt_interval, image_mark, text_table
 from .schema import Report
+from .comparison import text_lines as comparison_lines
 from .tables import summary_table, text_rows
 
 SHOWN = 10
@@ -25,10 +26,14 @@ def write_summary(tr, report: Report | dict, records: list[dict], warnings: list
                   explain: bool = False) -> None:
     """The summary; `report` is the typed Report or a report dict (read with Report.from_dict)."""
     report = Report.of(report)
-    _write_model(tr, report.run, records)
+    several = bool(report.get("models"))
+    if several:  # several models (lineup.py): side by side, then the first model's details
+        _write_models(tr, report, verbose)
+    else:
+        _write_model(tr, report.run, records)
     if report.baseline:
         _write_baseline(tr, report.baseline, verbose, records)
-    for line in table_lines(report, verbose):
+    for line in (comparison_lines(report, verbose) if several else table_lines(report, verbose)):
         tr.write_line(line)
     _write_figures(tr, report)
     if count_with_images(records):
@@ -38,7 +43,11 @@ def write_summary(tr, report: Report | dict, records: list[dict], warnings: list
     _write_workers(tr, report.workers, verbose)
     _write_warnings(tr, report, warnings, notes, maxfail)
     _write_gate(tr, report.gate)
-    if report.run.get("id") is not None:
+    recorded = [(name, (block.get("run") or {}).get("id")) for name, block in (report.get("models") or {}).items()]
+    if recorded and any(run_id is not None for _, run_id in recorded):  # several models: one stored run each
+        tr.write_line("recorded as runs " + ", ".join(f"{run_id} ({name})" for name, run_id in recorded if run_id is not None)
+                      + " (python -m pytest_rmbench runs show ID)")
+    elif report.run.get("id") is not None:
         tr.write_line(f"recorded as run {report.run.id} (python -m pytest_rmbench runs show {report.run.id})")
     if report_path:
         tr.write_line(f"report written to {report_path}")
@@ -52,6 +61,19 @@ def _write_model(tr, run, records: list[dict]) -> None:
         not_loaded = sum(r["error"] == NOT_LOADED for r in records)
         tr.write_line(f"the reward model could not be loaded: {run.load_error}", red=True, bold=True)
         tr.write_line(f"  {not_loaded} item(s) were not scored", red=True)
+
+
+def _write_models(tr, report: Report, verbose: int) -> None:
+    """The title line of a run of several models, and each model that could not be loaded."""
+    models = report["models"]
+    tr.write_sep("=", f"rmbench: {len(models)} models: " + ", ".join(
+        f"{name} ({(block.get('run') or {}).get('model')})" for name, block in models.items()))
+    for name, block in models.items():
+        run = block.get("run") or {}
+        if run.get("load_error"):
+            tr.write_line(f"{name}: the reward model could not be loaded: {run['load_error']}", red=True, bold=True)
+    if report.baseline:
+        tr.write_line(f"--rm-baseline compares the first model, {next(iter(models))}")
 
 
 def _write_figures(tr, report: Report) -> None:
@@ -71,7 +93,9 @@ def _write_figures(tr, report: Report) -> None:
                       f"on correct {_num(block.acc_correct)})")
     for name in report.scores or {}:
         headline, value = report.headline(name)
-        tr.write_line(f"{name}: {headline} {_num(value)}" if value is not None else f"{name}: see \"scores\" in the JSON report")
+        sampled = (report.datasets.get(name).get("estimate") if name in (report.datasets or {}) else None) or {}
+        note = f" (an estimate from {sampled['items']} of {sampled['of']} items: --rm-sample)" if sampled else ""
+        tr.write_line(f"{name}: {headline} {_num(value)}{note}" if value is not None else f"{name}: see \"scores\" in the JSON report")
     cached = sum(w.cached or 0 for w in report.workers)
     if cached:
         total = cached + sum(w.sequences or 0 for w in report.workers)
@@ -113,8 +137,9 @@ def _write_workers(tr, workers: list, verbose: int) -> None:
     """Each worker's figures (with -v, or more than one worker) and any out-of-memory retries."""
     for w in workers:
         if len(workers) > 1 or verbose > 0:
+            whose = f" ({w.extra['model']}, loaded {w.extra.get('loads')}x)" if w.extra.get("model") else ""
             tr.write_line(
-                f"worker {w.worker}: {w.items} items, {w.batches} batches, {w.tokens} tokens, "
+                f"worker {w.worker}{whose}: {w.items} items, {w.batches} batches, {w.tokens} tokens, "
                 f"{w.seconds:.2f}s scoring, peak memory {_mib(w.peak_memory_bytes)}, device {w.device}"
                 + (f" (CUDA_VISIBLE_DEVICES={w.cuda_visible_devices})" if w.cuda_visible_devices else "")
                 + (f", model loaded in {w.load_seconds:.1f}s" if w.load_seconds else "")
@@ -170,6 +195,7 @@ def _write_gate(tr, gate) -> None:
         tr.write_line("gate checks:")
     for check in gate["checks"]:
         verdict = VERDICTS[check["status"]]
+        whose = f"{check['model']}: " if check.get("model") else ""  # several models: the checks without a name say whose
         if check["kind"] == "accuracy":
             if check["value"] is None:
                 value = f"no item scored ({check['errors']} errored)" if check.get("errors") else "not run (no items selected)"
@@ -178,22 +204,22 @@ def _write_gate(tr, gate) -> None:
             interval = f" [{check['low']:.3f}, {check['high']:.3f}]" if check.get("low") is not None else ""
             tr.write_line(f"  {check['name']} {value}{interval}, needs >= {check['threshold']:.3f}: {verdict} "
                           f"({check['rule']} rule, from {check['source']})")
-        elif check["kind"] == "baseline":
+        elif check["kind"] in ("baseline", "compare"):  # --rm-compare: the other model is the baseline
             if check["value"] is None:
                 tr.write_line(f"  {check['name']}: not run: {verdict}")
             else:
                 tr.write_line(f"  {check['name']} delta {check['value']:+.3f}, one-sided 95% [{check['low']:+.3f}, "
                               f"{check['high']:+.3f}], needs > {check['threshold']:+.3f}: {verdict} ({check['rule']} rule)")
         elif check["kind"] == "baseline-missing":
-            tr.write_line(f"  baseline: {check['rule']}: {verdict}")
+            tr.write_line(f"  {whose}baseline: {check['rule']}: {verdict}")
         elif check["kind"] == "errors":
-            tr.write_line(f"  {check['value']} item(s) errored, needs none: {verdict}")
+            tr.write_line(f"  {whose}{check['value']} item(s) errored, needs none: {verdict}")
         elif check["kind"] == "max":  # a figure that may not exceed its cap (the null answer's win rate)
             value = "not run" if check["value"] is None else f"{check['value']:.3f}"
             tr.write_line(f"  {check['name']} {value}, needs <= {check['threshold']:.3f}: {verdict} (from {check['source']})")
         else:
             failed = ", ".join(check["failed"][:5])
-            tr.write_line(f"  strict items: {check['rule']}: {verdict}" + (f" (failed: {failed})" if failed else ""))
+            tr.write_line(f"  {whose}strict items: {check['rule']}: {verdict}" + (f" (failed: {failed})" if failed else ""))
     inconclusive = [c["name"] for c in gate["checks"] if c["status"] == "inconclusive"]
     if inconclusive:
         verdict = "counted as passed" if all(c["passed"] for c in gate["checks"] if c["status"] == "inconclusive") else "counted as failed"
