@@ -98,6 +98,16 @@ def make_tests(parent, entries):
             yield test
 
 
+def _bracket_id(node):
+    """pytest 9 keys --lf and --sw by a structured node id whose params are what follows the
+    first '[' of the node id string (NodeId.parse). A test built from a name holding brackets
+    (chat/1[cand], subset/id[item-3]) gets that same id, or --lf would never find it again."""
+    ident = getattr(node, "_id", None)
+    if "[" in node.name and getattr(ident, "params", False) is None and hasattr(type(ident), "parse"):
+        node._id = type(ident).parse(str(ident))
+    return node
+
+
 def _tests(parent, entries, model: str | None):
     # Every item of a file has the same fixtures and one of a few markers: compute and
     # build them once per file, not once per item (100,000 items stay cheap to collect).
@@ -105,7 +115,7 @@ def _tests(parent, entries, model: str | None):
     subset_marks: dict[str, pytest.MarkDecorator] = {}
     for entry in entries:
         if isinstance(entry, ItemProblem):
-            yield BadItem.from_parent(parent, name=model_node_name(_problem_name(entry), model), problem=entry)
+            yield _bracket_id(BadItem.from_parent(parent, name=model_node_name(_problem_name(entry), model), problem=entry))
             continue
         test = BenchmarkTest.from_parent(parent, name=model_node_name(entry.node_name(), model), callobj=_benchmark_item,
                                          fixtureinfo=fixtureinfo)
@@ -120,7 +130,7 @@ def _tests(parent, entries, model: str | None):
         test.extra_keyword_matches.update(entry.tags)
         if model is not None:
             test.extra_keyword_matches.add(model)  # -k cand
-        yield test
+        yield _bracket_id(test)
 
 
 def _problem_name(problem: ItemProblem) -> str:

@@ -5,6 +5,7 @@ in-session leaderboard, and the same report under -n 2 as in one process."""
 import json
 import math
 import random
+import re
 
 import pytest
 
@@ -361,3 +362,39 @@ def test_junit_has_a_testcase_per_item_and_model_and_each_models_accuracy(toys):
     assert 'name="chat/c0[good]"' in xml and 'name="chat/c0[bad]"' in xml
     assert '<property name="rm_accuracy_overall[bad]" value="0.0"' in xml
     assert '<property name="rm_model[good]" value="toy:good"' in xml
+
+
+def test_the_page_of_several_models_renders_in_headless_chromium(toys, tmp_path):
+    from test_markdown_html import chromium_path, page_errors, run_chromium
+
+    binary = chromium_path()
+    if binary is None:
+        pytest.skip("no chromium: install Debian's chromium (apt-get install -y chromium; .ci/chromium.sh does it)")
+    run(toys, "--rm-html", "h.html", models=("good=toy:good", "bad=toy:bad", "nomath=toy:nomath"))
+    dumped = run_chromium(binary, tmp_path, "dom", "--dump-dom", (toys.path / "h.html").as_uri())
+    assert dumped.returncode == 0, dumped.stderr[-3000:]
+    dom = dumped.stdout
+    assert 'data-rmbench-js="ok"' in dom and page_errors(dumped.stderr) == []
+    for chart in ("forest-overall", "forest-subset"):
+        assert f'data-chart="{chart}"' in dom
+    assert dom.count('data-outcome="incorrect"') == 12 + 6  # bad's 12 and nomath's 6 math items, in one table
+    assert re.search(r'<table data-table="models">.*?<td>overall</td><td>1.000</td><td>0.000</td><td>0.500</td>', dom, re.S)
+
+
+def test_last_failed_reruns_one_models_failures(toys):
+    run(toys, "-p", "cacheprovider", models=("good=toy:good", "nomath=toy:nomath"))
+    result = run(toys, "-p", "cacheprovider", "--lf", "-v", models=("good=toy:good", "nomath=toy:nomath"))
+    assert result.parseoutcomes() == {"incorrect": 6}  # --lf left the others uncollected
+    result.stdout.fnmatch_lines(["*toy.rmbench.yaml::math/m0?nomath? INCORRECT*"])
+    r = report(toys)
+    assert r["models"]["nomath"]["selection"]["partial"] and r["models"]["nomath"]["subsets"]["math"]["n"] == 6
+
+
+def test_last_failed_finds_an_item_whose_name_has_brackets(pytester):
+    # a duplicate id is an error test named chat/1[item-1]; pytest 9 parses "[item-1]" as params
+    pytester.makefile(".rmbench.yaml", dup="items:\n  - {id: 1, subset: chat, prompt: p, chosen: aa, rejected: b}\n"
+                                           "  - {id: 1, subset: chat, prompt: q, chosen: aa, rejected: b}\n")
+    args = ("-p", "no:randomly", "-p", "cacheprovider", "--rm-model=builtin:length", "--rm-no-store")
+    pytester.runpytest_subprocess(*args)
+    result = pytester.runpytest_subprocess(*args, "--lf", "-v")
+    result.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*", "*dup.rmbench.yaml::chat/1?item-1? ERROR*"])
