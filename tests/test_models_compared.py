@@ -398,3 +398,36 @@ def test_last_failed_finds_an_item_whose_name_has_brackets(pytester):
     pytester.runpytest_subprocess(*args)
     result = pytester.runpytest_subprocess(*args, "--lf", "-v")
     result.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*", "*dup.rmbench.yaml::chat/1?item-1? ERROR*"])
+
+
+@pytest.fixture(scope="module")
+def two_real_models(tmp_path_factory):
+    import tinymodels
+
+    root = tmp_path_factory.mktemp("two-models")
+    return tinymodels.build_tiny_llama(root / "llama", seed=1), tinymodels.build_minilm_classifier(root / "minilm", seed=2)
+
+
+def test_real_models_score_in_one_session_as_each_alone(pytester, two_real_models, subprocess_env):
+    # a tiny Llama and the packaged MiniLM: the same scores item by item in one session of both
+    # under -n 2 (each worker frees one model before it loads the other) as in a session of each
+    llama, minilm = two_real_models
+    lines = [json.dumps({"id": i, "subset": "chat" if i % 2 else "math", "prompt": f"hello world number {i}",
+                         "chosen": "a helpful answer " * (1 + i % 3), "rejected": "no " * (1 + i % 4)}) for i in range(24)]
+    pytester.makefile(".rmbench.jsonl", real="\n".join(lines))
+    base = ("-p", "no:randomly", "--rm-no-cache", "--rm-no-store", "--rm-report=r.json", "--rm-chunk-size", "4")
+
+    def scores(*args) -> dict:
+        assert pytester.runpytest_subprocess(*base, *args).ret == 0
+        return {(i.get("model"), i["nodeid"].split("[")[0]): (i["outcome"], i["chosen_score"], i["rejected_score"])
+                for i in report(pytester)["items"]}
+
+    alone = {("llama", k): v for (_, k), v in scores(f"--rm-model={llama}").items()}
+    alone.update({("minilm", k): v for (_, k), v in scores(f"--rm-model={minilm}").items()})
+    both = scores("-n", "2", f"--rm-model=llama={llama}", f"--rm-model=minilm={minilm}")
+    assert set(both) == set(alone) and len(both) == 48
+    for key, (outcome, chosen, rejected) in both.items():
+        assert outcome == alone[key][0] and chosen == pytest.approx(alone[key][1], abs=1e-5)
+        assert rejected == pytest.approx(alone[key][2], abs=1e-5)
+    workers = report(pytester)["workers"]
+    assert {w["model"] for w in workers} == {"llama", "minilm"} and all(w["loads"] == 1 for w in workers)
