@@ -87,6 +87,15 @@ def model_node_name(name: str, model: str | None) -> str:
     return f"{name[:-1]}-{model}]" if name.endswith("]") else f"{name}[{model}]"
 
 
+def one_model_nodeid(nodeid: str, model: str) -> str:
+    """model_node_name undone on a node id: what a one-model run calls the test."""
+    if nodeid.endswith(f"[{model}]"):
+        return nodeid[: -len(model) - 2]
+    if nodeid.endswith(f"-{model}]"):
+        return nodeid[: -len(model) - 2] + "]"
+    return nodeid
+
+
 def make_tests(parent, entries):
     """One test per item and model, one error test per bad item and model."""
     run = parent.config.stash.get(SESSION_KEY, None)

@@ -12,6 +12,7 @@ import pytest
 
 from .items import Section
 from .items.files import parse_assignments, parse_section_assignment, parse_threshold_value
+from .collect import one_model_nodeid
 from .engine import one_line
 from .report import baseline as baseline_mod
 from .models.base import model_info
@@ -78,7 +79,7 @@ def lane_figures(run, lane) -> dict:
     stats = lane.scorer.stats
     model = lane.loaded_model
     info = {} if model is None else model_info(model)
-    if model is None and lane.loads:  # freed to make room for another model: what it was is in the cache, if anywhere
+    if model is None and lane.loads:  # freed to make room for another model: described when it was loaded
         info = lane.last_info
     if model is None and stats.cached and not info:  # every score came from the cache: say what made them
         try:
@@ -264,6 +265,11 @@ def compare_with_baseline(run, items: list[dict], inconclusive: str, seed: int =
     if baseline is None:  # latest, and no earlier complete run of these files
         run.state.notes.append(f"baseline: {label}")
         return None, []
+    if baseline.get("models"):  # a report of several models (a .json): its first model, as a one-model run names it
+        first = next(iter(baseline["models"]))
+        label = f"{label}, its first model {first}"
+        baseline = dict(baseline, items=[dict(i, nodeid=one_model_nodeid(i["nodeid"], first))
+                                         for i in baseline.get("items") or () if i.get("model") == first])
     comparison = baseline_mod.compare(items, baseline["items"], run.settings.max_regression, seed=seed)
     comparison = {"run": baseline.get("run", {}).get("id", label), "label": label, **comparison}
     if not comparison["shared"] and not comparison["edited"] and ref != "latest":

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from .catalog import Catalog
-from .collect import BadItem, BenchmarkTest, item_record, matches, resolve_suites, suite_options
+from .collect import BadItem, BenchmarkTest, item_record, matches, one_model_nodeid, resolve_suites, suite_options
 from .engine import chunk_size_for, error_outcome, one_line, plan_chunks
 from .items import INCORRECT, NOT_LOADED, ItemOutcome
 from .lanes import ModelLane
@@ -158,10 +158,7 @@ class RunSession:
     def base_nodeid(self, nodeid: str) -> str:
         """The node id a one-model run gives the item: [NAME] (or -NAME) taken off."""
         name = self.lane_of(nodeid) if self._suffixes else None
-        if name is None:
-            return nodeid
-        cut = nodeid[: -len(name) - 2]
-        return cut if nodeid[-len(name) - 2] == "[" else cut + "]"
+        return nodeid if name is None else one_model_nodeid(nodeid, name)
 
     def make_room(self, lane) -> None:
         """Before `lane` loads its model: the other models this process holds are freed (one

@@ -431,3 +431,11 @@ def test_real_models_score_in_one_session_as_each_alone(pytester, two_real_model
         assert rejected == pytest.approx(alone[key][2], abs=1e-5)
     workers = report(pytester)["workers"]
     assert {w["model"] for w in workers} == {"llama", "minilm"} and all(w["loads"] == 1 for w in workers)
+
+
+def test_a_report_of_several_models_is_a_baseline_through_its_first_model(toys):
+    run(toys, models=("nomath=toy:nomath", "good=toy:good"))
+    (toys.path / "r.json").rename(toys.path / "before.json")
+    run(toys, "--rm-baseline", "before.json", models=("good=toy:good",))
+    baseline = report(toys)["baseline"]
+    assert baseline["shared"] == 12 and baseline["overall"]["fixes"] == 6 and "its first model nomath" in baseline["label"]

@@ -111,7 +111,7 @@ def markdown_lines(report: dict) -> list[str]:
     out += [f"| {_md(label)} | " + " | ".join(fmt(v) for v in values) + " |" for label, values in rows]
     comparison = report.get("comparison") or {}
     if comparison.get("boards"):
-        out += ["", f"### Leaderboards", "", f"95% intervals and rank ranges from {comparison['reps']} prompt resamples,"
+        out += ["", "### Leaderboards", "", f"95% intervals and rank ranges from {comparison['reps']} prompt resamples,"
                 f" the same for every model (seed {comparison['seed']}).", "",
                 "| board | rank | model | n | accuracy | 95% interval | rank 95% |", "|---|---:|---|---:|---:|---|---|"]
         for board in comparison["boards"]:
