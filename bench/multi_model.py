@@ -178,6 +178,11 @@ def main(argv=None) -> int:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # scale.child_env passes it on to every child
     env = {"python": platform.python_version(), "cpus": len(os.sched_getaffinity(0)), "machine": platform.machine(),
            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load1_before": os.getloadavg()[0]}
+    import subprocess
+
+    revision = subprocess.run(["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                              text=True).stdout.strip()
+    env["revision"] = revision or None  # what was measured ("-dirty": with uncommitted changes)
     try:
         import torch
         import transformers
