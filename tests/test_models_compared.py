@@ -44,12 +44,18 @@ class Toy:
         with open(os.path.join(os.environ["TOY_LOG_DIR"], "models.log"), "a") as fh:
             fh.write(f"close {self.word} {os.getpid()}\\n")
 
+BUILT = []  # weak references to every Toy built: a freed model must be gone, not merely closed
+
 @pytest.hookimpl
 def pytest_rmbench_make_model(config, spec):
     if spec.model.startswith("toy:"):
+        import weakref
+        alive = sum(ref() is not None for ref in BUILT)
         with open(os.path.join(os.environ["TOY_LOG_DIR"], "models.log"), "a") as fh:
-            fh.write(f"load {spec.model[4:]} {os.getpid()}\\n")
-        return Toy(spec.model[4:])
+            fh.write(f"load {spec.model[4:]} {os.getpid()} {alive}\\n")
+        toy = Toy(spec.model[4:])
+        BUILT.append(weakref.ref(toy))
+        return toy
 
 @pytest.hookimpl
 def pytest_rmbench_model_fingerprint(config, spec):
@@ -117,11 +123,13 @@ def test_minus_k_runs_one_models_tests_and_the_run_is_partial(toys):
 
 def test_a_worker_holds_one_model_at_a_time_unless_asked(toys):
     assert run(toys, "-p", "no:xdist").ret == 0
-    events = [(what, word) for what, word, _ in log(toys)]
+    events = [tuple(line[:2]) for line in log(toys)]
     assert events[:3] == [("load", "good"), ("close", "good"), ("load", "bad")]  # good freed before bad loaded
+    assert [line[3] for line in log(toys) if line[0] == "load"] == ["0", "0"]  # and gone: no model alive at a load
     (toys.path / "models.log").unlink()
     assert run(toys, "-p", "no:xdist", "--rm-keep-models", "--rm-no-cache").ret == 0
-    events = [(what, word) for what, word, _ in log(toys)]
+    assert [line[3] for line in log(toys) if line[0] == "load"] == ["0", "1"]  # good still held when bad loads
+    events = [tuple(line[:2]) for line in log(toys)]
     assert events[:2] == [("load", "good"), ("load", "bad")] and sorted(events[2:]) == [("close", "bad"), ("close", "good")]
     workers = {w["model"]: w for w in report(toys)["workers"]}
     assert workers["good"]["loads"] == 1 and workers["good"]["freed"] == 0
