@@ -51,7 +51,8 @@ def add_options(parser) -> None:
                          "loads the next, so it holds one at a time)")
     parser.addini("rm_keep_models", help="keep every model loaded once used", type="bool", default=False)
     option("--rm-kind", "rm_kind", f"model kind: {', '.join(KIND_NAMES)}, or a kind a plugin adds (default auto: "
-           "detected where the model makes it certain)", metavar="KIND", default="auto")
+           "detected where the model makes it certain); with several models, NAME=KIND[,NAME=KIND...] sets some "
+           "models' kinds (the others: auto)", metavar="KIND", default="auto")
     option("--rm-dtype", "rm_dtype", "float32, bfloat16 or float16 (default: the model config's dtype, else float32)", metavar="DTYPE")
     option("--rm-device", "rm_device", "torch device (default: cuda if available, else cpu)", metavar="DEVICE")
     option("--rm-max-length", "rm_max_length", "token limit per sequence (default: the smaller of the tokenizer's and the model's)", metavar="N")
@@ -262,9 +263,10 @@ def _check_kind_options(config) -> None:
     if mode == "checklist" and setting(config, "rm_length_penalty") in (None, ""):
         raise pytest.UsageError("--rm-grader-mode checklist needs --rm-length-penalty K (a slight win becomes a tie when the "
                                 "winner is more than K characters longer; -1 turns it off): there is no official default")
-    kind = setting(config, "rm_kind") or "auto"
-    prefixes = tuple(p for p, k in PREFIXES if k == kind)  # kinds named by the model's prefix
-    for _, model in model_entries(config):
+    kinds = model_kinds(config)
+    for name, model in model_entries(config):
+        kind = kinds.get(name or default_model_name(model), kinds.get(None, "auto"))
+        prefixes = tuple(p for p, k in PREFIXES if k == kind)  # kinds named by the model's prefix
         if prefixes and not model.startswith(prefixes):
             raise pytest.UsageError(f"--rm-kind {kind} needs --rm-model={prefixes[0]}..., got --rm-model={strip_credentials(model)}")
 
@@ -293,6 +295,24 @@ def model_entries(config) -> list[tuple[str | None, str]]:
     return [(name, model) for name, model in out if model]
 
 
+def model_kinds(config) -> dict:
+    """--rm-kind: {None: KIND} for every model, or {NAME: KIND, ...} for the models it names
+    (NAME=KIND[,NAME=KIND...]); a name that is no model of the run is exit 4."""
+    value = str(setting(config, "rm_kind") or "auto").strip()
+    if "=" not in value:
+        return {None: value or "auto"}
+    names = [name or default_model_name(model) for name, model in model_entries(config)]
+    kinds = {}
+    for part in value.split(","):
+        name, _, kind = part.strip().partition("=")
+        name, kind = name.strip(), kind.strip()
+        if name not in names or not kind:
+            raise pytest.UsageError(f"--rm-kind {value}: expected KIND, or NAME=KIND entries naming models of this run "
+                                    f"({', '.join(names) or 'none'}), got {part.strip()!r}")
+        kinds[name] = kind
+    return kinds
+
+
 def default_model_name(model: str) -> str:
     """A model's name when none is given: the last part of its path, file or URL (no credentials)."""
     for prefix in ("builtin:", "scores:"):
@@ -306,6 +326,7 @@ def default_model_name(model: str) -> str:
 def _model_specs(config, numbers: dict) -> tuple:
     """((name, ModelSpec), ...) in the order given; two models with one name is exit 4."""
     specs, seen = [], {}
+    kinds = model_kinds(config)
     for name, model in model_entries(config):
         name = name or default_model_name(model)
         if name in seen:
@@ -313,7 +334,7 @@ def _model_specs(config, numbers: dict) -> tuple:
                 f"--rm-model: two models are named {name!r} ({strip_credentials(seen[name])} and {strip_credentials(model)}): "
                 f"name them, e.g. --rm-model a={strip_credentials(seen[name])} --rm-model b={strip_credentials(model)}")
         seen[name] = model
-        specs.append((name, _model_spec(model, config, numbers)))
+        specs.append((name, _model_spec(model, kinds.get(name, kinds.get(None, "auto")), config, numbers)))
     return tuple(specs)
 
 
@@ -335,10 +356,10 @@ def _compare_pairs(config, names: list[str]) -> tuple:
     return tuple(dict.fromkeys(pairs))
 
 
-def _model_spec(model: str, config, numbers: dict) -> ModelSpec:
+def _model_spec(model: str, kind: str, config, numbers: dict) -> ModelSpec:
     return ModelSpec(
         model=model,
-        kind=setting(config, "rm_kind") or "auto",
+        kind=kind,
         dtype=setting(config, "rm_dtype") or None,
         device=setting(config, "rm_device") or None,
         max_length=numbers["rm_max_length"],

@@ -447,3 +447,16 @@ def test_a_report_of_several_models_is_a_baseline_through_its_first_model(toys):
     run(toys, "--rm-baseline", "before.json", models=("good=toy:good",))
     baseline = report(toys)["baseline"]
     assert baseline["shared"] == 12 and baseline["overall"]["fixes"] == 6 and "its first model nomath" in baseline["label"]
+
+
+def test_each_model_may_have_its_own_kind(toys):
+    models = ("good=toy:good", "len=builtin:length")
+    assert run(toys, "--rm-kind", "len=builtin", models=models).ret == 0
+    assert report(toys)["models"]["len"]["run"]["kind"] == "builtin"
+    result = run(toys, "--rm-kind", "len=http", models=models)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--rm-kind http needs --rm-model=http://..., got --rm-model=builtin:length*"])
+    result = run(toys, "--rm-kind", "lenght=builtin", models=models)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--rm-kind lenght=builtin: expected KIND, or NAME=KIND entries naming models of this run"
+                                 " (good, len), got 'lenght=builtin'*"])
