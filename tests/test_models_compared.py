@@ -258,8 +258,10 @@ def test_the_terminal_markdown_and_html_show_the_comparison(toys):
                                  "pairs of models*", "  good  bad  12     12      0       +1.000*"])
     markdown = (toys.path / "m.md").read_text()
     assert "## Models compared" in markdown and "| overall | 1 | good | 12 | 1.000 |" in markdown
+    assert markdown.startswith("## ℹ️ rmbench: no gate · overall accuracy good 1.000, bad 0.000")
     page = (toys.path / "h.html").read_text()
     assert 'data-section="models"' in page and 'data-chart="forest-overall"' in page and 'data-table="pairs"' in page
+    assert "<h1>rmbench report: good (toy:good), bad (toy:bad)</h1>" in page
 
 
 # -- the pieces -------------------------------------------------------------------------------------

@@ -985,8 +985,13 @@ def _header_section(report: Report) -> list[str]:
             sub.append(f"{k} {run.get(k)}")
     if run.get("started"):
         sub.append(f"started {run.get('started')}")
+    title = run.get("model")
+    models = report.get("models") or {}
+    if models:  # several models: every one named; the page's sections after the comparison are the first's
+        title = ", ".join(f"{name} ({(block.get('run') or {}).get('model')})" for name, block in models.items())
+        sub[1] = f"the first model's overall accuracy {fmt(overall.get('accuracy'))}"
     out = [f'<header class="top {cls}" id="top"><div class="badge">{esc(_badge(state))}</div>'
-           f"<h1>rmbench report: {esc(run.get('model'))}</h1><p class=\"sub\">{esc(' · '.join(sub))}</p>"]
+           f"<h1>rmbench report: {esc(title)}</h1><p class=\"sub\">{esc(' · '.join(sub))}</p>"]
     ran, collected = run.get("ran"), run.get("collected")
     if isinstance(ran, int) and isinstance(collected, int) and ran < collected:
         out.append(f'<p class="sub"><strong>Partial run:</strong> the gate covers {ran} of {collected} items.</p>')

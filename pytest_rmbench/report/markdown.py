@@ -99,6 +99,9 @@ def _title_section(report: Report) -> list[str]:
     state = gate_state(report)
     icon = {"PASSED": "✅", "FAILED": "❌"}.get(state, "ℹ️")
     acc = fmt((report.get("overall") or {}).get("accuracy"))
+    models = report.get("models") or {}
+    if models:  # several models: each one's overall accuracy, not the first model's alone
+        acc = ", ".join(f"{escape_md(name)} {fmt((block.get('overall') or {}).get('accuracy'))}" for name, block in models.items())
     title = "no gate" if state == "no gate" else f"gate {state}"
     out = [f"## {icon} rmbench: {title} · overall accuracy {acc}", ""]
     out.extend(run_line(run))
