@@ -462,3 +462,19 @@ def test_each_model_may_have_its_own_kind(toys):
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--rm-kind lenght=builtin: expected KIND, or NAME=KIND entries naming models of this run"
                                  " (good, len), got 'lenght=builtin'*"])
+
+
+def test_a_suite_has_a_board_with_each_models_official_score(pytester):
+    from test_sample import SUITE_CONFTEST
+
+    pytester.makeconftest(SUITE_CONFTEST)
+    pytester.makefile(".rmbench.yaml", own="items:\n  - {id: 1, subset: mine, prompt: p, chosen: a long answer, rejected: b}\n")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "--rm-bench=many", "--rm-model=len=builtin:length",
+                                           "--rm-model=rnd=builtin:random", "--rm-report=r.json", "--rm-no-store")
+    r = report(pytester)
+    board = next(b for b in r["comparison"]["boards"] if b["name"] == "many")
+    assert board["kind"] == "suite" and {row["model"]: row["official"] for row in board["models"]} == {
+        "len": 1.0, "rnd": r["models"]["rnd"]["scores"]["many"]["overall"]}
+    assert [b["name"] for b in r["comparison"]["boards"]][:3] == ["overall", "many", "own.rmbench.yaml"]
+    result.stdout.fnmatch_lines(["  board * rank 95%  official", "  many *  1.000"])
+    assert "many overall" in result.stdout.str()  # the accuracy matrix's row for the headline

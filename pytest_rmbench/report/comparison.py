@@ -84,11 +84,13 @@ def text_lines(report: dict, verbose: int = 0) -> list[str]:
     if boards:
         lines += ["", f"leaderboard (95% intervals and rank ranges from {comparison['reps']} prompt resamples, the same"
                       f" for every model; seed {comparison['seed']})"]
-        table = [("board", "rank", "model", "n", "accuracy", "95% interval", "rank 95%")]
+        official = any("official" in r for b in boards for r in b["models"])  # a suite's headline score
+        table = [("board", "rank", "model", "n", "accuracy", "95% interval", "rank 95%") + (("official",) if official else ())]
         for board in boards:
             for i, r in enumerate(board["models"]):
                 table.append((board["name"] if i == 0 else "", fmt(r["rank"], "g"), r["model"], str(r["n"]),
-                              fmt(r["accuracy"]), span((r["ci_low"], r["ci_high"])), span((r["rank_low"], r["rank_high"]), "g")))
+                              fmt(r["accuracy"]), span((r["ci_low"], r["ci_high"])), span((r["rank_low"], r["rank_high"]), "g"))
+                             + ((fmt(r["official"]) if "official" in r else "",) if official else ()))
         lines += columns(table)
         hidden = len(comparison.get("boards") or []) - len(boards)
         if hidden:
@@ -113,12 +115,13 @@ def markdown_lines(report: dict) -> list[str]:
     if comparison.get("boards"):
         out += ["", "### Leaderboards", "", f"95% intervals and rank ranges from {comparison['reps']} prompt resamples,"
                 f" the same for every model (seed {comparison['seed']}).", "",
-                "| board | rank | model | n | accuracy | 95% interval | rank 95% |", "|---|---:|---|---:|---:|---|---|"]
+                "| board | rank | model | n | accuracy | 95% interval | rank 95% | official |",
+                "|---|---:|---|---:|---:|---|---|---:|"]
         for board in comparison["boards"]:
             for i, r in enumerate(board["models"]):
                 out.append(f"| {_md(board['name']) if i == 0 else ''} | {fmt(r['rank'], 'g')} | {_md(r['model'])} |"
                            f" {r['n']} | {fmt(r['accuracy'])} | {span((r['ci_low'], r['ci_high']))} |"
-                           f" {span((r['rank_low'], r['rank_high']), 'g')} |")
+                           f" {span((r['rank_low'], r['rank_high']), 'g')} | {fmt(r['official']) if 'official' in r else ''} |")
     if comparison.get("pairs"):
         out += ["", "### Pairs of models", "", "Accuracy of A minus B on the items both scored, 95% paired bootstrap"
                 " over prompts; McNemar's exact p with Holm's correction across these pairs.", "",
