@@ -1,8 +1,11 @@
 """Several --rm-model in one pytest session against one session per model (#15): wall time and peak memory.
 
-    python bench/multi_model.py [--items 5000] [--repeats 1] [--json PATH] [--keep]
+    python bench/multi_model.py [--items 5000] [--repeats 1] [--family llama|minilm] [--json PATH] [--keep]
 
-Three tiny random-init reward models (tests/tinymodels.py build_tiny_llama: a 2-layer Llama
+--family minilm runs three MiniLM classifiers instead (tests/tinymodels.py build_minilm_classifier:
+the packaged all-MiniLM-L6-v2 with seeded heads, 87 MiB of float32 weights each), where holding
+one model at a time against all three shows in the peak memory. By default, three tiny random-init
+reward models (tests/tinymodels.py build_tiny_llama: a 2-layer Llama
 sequence classifier, hidden size 32, num_labels=1, saved with save_pretrained as safetensors
 next to its word-level tokenizer), seeds 0, 1 and 2, so their outcomes differ. Their
 max_position_embeddings is raised from 128 to 512 in config.json (rotary positions: no weight
@@ -57,9 +60,10 @@ sys.path.insert(0, str(BENCH_DIR))
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # tinymodels: the tiny models the tests build
 
 import scale  # noqa: E402  (bench/scale.py: the pairs, the child runs and their rusage)
+from pytest_rmbench.collect import one_model_nodeid as base_nodeid  # noqa: E402  (the one-model node id)
 import tinymodels  # noqa: E402
 
-MODELS = (("llama0", 0), ("llama1", 1), ("llama2", 2))  # name, seed
+SEEDS = (0, 1, 2)
 MAX_POSITIONS = 512
 SCORE_TOLERANCE = 1e-5
 COMMON = ["-p", "no:randomly", "--rm-no-store"]  # pytest_run adds -q --rm-no-cache -p no:cacheprovider --rm-report
@@ -68,9 +72,16 @@ TITLES = {"separate": "three separate sessions", "one": "one session (one model 
           "keep": "one session, --rm-keep-models"}
 
 
-def build_models(work: Path) -> dict[str, Path]:
+def build_models(work: Path, family: str) -> dict[str, Path]:
+    """llama: the tests' tiny Llama (a few hundred kB: the models' memory cannot show); minilm: the
+    packaged all-MiniLM-L6-v2 with a seeded head (22.7M parameters, 87 MiB in float32 each), where
+    holding one model at a time against three shows in the peak memory."""
     folders = {}
-    for name, seed in MODELS:
+    for seed in SEEDS:
+        name = f"{family}{seed}"
+        if family == "minilm":
+            folders[name] = tinymodels.build_minilm_classifier(work / name, seed=seed)
+            continue
         folder = tinymodels.build_tiny_llama(work / name, seed=seed)
         config = json.loads((folder / "config.json").read_text())
         config["max_position_embeddings"] = MAX_POSITIONS
@@ -92,15 +103,6 @@ def run_one(label: str, items: Path, folders: dict[str, Path], work: Path, extra
 
 
 # -- checks ---------------------------------------------------------------------------------------
-def base_nodeid(nodeid: str, model: str) -> str:
-    """The one-model node id: `[NAME]` taken off, or `-NAME]` of an already parametrized id."""
-    if nodeid.endswith(f"[{model}]"):
-        return nodeid[: -len(model) - 2]
-    if nodeid.endswith(f"-{model}]"):
-        return nodeid[: -len(model) - 2] + "]"
-    raise scale.RunFailed(f"node id {nodeid!r} of model {model!r} has no [{model}] suffix")
-
-
 def records_separate(separate: dict) -> dict:
     out = {}
     for name, run in separate["runs"].items():
@@ -172,6 +174,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1,
                     help="OMP_NUM_THREADS of the pytest children (default 1: a 32-wide model gains nothing from a "
                          "second thread, and one thread keeps the figures steady on shared CPUs; 0 leaves it unset)")
+    ap.add_argument("--family", choices=("llama", "minilm"), default="llama",
+                    help="the three models: tiny Llamas (default) or MiniLM classifiers (87 MiB each: memory shows)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (models, items, reports, logs)")
     args = ap.parse_args(argv)
     if args.threads > 0:
@@ -194,7 +198,7 @@ def main(argv=None) -> int:
     runs: dict[str, list] = {m: [] for m in MODES}
     checks: dict[str, dict] = {}
     try:
-        folders = build_models(work)
+        folders = build_models(work, args.family)
         items = work / "pairs.rmbench.jsonl"
         scale.write_jsonl(items, scale.make_pairs(args.items))
         for r in range(args.repeats):
@@ -202,7 +206,7 @@ def main(argv=None) -> int:
             runs["one"].append(run_one(f"one_{r}", items, folders, work, []))
             runs["keep"].append(run_one(f"keep_{r}", items, folders, work, ["--rm-keep-models"]))
         reference = records_separate(runs["separate"][-1])
-        expected = args.items * len(MODELS)
+        expected = args.items * len(SEEDS)
         if len(reference) != expected:
             raise scale.RunFailed(f"the separate sessions reported {len(reference)} items, expected {expected}")
         checks["outcomes"] = {"separate": outcome_counts(reference)}
@@ -255,7 +259,7 @@ def main(argv=None) -> int:
 
     # -- output --------------------------------------------------------------------------------
     print()
-    print(f"{args.items} pairs x {len(MODELS)} tiny Llama reward models ({', '.join(folders)}), CPU float32, "
+    print(f"{args.items} pairs x {len(SEEDS)} {args.family} reward models ({', '.join(folders)}), CPU float32, "
           f"{env['cpus']} CPUs, OMP_NUM_THREADS {env['OMP_NUM_THREADS']}, repeats {args.repeats} (medians)")
     print(f"{'mode':<36} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12} {'report peak MB':>15}  loads/freed per model")
     for mode in MODES:
@@ -283,8 +287,10 @@ def main(argv=None) -> int:
     print(f"1-minute load average: before {env['load1_before']:.2f}, after {env['load1_after']:.2f} on {env['cpus']} CPUs")
     if args.json:
         figures = {"environment": env, "items": args.items, "repeats": args.repeats,
-                   "models": {name: f"tests/tinymodels.py build_tiny_llama(seed={seed}), max_position_embeddings {MAX_POSITIONS}"
-                              for name, seed in MODELS},
+                   "models": {f"{args.family}{seed}": (f"tests/tinymodels.py build_minilm_classifier(seed={seed})"
+                                                        if args.family == "minilm" else
+                                                        f"tests/tinymodels.py build_tiny_llama(seed={seed}), "
+                                                        f"max_position_embeddings {MAX_POSITIONS}") for seed in SEEDS},
                    "peak_memory_source": "ru_maxrss of os.wait4 on each child (its own peak RSS)",
                    "summary": summary, "ratios": ratios, "checks": checks, "workers": last, "commands": commands}
         args.json.write_text(json.dumps(figures, indent=1, default=str) + "\n", encoding="utf-8")
