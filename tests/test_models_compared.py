@@ -7,7 +7,9 @@ import math
 import random
 import re
 
+import numpy  # noqa: F401  (imported before pytester's in-process runs, which must not import them afresh:
 import pytest
+import torch  # noqa: F401  a second import of their C extensions fails)
 
 from pytest_rmbench.engine import plan_chunks
 from pytest_rmbench.collect import model_node_name
@@ -77,8 +79,10 @@ def toys(pytester, monkeypatch):
 
 
 def run(pytester, *args, models=("good=toy:good", "bad=toy:bad")):
+    """A real session of the models, in this process (-n N runs in a subprocess: xdist starts workers)."""
     flags = [f"--rm-model={m}" for m in models]
-    return pytester.runpytest_subprocess("-p", "no:randomly", *flags, "--rm-report=r.json", *args)
+    runner = pytester.runpytest_subprocess if "-n" in args else pytester.runpytest
+    return runner("-p", "no:randomly", *flags, "--rm-report=r.json", *args)
 
 
 def report(pytester) -> dict:
