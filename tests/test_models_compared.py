@@ -482,3 +482,13 @@ def test_a_suite_has_a_board_with_each_models_official_score(pytester):
     assert [b["name"] for b in r["comparison"]["boards"]][:3] == ["overall", "many", "own.rmbench.yaml"]
     result.stdout.fnmatch_lines(["  board * rank 95%  official", "  many *  1.000"])
     assert "many overall" in result.stdout.str()  # the accuracy matrix's row for the headline
+
+
+def test_builtin_random_takes_a_seed_of_its_own():
+    from pytest_rmbench.models.base import ModelLoadError, ModelSpec
+    from pytest_rmbench.models.builtin import build
+
+    assert build(ModelSpec("builtin:random:7", seed=3)).seed == 7 and build(ModelSpec("builtin:random", seed=3)).seed == 3
+    for model in ("builtin:length:3", "builtin:random:x"):
+        with pytest.raises(ModelLoadError, match="only builtin:random takes a seed, as builtin:random:SEED"):
+            build(ModelSpec(model))
