@@ -263,12 +263,6 @@ def _check_kind_options(config) -> None:
     if mode == "checklist" and setting(config, "rm_length_penalty") in (None, ""):
         raise pytest.UsageError("--rm-grader-mode checklist needs --rm-length-penalty K (a slight win becomes a tie when the "
                                 "winner is more than K characters longer; -1 turns it off): there is no official default")
-    kinds = model_kinds(config)
-    for name, model in model_entries(config):
-        kind = kinds.get(name or default_model_name(model), kinds.get(None, "auto"))
-        prefixes = tuple(p for p, k in PREFIXES if k == kind)  # kinds named by the model's prefix
-        if prefixes and not model.startswith(prefixes):
-            raise pytest.UsageError(f"--rm-kind {kind} needs --rm-model={prefixes[0]}..., got --rm-model={strip_credentials(model)}")
 
 
 def _pairwise_rule(config) -> str:
@@ -324,17 +318,22 @@ def default_model_name(model: str) -> str:
 
 
 def _model_specs(config, numbers: dict) -> tuple:
-    """((name, ModelSpec), ...) in the order given; two models with one name is exit 4."""
+    """((name, ModelSpec), ...) in the order given; two models with one name, or a --rm-kind that
+    does not fit a model's prefix, is exit 4."""
     specs, seen = [], {}
     kinds = model_kinds(config)
     for name, model in model_entries(config):
         name = name or default_model_name(model)
+        kind = kinds.get(name, kinds.get(None, "auto"))
+        prefixes = tuple(p for p, k in PREFIXES if k == kind)  # kinds named by the model's prefix
+        if prefixes and not model.startswith(prefixes):
+            raise pytest.UsageError(f"--rm-kind {kind} needs --rm-model={prefixes[0]}..., got --rm-model={strip_credentials(model)}")
         if name in seen:
             raise pytest.UsageError(
                 f"--rm-model: two models are named {name!r} ({strip_credentials(seen[name])} and {strip_credentials(model)}): "
                 f"name them, e.g. --rm-model a={strip_credentials(seen[name])} --rm-model b={strip_credentials(model)}")
         seen[name] = model
-        specs.append((name, _model_spec(model, kinds.get(name, kinds.get(None, "auto")), config, numbers)))
+        specs.append((name, _model_spec(model, kind, config, numbers)))
     return tuple(specs)
 
 
@@ -420,7 +419,6 @@ class Settings:
     """Every pytest-rmbench setting, read once at configure time (command line over ini),
     range-checked (a bad value is exit 4 naming the flag) and typed."""
 
-    model: ModelSpec | None  # the first --rm-model; None: no --rm-model, benchmark items are skipped
     max_sequences: int
     max_tokens: int | None  # None: by device (engine.BatchLimits.for_device)
     min_fill: float
@@ -460,9 +458,14 @@ class Settings:
     sample_seed: int = 0
     ray: str | None = None  # --rm-ray: ADDRESS, auto or local
     ray_actors: int | None = None  # --rm-ray-actors
-    models: tuple = ()  # ((name, ModelSpec), ...): every --rm-model, the first being `model`
+    models: tuple = ()  # ((name, ModelSpec), ...): every --rm-model, in the order given
     compare: tuple = ()  # ((candidate, base), ...): --rm-compare
     keep_models: bool = False  # --rm-keep-models
+
+    @property
+    def model(self) -> ModelSpec | None:
+        """The first --rm-model's spec; None: no --rm-model, benchmark items are skipped."""
+        return self.models[0][1] if self.models else None
 
     @property
     def several_models(self) -> bool:
@@ -474,11 +477,11 @@ class Settings:
         _check_kind_options(config)
         option = config.option
         models = _model_specs(config, numbers)
-        if len(models) > 1 and _ray_address(config):
+        ray = _ray_address(config)
+        if len(models) > 1 and ray:
             raise pytest.UsageError("--rm-ray runs one model: run each model in its own session, or use -n N for "
                                     "several models in one")
         return cls(
-            model=models[0][1] if models else None,
             models=models,
             compare=_compare_pairs(config, [name for name, _ in models]),
             keep_models=bool(setting(config, "rm_keep_models")),
@@ -521,7 +524,7 @@ class Settings:
             max_null_win_rate=_max_null_win_rate(config, numbers),
             sample=numbers["rm_sample"],
             sample_seed=numbers["rm_sample_seed"] or 0,
-            ray=_ray_address(config),
+            ray=ray,
             ray_actors=numbers["rm_ray_actors"],
         )
 

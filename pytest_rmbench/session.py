@@ -273,8 +273,12 @@ class RunSession:
         if self.ray_pool is not None:
             self.ray_pool.plan([chunk for chunk in keyed if chunk])
         else:  # each model's scorer gets its own chunks (a chunk never mixes models)
+            by_lane: dict = {}
+            for chunk in keyed:
+                if chunk:
+                    by_lane.setdefault(self.lane_of(chunk[0][0]), []).append(chunk)
             for name, lane in self.lanes.items():
-                lane.scorer.plan([chunk for chunk in keyed if chunk and self.lane_of(chunk[0][0]) == name])
+                lane.scorer.plan(by_lane.get(name, []))
         if self.is_worker:
             self.config.workeroutput["rmbench_catalog"] = self.catalog.to_dict()
         elif self.spec is not None:
